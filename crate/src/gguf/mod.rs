@@ -1,0 +1,15 @@
+//! The GGUF container: byte-range sources, the header/metadata/tensor-table reader, typed errors.
+//! Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+mod cursor;
+pub mod error;
+pub mod reader;
+pub mod source;
+pub mod value;
+
+pub use error::{GgufError, Result};
+pub use reader::{Gguf, TensorInfo};
+pub use source::{ByteSource, PrefixSource};
+#[cfg(not(target_arch = "wasm32"))]
+pub use source::FileSource;
+pub use value::{Array, Value, ValueType};

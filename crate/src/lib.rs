@@ -1,0 +1,9 @@
+//! gguf-web: run stock GGUF language models on WebGPU, in the browser and natively.
+//!
+//! The core is organised along the path of one request: [`gguf`] reads the container, [`quant`]
+//! decodes weight blocks, [`tokenizer`] turns text into ids, [`model`] knows each architecture's
+//! hyper-parameters and tensors, [`cpu`] is the plain reference engine (the oracle for the GPU
+//! kernels) and [`engine`] holds sampling and the generation loop.
+
+pub mod gguf;
+pub mod quant;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idempotent setup for a brand-new Debian 12 machine: system packages, the wasm toolchain, npm and Python
+# packages, wasm-bindgen-cli at the version Cargo.lock pins, and the two default models.
+# Re-running it skips every step whose result is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+log() { printf '[setup] %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+# --- Debian packages -------------------------------------------------------------------------------------
+APT_PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 mesa-vulkan-drivers libvulkan1 vulkan-tools
+          chromium unzip)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  log "apt: all packages present"
+fi
+
+# --- Python packages the tests need (fixture scripts need more: see tests/fixtures/README.md) ----------
+if ! python3 -c 'import gguf, numpy' 2>/dev/null; then
+  log "pip: installing test requirements"
+  python3 -m pip install -q -r scripts/requirements-test.txt
+else
+  log "pip: test requirements present"
+fi
+
+# --- npm packages (playwright-core drives Debian's chromium; never downloads a browser) -----------------
+if [ -f package.json ]; then
+  if [ ! -d node_modules ] || [ package.json -nt node_modules/.setup-stamp ] || \
+     { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.setup-stamp ]; }; then
+    log "npm: installing"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
+    touch node_modules/.setup-stamp
+  else
+    log "npm: node_modules up to date"
+  fi
+fi
+
+# --- wasm-bindgen-cli at the version Cargo.lock pins --------------------------------------------------
+WB_VER=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock 2>/dev/null || true)
+if [ -n "$WB_VER" ]; then
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VER" ]; then
+    log "cargo: installing wasm-bindgen-cli $WB_VER (several minutes)"
+    cargo install -q wasm-bindgen-cli --version "$WB_VER"
+  else
+    log "cargo: wasm-bindgen-cli $WB_VER present"
+  fi
+fi
+
+# --- Default models from PyPI ------------------------------------------------------------------------
+bash scripts/fetch-models.sh
+log "done"
