@@ -5,5 +5,8 @@
 //! hyper-parameters and tensors, [`cpu`] is the plain reference engine (the oracle for the GPU
 //! kernels) and [`engine`] holds sampling and the generation loop.
 
+pub mod cpu;
+pub mod engine;
 pub mod gguf;
+pub mod model;
 pub mod quant;

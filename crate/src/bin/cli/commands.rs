@@ -1,0 +1,146 @@
+//! One function per subcommand. Each returns a one-line error message on failure.
+
+use super::args::Args;
+use gguf_web::cpu::ops::{argmax, log_softmax};
+use gguf_web::cpu::CpuModel;
+use gguf_web::engine::{Backend, CpuBackend};
+use gguf_web::gguf::{FileSource, Gguf};
+use gguf_web::model::{ModelConfig, WeightTable};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const USAGE: &str = "usage: gguf-web <command> [options]
+
+commands:
+  generate --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
+           [--min-p P] [--repetition-penalty R] [--seed S] [--chat] [--backend cpu|gpu] [--json]
+  tokenize --model PATH --text TEXT [--json]
+  score    --model PATH --ids 1,2,3 [--backend cpu|gpu] [--json]
+  inspect  --model PATH [--json]";
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let Some((cmd, rest)) = argv.split_first() else { return Err(USAGE.into()) };
+    match cmd.as_str() {
+        "score" => score(rest),
+        "inspect" => inspect(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+struct Opened {
+    src: FileSource,
+    gguf: Gguf,
+}
+
+fn open(path: &str) -> Result<Opened, String> {
+    let src = FileSource::open(path).map_err(|e| e.to_string())?;
+    let gguf = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;
+    Ok(Opened { src, gguf })
+}
+
+fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, String> {
+    match args.get("backend").unwrap_or("cpu") {
+        "cpu" => {
+            let model = CpuModel::load(&m.src, &m.gguf).map_err(|e| e.to_string())?;
+            Ok(Box::new(CpuBackend::new(model, context)))
+        }
+        "gpu" => Err("the GPU backend is not built yet (use --backend cpu)".into()),
+        other => Err(format!("--backend must be cpu or gpu, not {other:?}")),
+    }
+}
+
+fn score(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &["model", "ids", "backend"], &["json"])?;
+    let ids: Vec<u32> = args
+        .required("ids")?
+        .split(',')
+        .map(|s| s.trim().parse::<u32>().map_err(|_| format!("--ids: {s:?} is not a token id")))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err("--ids: no token ids".into());
+    }
+    let m = open(args.required("model")?)?;
+    let mut b = backend(&m, &args, ids.len())?;
+    let logits = b.eval(&ids, true).map_err(|e| e.to_string())?;
+    let n_vocab = b.config().n_vocab;
+    let mut am = Vec::with_capacity(ids.len());
+    let mut lp = Vec::with_capacity(ids.len().saturating_sub(1));
+    for (i, row) in logits.chunks_exact(n_vocab).enumerate() {
+        am.push(argmax(row) as u32);
+        if i + 1 < ids.len() {
+            lp.push(log_softmax(row)[ids[i + 1] as usize]);
+        }
+    }
+    if args.flag("json") {
+        println!("{}", json!({ "argmax": am, "logprobs": lp, "backend": b.describe() }));
+    } else {
+        let nll = -lp.iter().sum::<f64>() / lp.len().max(1) as f64;
+        println!("perplexity {:.4} over {} predicted tokens", nll.exp(), lp.len());
+    }
+    Ok(())
+}
+
+fn inspect(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &["model"], &["json"])?;
+    let m = open(args.required("model")?)?;
+    let g = &m.gguf;
+    let mut by_type: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+    for t in &g.tensors {
+        let e = by_type.entry(t.ty.name().to_string()).or_default();
+        e.0 += 1;
+        e.1 += t.n_bytes;
+    }
+    let arch = g.get_str("general.architecture").ok().flatten().unwrap_or("?").to_string();
+    let license = g.get_str("general.license").ok().flatten().map(str::to_string);
+    let name = g.get_str("general.name").ok().flatten().map(str::to_string);
+    let (cfg, problem) = match ModelConfig::from_gguf(g).and_then(|c| WeightTable::resolve(&c, g).map(|_| c)) {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let weights = g.tensor_bytes();
+    if args.flag("json") {
+        let hp = cfg.as_ref().map(|c| {
+            json!({
+                "n_layer": c.n_layer, "n_embd": c.n_embd, "n_head": c.n_head, "n_head_kv": c.n_head_kv,
+                "head_dim": c.head_dim, "n_ff": c.n_ff, "n_vocab": c.n_vocab, "rope_base": c.layers.last().map(|l| l.rope_base),
+                "sliding_window": c.layers.iter().find_map(|l| l.sliding_window),
+            })
+        });
+        let types: BTreeMap<_, _> = by_type.iter().map(|(k, v)| (k, json!({"tensors": v.0, "bytes": v.1}))).collect();
+        println!(
+            "{}",
+            json!({
+                "name": name, "architecture": arch, "license": license, "gguf_version": g.version,
+                "context_length": cfg.as_ref().map(|c| c.n_ctx_train), "hyperparameters": hp,
+                "tensors": g.tensors.len(), "quant_types": types, "weights_bytes": weights,
+                "supported": problem.is_none(), "problem": problem,
+            })
+        );
+        return Ok(());
+    }
+    println!("name:           {}", name.as_deref().unwrap_or("?"));
+    println!("architecture:   {arch}");
+    println!("license:        {}", license.as_deref().unwrap_or("(not stated)"));
+    println!("GGUF version:   {}", g.version);
+    if let Some(c) = &cfg {
+        println!("context length: {}", c.n_ctx_train);
+        println!(
+            "layers {}, embedding {}, heads {} (kv {}), head dim {}, ffn {}, vocabulary {}",
+            c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff, c.n_vocab
+        );
+    }
+    println!("tensors:        {}", g.tensors.len());
+    for (ty, (n, bytes)) in &by_type {
+        println!("  {ty:<8} {n:>5} tensors {:>10.2} MiB", *bytes as f64 / (1 << 20) as f64);
+    }
+    println!("weights:        {:.2} MiB", weights as f64 / (1 << 20) as f64);
+    match problem {
+        None => println!("supported:      yes"),
+        Some(p) => println!("supported:      no: {p}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+mod args;
+mod commands;
+
+pub use commands::run;

@@ -1,0 +1,160 @@
+//! The forward pass of the shared decoder-only transformer, in the order llama.cpp's graph builders
+//! use (`llm_build_llama`, `llm_build_gemma3`); architecture differences come from [`ModelConfig`].
+
+use super::ops::{dot, gelu_tanh, matmul, rms_norm, rope, silu, softcap, softmax};
+use super::weights::{CpuLayer, CpuWeights};
+use crate::gguf::{ByteSource, Gguf};
+use crate::model::{Activation, ModelConfig, ModelError};
+
+/// Keys and values of every processed position, per layer: `[position][kv_dim]`.
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Forgets positions from `len` on (e.g. to reuse a shared prompt prefix).
+    pub fn truncate(&mut self, len: usize, cfg: &ModelConfig) {
+        self.len = self.len.min(len);
+        for (k, v) in self.k.iter_mut().zip(&mut self.v) {
+            k.truncate(self.len * cfg.kv_dim());
+            v.truncate(self.len * cfg.v_dim());
+        }
+    }
+}
+
+pub struct CpuModel {
+    pub cfg: ModelConfig,
+    pub weights: CpuWeights,
+}
+
+impl CpuModel {
+    pub fn load(src: &dyn ByteSource, g: &Gguf) -> Result<CpuModel, ModelError> {
+        let cfg = ModelConfig::from_gguf(g)?;
+        let weights = CpuWeights::load(src, g, &cfg)?;
+        Ok(CpuModel { cfg, weights })
+    }
+
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        let n = self.cfg.n_layer;
+        KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0, capacity }
+    }
+
+    /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of
+    /// every token (`all_logits`) or of the last one, `n_vocab` values per token.
+    pub fn forward(&self, cache: &mut KvCache, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+        let cfg = &self.cfg;
+        let (e, t_count) = (cfg.n_embd, tokens.len());
+        assert!(cache.len + t_count <= cache.capacity, "context of {} tokens exceeded", cache.capacity);
+        let mut x = Vec::with_capacity(t_count * e);
+        for &tok in tokens {
+            x.extend_from_slice(self.weights.token_embd.row(tok as usize));
+        }
+        if let Some(s) = cfg.embed_scale {
+            x.iter_mut().for_each(|v| *v *= s);
+        }
+        for (il, layer) in self.weights.layers.iter().enumerate() {
+            self.layer(il, layer, cache, &mut x, t_count);
+        }
+        cache.len += t_count;
+
+        let rows: &[f32] = if all_logits { &x } else { &x[(t_count - 1) * e..] };
+        let mut h = rows.to_vec();
+        rms_norm(&mut h, e, &self.weights.output_norm, cfg.rms_eps);
+        let out = self.weights.output.as_ref().unwrap_or(&self.weights.token_embd);
+        let mut logits = matmul(&h, out);
+        if let Some(cap) = cfg.final_softcap {
+            softcap(&mut logits, cap);
+        }
+        logits
+    }
+
+    fn layer(&self, il: usize, w: &CpuLayer, cache: &mut KvCache, x: &mut [f32], t_count: usize) {
+        let cfg = &self.cfg;
+        let lc = cfg.layers[il];
+        let (e, hd, hdv) = (cfg.n_embd, cfg.head_dim, cfg.head_dim_v);
+        let p0 = cache.len;
+
+        let mut h = x.to_vec();
+        rms_norm(&mut h, e, &w.attn_norm, cfg.rms_eps);
+        let mut q = matmul(&h, &w.wq);
+        let mut k = matmul(&h, &w.wk);
+        let v = matmul(&h, &w.wv);
+        if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
+            rms_norm(&mut q, hd, qn, cfg.rms_eps);
+            rms_norm(&mut k, hd, kn, cfg.rms_eps);
+        }
+        for (t, (qt, kt)) in q.chunks_exact_mut(cfg.q_dim()).zip(k.chunks_exact_mut(cfg.kv_dim())).enumerate() {
+            for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
+                rope(head, p0 + t, cfg.rope_dim, lc.rope_base, lc.rope_scale, cfg.rope_neox);
+            }
+        }
+        cache.k[il].extend_from_slice(&k);
+        cache.v[il].extend_from_slice(&v);
+        let (kc, vc) = (&cache.k[il], &cache.v[il]);
+
+        // Causal (optionally sliding-window) attention with grouped KV heads.
+        let group = cfg.n_head / cfg.n_head_kv;
+        let mut attn = vec![0f32; t_count * cfg.n_head * hdv];
+        let mut scores = Vec::new();
+        for t in 0..t_count {
+            let pos = p0 + t;
+            let first = match lc.sliding_window {
+                Some(wnd) => (pos + 1).saturating_sub(wnd),
+                None => 0,
+            };
+            for hh in 0..cfg.n_head {
+                let kvh = hh / group;
+                let qh = &q[t * cfg.q_dim() + hh * hd..][..hd];
+                scores.clear();
+                for s in first..=pos {
+                    let ks = &kc[s * cfg.kv_dim() + kvh * hd..][..hd];
+                    let mut sc = dot(qh, ks) * cfg.attn_scale;
+                    if let Some(cap) = cfg.attn_softcap {
+                        sc = cap * (sc / cap).tanh();
+                    }
+                    scores.push(sc);
+                }
+                softmax(&mut scores);
+                let out = &mut attn[(t * cfg.n_head + hh) * hdv..][..hdv];
+                for (s, &p) in (first..=pos).zip(&scores) {
+                    let vs = &vc[s * cfg.v_dim() + kvh * hdv..][..hdv];
+                    for (o, &vv) in out.iter_mut().zip(vs) {
+                        *o += p * vv;
+                    }
+                }
+            }
+        }
+        let mut o = matmul(&attn, &w.wo);
+        if let Some(n) = &w.post_attn_norm {
+            rms_norm(&mut o, e, n, cfg.rms_eps);
+        }
+        x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+        let mut h = x.to_vec();
+        rms_norm(&mut h, e, &w.ffn_norm, cfg.rms_eps);
+        let gate = matmul(&h, &w.gate);
+        let up = matmul(&h, &w.up);
+        let act: fn(f32) -> f32 = match cfg.activation {
+            Activation::Silu => silu,
+            Activation::GeluTanh => gelu_tanh,
+        };
+        let a: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| act(g) * u).collect();
+        let mut d = matmul(&a, &w.down);
+        if let Some(n) = &w.post_ffn_norm {
+            rms_norm(&mut d, e, n, cfg.rms_eps);
+        }
+        x.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
+    }
+}

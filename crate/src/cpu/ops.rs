@@ -1,0 +1,123 @@
+//! The reference operators, each in the plainest form that is still usable on real models.
+//! Formulas follow ggml's CPU ops (see the comments) so that logits track llama.cpp's.
+
+use super::parallel::for_row_chunks;
+use super::weights::Matrix;
+
+/// RMSNorm over each row of `x` (`n` values per row): x / sqrt(mean(x²) + eps) * w.
+/// The sum of squares is accumulated in f64, as ggml does.
+pub fn rms_norm(x: &mut [f32], n: usize, w: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(n) {
+        let ss: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let scale = 1.0 / ((ss / n as f64) as f32 + eps).sqrt();
+        for (v, &g) in row.iter_mut().zip(w) {
+            *v = *v * scale * g;
+        }
+    }
+}
+
+/// Dot product with eight independent accumulators so the compiler can vectorize it.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// y[t, r] = Σ_k x[t, k] · w[r, k] for `t` over the rows of `x`: every weight row is read once and
+/// reused for all tokens while it is in cache.
+pub fn matmul(x: &[f32], w: &Matrix) -> Vec<f32> {
+    let k = w.cols;
+    let t_count = x.len() / k;
+    let mut y_t = vec![0f32; w.rows * t_count]; // [row][token], transposed below
+    for_row_chunks(w.rows, t_count, &mut y_t, |start, end, out| {
+        for r in start..end {
+            let wr = w.row(r);
+            for t in 0..t_count {
+                out[(r - start) * t_count + t] = dot(&x[t * k..(t + 1) * k], wr);
+            }
+        }
+    });
+    if t_count == 1 {
+        return y_t;
+    }
+    let mut y = vec![0f32; y_t.len()];
+    for r in 0..w.rows {
+        for t in 0..t_count {
+            y[t * w.rows + r] = y_t[r * t_count + t];
+        }
+    }
+    y
+}
+
+/// Rotary position embedding of one head vector. Angles follow ggml's `rope_f32`:
+/// theta_i = pos · scale · base^(-2i/n_rot), computed as a running product like ggml does.
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, base: f32, scale: f32, neox: bool) {
+    let theta_scale = base.powf(-2.0 / n_rot as f32);
+    let mut theta = pos as f32;
+    for i in 0..n_rot / 2 {
+        let (sin, cos) = (scale * theta).sin_cos();
+        let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos - x1 * sin;
+        head[b] = x0 * sin + x1 * cos;
+        theta *= theta_scale;
+    }
+}
+
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh approximation (ggml `gelu_f32`).
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
+}
+
+pub fn softcap(x: &mut [f32], cap: f32) {
+    for v in x {
+        *v = cap * (*v / cap).tanh();
+    }
+}
+
+/// In-place softmax; `-inf` entries become 0.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// log-softmax of one row, in f64 for stable log-probabilities.
+pub fn log_softmax(x: &[f32]) -> Vec<f64> {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = x.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+    x.iter().map(|&v| v as f64 - lse).collect()
+}
+
+pub fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,8 @@
+//! Sessions over a backend: sampling, the generation loop, stop conditions, streaming text.
+
+pub mod backend;
+pub mod rng;
+pub mod sampler;
+
+pub use backend::{Backend, CpuBackend, EngineError};
+pub use sampler::{Sampler, SamplingParams};

@@ -1,0 +1,206 @@
+//! Hyper-parameters of the supported architectures, read from GGUF metadata with llama.cpp's key
+//! names and defaults (`src/llama-model.cpp`, `load_hparams`).
+
+use super::error::ModelError;
+use crate::gguf::Gguf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    Llama,
+    Gemma3,
+}
+
+impl Arch {
+    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Gemma3];
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Gemma3 => "gemma3",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<Arch> {
+        Arch::ALL.iter().copied().find(|a| a.name() == name)
+    }
+    pub fn supported_list() -> String {
+        Arch::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The gated feed-forward's activation: `act(gate) * up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// SwiGLU (llama): silu(x) = x * sigmoid(x).
+    Silu,
+    /// GeGLU (gemma): gelu with the tanh approximation.
+    GeluTanh,
+}
+
+/// What differs from layer to layer (Gemma alternates sliding-window and global attention).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerConfig {
+    /// Keys at positions `q - window < k <= q` are visible; `None` is plain causal attention.
+    pub sliding_window: Option<usize>,
+    pub rope_base: f32,
+    /// Positions are multiplied by this before computing angles (1 / linear scaling factor).
+    pub rope_scale: f32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+    pub n_ff: usize,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub rms_eps: f32,
+    /// Rotary dimensions per head (the rest pass through unchanged).
+    pub rope_dim: usize,
+    /// NeoX rotates (x[i], x[i + rope_dim/2]); the original rotates adjacent pairs (x[2i], x[2i+1]).
+    pub rope_neox: bool,
+    pub layers: Vec<LayerConfig>,
+    /// Token embeddings are multiplied by this (Gemma: sqrt(n_embd)).
+    pub embed_scale: Option<f32>,
+    /// Scale applied to q·k (1/sqrt(head_dim) unless the architecture says otherwise).
+    pub attn_scale: f32,
+    pub activation: Activation,
+    /// Per-head RMSNorm of q and k before RoPE (Gemma 3).
+    pub qk_norm: bool,
+    /// RMSNorm of the attention and FFN outputs before the residual add (Gemma 2/3).
+    pub post_norms: bool,
+    /// logits = cap * tanh(logits / cap).
+    pub final_softcap: Option<f32>,
+    pub attn_softcap: Option<f32>,
+}
+
+impl ModelConfig {
+    pub fn from_gguf(g: &Gguf) -> Result<ModelConfig, ModelError> {
+        let arch_name = g.require("general.architecture", g.get_str("general.architecture"))?;
+        let arch = Arch::from_name(arch_name).ok_or_else(|| ModelError::UnsupportedArchitecture {
+            name: arch_name.to_string(),
+            supported: Arch::supported_list(),
+        })?;
+        let a = arch.name();
+        let key = |k: &str| format!("{a}.{k}");
+        let req_usize = |k: &str| -> Result<usize, ModelError> {
+            let name = key(k);
+            let v = g.require(&name, g.get_u64(&name))?;
+            positive(&name, v)
+        };
+        let opt_usize = |k: &str| -> Result<Option<usize>, ModelError> {
+            let name = key(k);
+            g.get_u64(&name)?.map(|v| positive(&name, v)).transpose()
+        };
+        let opt_f32 = |k: &str| -> Result<Option<f32>, ModelError> { Ok(g.get_f32(&key(k))?) };
+
+        let n_layer = req_usize("block_count")?;
+        let n_embd = req_usize("embedding_length")?;
+        let n_head = req_usize("attention.head_count")?;
+        let n_head_kv = opt_usize("attention.head_count_kv")?.unwrap_or(n_head);
+        if n_head % n_head_kv != 0 {
+            return Err(bad(&key("attention.head_count_kv"), n_head_kv, "must divide attention.head_count"));
+        }
+        let head_dim = opt_usize("attention.key_length")?.unwrap_or(n_embd / n_head);
+        let head_dim_v = opt_usize("attention.value_length")?.unwrap_or(n_embd / n_head);
+        if head_dim % 2 != 0 {
+            return Err(bad(&key("attention.key_length"), head_dim, "must be even for RoPE"));
+        }
+        let n_ff = req_usize("feed_forward_length")?;
+        let n_ctx_train = opt_usize("context_length")?.unwrap_or(2048);
+        let rms_eps = opt_f32("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5);
+        let rope_dim = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(bad(&key("rope.dimension_count"), rope_dim, "must be even and at most the head size"));
+        }
+        let rope_base = opt_f32("rope.freq_base")?.unwrap_or(10000.0);
+        let rope_scale = match opt_f32("rope.scaling.factor")?.or(opt_f32("rope.scale_linear")?) {
+            Some(f) if f > 0.0 => 1.0 / f,
+            _ => 1.0,
+        };
+        if let Some(kind) = g.get_str(&key("rope.scaling.type"))? {
+            if kind != "linear" && kind != "none" {
+                return Err(bad(&key("rope.scaling.type"), kind, "only linear RoPE scaling is supported"));
+            }
+        }
+        // The vocabulary size is the token list's length; `{arch}.vocab_size` is optional.
+        let n_vocab = match g.get_array("tokenizer.ggml.tokens")? {
+            Some(t) => t.len(),
+            None => req_usize("vocab_size")?,
+        };
+        let global = LayerConfig { sliding_window: None, rope_base, rope_scale };
+
+        let mut cfg = ModelConfig {
+            arch,
+            n_layer,
+            n_embd,
+            n_head,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            n_ff,
+            n_vocab,
+            n_ctx_train,
+            rms_eps,
+            rope_dim,
+            rope_neox: false,
+            layers: vec![global; n_layer],
+            embed_scale: None,
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            activation: Activation::Silu,
+            qk_norm: false,
+            post_norms: false,
+            final_softcap: None,
+            attn_softcap: None,
+        };
+        match arch {
+            Arch::Llama => {}
+            Arch::Gemma3 => {
+                cfg.rope_neox = true;
+                cfg.embed_scale = Some((n_embd as f32).sqrt());
+                cfg.activation = Activation::GeluTanh;
+                cfg.qk_norm = true;
+                cfg.post_norms = true;
+                // llama.cpp: 27B (62 layers) scales by n_embd/n_head, the rest by head_dim.
+                if n_layer == 62 {
+                    cfg.attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
+                }
+                cfg.final_softcap = opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0);
+                if let Some(window) = opt_usize("attention.sliding_window")? {
+                    cfg.final_softcap = None;
+                    // Every sixth layer is global; the others slide with their own fixed RoPE base.
+                    for (il, l) in cfg.layers.iter_mut().enumerate() {
+                        if il % 6 < 5 {
+                            *l = LayerConfig { sliding_window: Some(window), rope_base: 10000.0, rope_scale: 1.0 };
+                        }
+                    }
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+    pub fn v_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim_v
+    }
+}
+
+fn positive(key: &str, v: u64) -> Result<usize, ModelError> {
+    if v == 0 || v > (1 << 24) {
+        return Err(bad(key, v, "must be between 1 and 16777216"));
+    }
+    Ok(v as usize)
+}
+
+fn bad(key: &str, value: impl ToString, reason: &str) -> ModelError {
+    ModelError::BadHyperParameter { key: key.into(), value: value.to_string(), reason: reason.into() }
+}

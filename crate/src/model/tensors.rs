@@ -1,0 +1,121 @@
+//! The tensor-name table: which GGUF tensors an architecture needs, with their expected shapes
+//! (`[row length, rows]`, ggml order). Resolving it checks presence, shape and quant type from the
+//! header alone, so an unusable file is refused before any weight is read.
+
+use super::config::ModelConfig;
+use super::error::ModelError;
+use crate::gguf::{Gguf, TensorInfo};
+use crate::quant::GgmlType;
+
+/// A tensor of the model as found in the file.
+pub type TensorSpec = TensorInfo;
+
+#[derive(Clone, Debug)]
+pub struct LayerTensors {
+    pub attn_norm: TensorSpec,
+    pub wq: TensorSpec,
+    pub wk: TensorSpec,
+    pub wv: TensorSpec,
+    pub wo: TensorSpec,
+    pub q_norm: Option<TensorSpec>,
+    pub k_norm: Option<TensorSpec>,
+    pub post_attn_norm: Option<TensorSpec>,
+    pub ffn_norm: TensorSpec,
+    pub gate: TensorSpec,
+    pub up: TensorSpec,
+    pub down: TensorSpec,
+    pub post_ffn_norm: Option<TensorSpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WeightTable {
+    pub token_embd: TensorSpec,
+    pub output_norm: TensorSpec,
+    /// `None` when the output projection is tied to the token embedding.
+    pub output: Option<TensorSpec>,
+    pub layers: Vec<LayerTensors>,
+}
+
+struct Resolver<'a> {
+    g: &'a Gguf,
+}
+
+impl Resolver<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<TensorSpec, ModelError> {
+        self.opt(name, shape)?.ok_or_else(|| ModelError::MissingTensor { name: name.into() })
+    }
+    fn opt(&self, name: &str, shape: &[usize]) -> Result<Option<TensorSpec>, ModelError> {
+        let Some(t) = self.g.tensor(name) else { return Ok(None) };
+        let expected: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        // Trailing 1-dims are insignificant (some writers store [n, 1]).
+        let mut found = t.dims.clone();
+        while found.len() > expected.len() && found.last() == Some(&1) {
+            found.pop();
+        }
+        if found != expected {
+            return Err(ModelError::BadShape { name: name.into(), expected, found: t.dims.clone() });
+        }
+        if !t.ty.is_supported() {
+            return Err(ModelError::UnsupportedQuant {
+                tensor: name.into(),
+                ty: t.ty,
+                supported: supported_quants(),
+            });
+        }
+        Ok(Some(t.clone()))
+    }
+}
+
+pub fn supported_quants() -> String {
+    GgmlType::all().filter(|t| t.is_supported()).map(|t| t.name()).collect::<Vec<_>>().join(", ")
+}
+
+impl WeightTable {
+    pub fn resolve(cfg: &ModelConfig, g: &Gguf) -> Result<WeightTable, ModelError> {
+        let r = Resolver { g };
+        let (e, f, hd) = (cfg.n_embd, cfg.n_ff, cfg.head_dim);
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for il in 0..cfg.n_layer {
+            let n = |s: &str| format!("blk.{il}.{s}.weight");
+            let need = |s: &str, shape: &[usize], on: bool| -> Result<Option<TensorSpec>, ModelError> {
+                if on { r.get(&n(s), shape).map(Some) } else { Ok(None) }
+            };
+            layers.push(LayerTensors {
+                attn_norm: r.get(&n("attn_norm"), &[e])?,
+                wq: r.get(&n("attn_q"), &[e, cfg.q_dim()])?,
+                wk: r.get(&n("attn_k"), &[e, cfg.kv_dim()])?,
+                wv: r.get(&n("attn_v"), &[e, cfg.v_dim()])?,
+                wo: r.get(&n("attn_output"), &[cfg.n_head * cfg.head_dim_v, e])?,
+                q_norm: need("attn_q_norm", &[hd], cfg.qk_norm)?,
+                k_norm: need("attn_k_norm", &[hd], cfg.qk_norm)?,
+                post_attn_norm: need("post_attention_norm", &[e], cfg.post_norms)?,
+                ffn_norm: r.get(&n("ffn_norm"), &[e])?,
+                gate: r.get(&n("ffn_gate"), &[e, f])?,
+                up: r.get(&n("ffn_up"), &[e, f])?,
+                down: r.get(&n("ffn_down"), &[f, e])?,
+                post_ffn_norm: need("post_ffw_norm", &[e], cfg.post_norms)?,
+            });
+        }
+        Ok(WeightTable {
+            token_embd: r.get("token_embd.weight", &[e, cfg.n_vocab])?,
+            output_norm: r.get("output_norm.weight", &[e])?,
+            output: r.opt("output.weight", &[e, cfg.n_vocab])?,
+            layers,
+        })
+    }
+
+    /// Every tensor the model reads, once (a tied output is not listed twice).
+    pub fn all(&self) -> Vec<&TensorSpec> {
+        let mut v = vec![&self.token_embd, &self.output_norm];
+        v.extend(self.output.as_ref());
+        for l in &self.layers {
+            v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.gate, &l.up, &l.down]);
+            v.extend([&l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm].into_iter().flatten());
+        }
+        v
+    }
+
+    pub fn weight_bytes(&self) -> u64 {
+        self.all().iter().map(|t| t.n_bytes).sum()
+    }
+}
