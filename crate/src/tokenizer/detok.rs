@@ -1,0 +1,122 @@
+//! Token ids back to text. Each token's bytes are precomputed the way llama.cpp's `token_to_piece`
+//! renders them without special tokens; the streaming decoder holds back an incomplete UTF-8
+//! sequence until the token that completes it arrives.
+
+use super::vocab::{TokenAttr, Vocab, VocabKind};
+
+/// Bytes of every token as llama.cpp's `token_to_piece` renders it without special tokens:
+/// control and unknown tokens are empty, user-defined ones verbatim, normal ones unmapped from
+/// byte-level BPE or with SentencePiece's "▁" as a space, `<0xXX>` byte tokens as their byte.
+pub fn pieces(vocab: &Vocab) -> Vec<Vec<u8>> {
+    let unmap = byte_level_decoder();
+    vocab
+        .tokens
+        .iter()
+        .zip(&vocab.attrs)
+        .map(|(text, a)| {
+            if a.has(TokenAttr::CONTROL | TokenAttr::UNKNOWN) {
+                Vec::new()
+            } else if a.has(TokenAttr::USER_DEFINED) {
+                text.as_bytes().to_vec()
+            } else if a.has(TokenAttr::NORMAL) {
+                match vocab.kind {
+                    VocabKind::Spm => text.replace('\u{2581}', " ").into_bytes(),
+                    VocabKind::Bpe => text.chars().flat_map(|c| match unmap(c) {
+                        Some(b) => vec![b],
+                        None => format!("[UNK_BYTE_{text}]").into_bytes(),
+                    }).collect(),
+                }
+            } else if a.has(TokenAttr::BYTE) {
+                parse_byte_token(text).map(|b| vec![b]).unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
+}
+
+fn parse_byte_token(t: &str) -> Option<u8> {
+    let hex = t.strip_prefix("<0x")?.strip_suffix('>')?;
+    u8::from_str_radix(hex, 16).ok()
+}
+
+/// The inverse of GPT-2's bytes_to_unicode: printable bytes map to themselves, the other 68 to
+/// U+0100 + n in byte order.
+pub fn byte_level_decoder() -> impl Fn(char) -> Option<u8> {
+    let mut table = std::collections::HashMap::new();
+    let mut n = 0u32;
+    for b in 0u32..256 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let c = if printable {
+            char::from_u32(b).unwrap()
+        } else {
+            n += 1;
+            char::from_u32(255 + n).unwrap()
+        };
+        table.insert(c, b as u8);
+    }
+    move |c| table.get(&c).copied()
+}
+
+/// Streams text from ids without ever emitting half a UTF-8 character.
+#[derive(Default, Clone, Debug)]
+pub struct StreamDecoder {
+    pending: Vec<u8>,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a token's bytes; returns the text that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) => match e.error_len() {
+                // An invalid sequence (not merely an incomplete one) is emitted as U+FFFD now.
+                Some(bad) => e.valid_up_to() + bad,
+                None => e.valid_up_to(),
+            },
+        };
+        let out: Vec<u8> = self.pending.drain(..valid).collect();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    /// Whatever is left at the end of generation (an unfinished character becomes U+FFFD).
+    pub fn finish(&mut self) -> String {
+        let out = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_decoder_holds_partial_characters() {
+        let mut d = StreamDecoder::new();
+        let euro = "€".as_bytes(); // 3 bytes
+        assert_eq!(d.push(&euro[..1]), "");
+        assert_eq!(d.push(&euro[1..2]), "");
+        assert_eq!(d.push(&euro[2..]), "€");
+        assert_eq!(d.push(b"ok"), "ok");
+        assert_eq!(d.push(&euro[..2]), "");
+        assert_eq!(d.finish(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn invalid_bytes_do_not_stall_the_stream() {
+        let mut d = StreamDecoder::new();
+        assert_eq!(d.push(&[0xFF, b'a']), "\u{FFFD}a");
+    }
+
+    #[test]
+    fn byte_level_table_is_a_bijection() {
+        let f = byte_level_decoder();
+        assert_eq!(f('Ġ'), Some(b' '));
+        assert_eq!(f('Ċ'), Some(b'\n'));
+        assert_eq!(f('a'), Some(b'a'));
+    }
+}

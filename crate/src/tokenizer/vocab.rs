@@ -1,0 +1,201 @@
+//! The vocabulary as GGUF stores it (`tokenizer.ggml.*`): token texts, scores, types and the
+//! special ids, with llama.cpp's defaults for missing keys (`llama_vocab::impl::load`).
+
+use crate::gguf::{Array, Gguf};
+use crate::model::ModelError;
+use std::collections::HashMap;
+
+/// Token attributes as llama.cpp keeps them: the GGUF `token_type` mapped to one bit, plus
+/// bits llama.cpp adds from a token's text (an end-of-generation text makes a token CONTROL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TokenAttr(pub u16);
+
+impl TokenAttr {
+    pub const UNKNOWN: u16 = 1 << 0;
+    pub const UNUSED: u16 = 1 << 1;
+    pub const NORMAL: u16 = 1 << 2;
+    pub const CONTROL: u16 = 1 << 3;
+    pub const USER_DEFINED: u16 = 1 << 4;
+    pub const BYTE: u16 = 1 << 5;
+
+    /// From `tokenizer.ggml.token_type` (1 normal … 6 byte; anything else is undefined).
+    pub fn from_type_code(c: i64) -> TokenAttr {
+        TokenAttr(match c {
+            1 => Self::NORMAL,
+            2 => Self::UNKNOWN,
+            3 => Self::CONTROL,
+            4 => Self::USER_DEFINED,
+            5 => Self::UNUSED,
+            6 => Self::BYTE,
+            _ => 0,
+        })
+    }
+    pub fn has(self, bits: u16) -> bool {
+        self.0 & bits != 0
+    }
+}
+
+/// Texts llama.cpp treats as end of generation, marking their tokens CONTROL whatever the file
+/// says (`llama_vocab::impl::load`). Non-ASCII is written as escapes so editors cannot normalise it.
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "[e~[",
+];
+/// The subset llama.cpp picks the end-of-turn token from when `eot_token_id` is absent.
+const EOT_TEXTS: &[&str] = &[
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<EOT>", "_<EOT>", "[EOT]", "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "<end_of_utterance>",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VocabKind {
+    /// `gpt2`: byte-level BPE with merges and a regex pre-tokenizer.
+    Bpe,
+    /// `llama`: SentencePiece vocabulary with scores, no merges.
+    Spm,
+}
+
+pub struct Vocab {
+    pub kind: VocabKind,
+    /// `tokenizer.ggml.pre` (BPE pre-tokenizer name).
+    pub pre: String,
+    pub tokens: Vec<String>,
+    pub scores: Vec<f32>,
+    pub attrs: Vec<TokenAttr>,
+    pub merges: Vec<String>,
+    /// Text → id; for duplicated texts the last id wins, as in llama.cpp.
+    pub index: HashMap<String, u32>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub eot: Option<u32>,
+    pub unk: Option<u32>,
+    pub pad: Option<u32>,
+    pub add_bos: bool,
+    pub add_eos: bool,
+    pub add_space_prefix: bool,
+    /// End-of-generation ids: EOS, EOT and the control tokens that end a turn.
+    pub eog: Vec<u32>,
+}
+
+fn err(msg: impl Into<String>) -> ModelError {
+    ModelError::Tokenizer(msg.into())
+}
+
+impl Vocab {
+    pub fn from_gguf(g: &Gguf) -> Result<Vocab, ModelError> {
+        let model = g.get_str("tokenizer.ggml.model")?.ok_or_else(|| err("tokenizer.ggml.model is missing"))?;
+        let kind = match model {
+            "gpt2" => VocabKind::Bpe,
+            "llama" => VocabKind::Spm,
+            other => return Err(err(format!("tokenizer model {other:?} is not supported (supported: gpt2, llama)"))),
+        };
+        let tokens = match g.get_array("tokenizer.ggml.tokens")? {
+            Some(Array::String(t)) if !t.is_empty() => t.clone(),
+            _ => return Err(err("tokenizer.ggml.tokens must be a non-empty array of strings")),
+        };
+        let n = tokens.len();
+        let scores = match g.get_array("tokenizer.ggml.scores")? {
+            None => vec![0.0; n],
+            Some(a) => a.to_f32_vec().filter(|v| v.len() == n).ok_or_else(|| {
+                err(format!("tokenizer.ggml.scores must hold {n} numbers, one per token"))
+            })?,
+        };
+        let mut attrs: Vec<TokenAttr> = match g.get_array("tokenizer.ggml.token_type")? {
+            None => vec![TokenAttr(TokenAttr::NORMAL); n],
+            Some(a) => a
+                .to_i64_vec()
+                .filter(|v| v.len() == n)
+                .ok_or_else(|| err(format!("tokenizer.ggml.token_type must hold {n} integers")))?
+                .into_iter()
+                .map(TokenAttr::from_type_code)
+                .collect(),
+        };
+        let merges = match g.get_array("tokenizer.ggml.merges")? {
+            None => Vec::new(),
+            Some(Array::String(m)) => m.clone(),
+            Some(_) => return Err(err("tokenizer.ggml.merges must be an array of strings")),
+        };
+        if kind == VocabKind::Bpe && merges.is_empty() {
+            return Err(err("a gpt2 (BPE) tokenizer needs tokenizer.ggml.merges"));
+        }
+        let mut index = HashMap::with_capacity(n);
+        for (i, t) in tokens.iter().enumerate() {
+            index.insert(t.clone(), i as u32);
+        }
+        // llama.cpp's defaults before the keys are read: SPM bos=1 eos=2 unk=0, BPE bos=eos=11.
+        let (def_bos, def_eos, def_unk) = match kind {
+            VocabKind::Spm => (Some(1), Some(2), Some(0)),
+            VocabKind::Bpe => (Some(11), Some(11), None),
+        };
+        let id = |key: &str, default: Option<u64>| -> Result<Option<u32>, ModelError> {
+            let v = match g.get(key) {
+                None => default,
+                // Some converters write -1 for "none".
+                Some(v) => v.as_i64().and_then(|x| u64::try_from(x).ok()),
+            };
+            // An out-of-range id is ignored, as llama.cpp does.
+            Ok(v.filter(|&v| (v as usize) < n).map(|v| v as u32))
+        };
+        let (bos, eos, unk, pad, mut eot) = (
+            id("tokenizer.ggml.bos_token_id", def_bos)?,
+            id("tokenizer.ggml.eos_token_id", def_eos)?,
+            id("tokenizer.ggml.unknown_token_id", def_unk)?,
+            id("tokenizer.ggml.padding_token_id", None)?,
+            id("tokenizer.ggml.eot_token_id", None)?,
+        );
+        let pre = g.get_str("tokenizer.ggml.pre")?.unwrap_or("default").to_string();
+        let flag = |key: &str, default: bool| -> Result<bool, ModelError> { Ok(g.get_bool(key)?.unwrap_or(default)) };
+        // Defaults by tokenizer kind, as llama.cpp: SPM adds BOS and a space prefix; BPE neither,
+        // except the llama3-style pre-tokenizers, which add BOS.
+        let spm = kind == VocabKind::Spm;
+        let bpe_bos = kind == VocabKind::Bpe && super::bpe::adds_bos_by_default(&pre);
+        let add_bos = flag("tokenizer.ggml.add_bos_token", spm || bpe_bos)?;
+        let add_eos = flag("tokenizer.ggml.add_eos_token", false)?;
+        let add_space_prefix = spm && flag("tokenizer.ggml.add_space_prefix", true)?;
+
+        let lookup = |t: &&str| index.get(*t).copied();
+        if eot.is_none() {
+            eot = EOT_TEXTS.iter().find_map(lookup);
+        }
+        let mut eog: Vec<u32> = EOG_TEXTS.iter().filter_map(lookup).collect();
+        for &i in &eog {
+            attrs[i as usize].0 |= TokenAttr::CONTROL;
+        }
+        for extra in [eos, eot].into_iter().flatten() {
+            if !eog.contains(&extra) {
+                eog.push(extra);
+            }
+        }
+        Ok(Vocab {
+            kind,
+            pre,
+            tokens,
+            scores,
+            attrs,
+            merges,
+            index,
+            bos,
+            eos,
+            eot,
+            unk,
+            pad,
+            add_bos,
+            add_eos,
+            add_space_prefix,
+            eog,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.contains(&id)
+    }
+}
+
