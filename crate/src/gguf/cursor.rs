@@ -43,7 +43,7 @@ impl<'a> Cursor<'a> {
         Ok(&self.buf[off..off + n as usize])
     }
 
-    fn truncated(&self, n: u64, what: &dyn Fn() -> String) -> GgufError {
+    pub fn truncated(&self, n: u64, what: &dyn Fn() -> String) -> GgufError {
         GgufError::Truncated { what: what(), offset: self.pos, needed: n, file_len: self.src.len() }
     }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod reader;
 pub mod source;
 pub mod value;
+pub mod writer;
 
 pub use error::{GgufError, Result};
 pub use reader::{Gguf, TensorInfo};
@@ -13,3 +14,4 @@ pub use source::{ByteSource, PrefixSource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 pub use value::{Array, Value, ValueType};
+pub use writer::GgufWriter;

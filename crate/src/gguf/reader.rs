@@ -83,9 +83,11 @@ impl Gguf {
         }
         let n_tensors = c.u64(&|| "tensor count".into())?;
         let n_kv = c.u64(&|| "metadata count".into())?;
-        // Each tensor info takes at least 8+1 (name) +4 +8 +4 +8 bytes; each KV at least 8+1+4+1.
-        check_count("tensor count", n_tensors, MAX_TENSORS, c.remaining() / 33)?;
-        check_count("metadata count", n_kv, MAX_KV, c.remaining() / 14)?;
+        // The tensor count is only capped here (a huge one fails fast); the bytes left are checked
+        // where the tensor table starts, so that a truncation is reported in the section it cuts.
+        check_count(&c, "tensor count", n_tensors, MAX_TENSORS, 0)?;
+        // Each KV takes at least 8 (key length) +4 (type) +1 bytes.
+        check_count(&c, "metadata count", n_kv, MAX_KV, 13)?;
 
         let mut metadata = Vec::with_capacity(n_kv as usize);
         let mut index = HashMap::with_capacity(n_kv as usize);
@@ -121,6 +123,8 @@ impl Gguf {
             }
         };
 
+        // Each tensor info takes at least 8 (name length) +4 +8 +4 +8 bytes.
+        check_count(&c, "tensor count", n_tensors, MAX_TENSORS, 32)?;
         let mut tensors = Vec::with_capacity(n_tensors as usize);
         let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
         for i in 0..n_tensors {
@@ -190,16 +194,15 @@ fn wrong(key: &str, expected: &'static str, found: &Value) -> GgufError {
     GgufError::WrongType { key: key.into(), expected, found: found.type_name() }
 }
 
-fn check_count(what: &str, count: u64, max: u64, fits: u64) -> Result<()> {
+/// Refuses a count over its hard cap, or one whose entries of at least `min_size` bytes each cannot
+/// fit in the rest of the file (a truncated file), before anything is allocated for it.
+fn check_count(c: &Cursor, what: &str, count: u64, max: u64, min_size: u64) -> Result<()> {
     if count > max {
         return Err(GgufError::TooMany { what: what.into(), count, max });
     }
-    if count > fits {
-        return Err(GgufError::TooMany {
-            what: format!("{what} (the rest of the file can hold at most {fits})"),
-            count,
-            max: fits,
-        });
+    let needed = count * min_size; // count ≤ 2^28 and min_size ≤ 32: no overflow
+    if needed > c.remaining() {
+        return Err(c.truncated(needed, &|| format!("{what} {count} (entries of at least {min_size} bytes)")));
     }
     Ok(())
 }
@@ -240,7 +243,7 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<Array> {
     let tag = c.u32(&|| format!("array element type of {key:?}"))?;
     let ty = ValueType::from_tag(tag).ok_or_else(|| GgufError::BadValueType { key: key.into(), tag })?;
     let n = c.u64(&|| format!("array length of {key:?}"))?;
-    check_count(&format!("array length of {key:?}"), n, MAX_ARRAY_LEN, c.remaining() / ty.min_size())?;
+    check_count(c, &format!("array length of {key:?}"), n, MAX_ARRAY_LEN, ty.min_size())?;
     let n = n as usize;
     macro_rules! prim {
         ($variant:ident, $t:ty, $size:expr, $conv:expr) => {{
@@ -310,11 +313,12 @@ fn read_tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo
         .iter()
         .try_fold(1u64, |acc, &x| acc.checked_mul(x).filter(|&v| v <= i64::MAX as u64))
         .ok_or_else(|| bad(format!("element count of shape {dims:?} overflows")))?;
-    let row_bytes = ty.row_bytes(dims[0]).ok_or_else(|| {
-        bad(format!("row length {} is not a multiple of the {ty} block size {}", dims[0], ty.block_elems()))
-    })?;
-    let n_bytes = row_bytes
-        .checked_mul(n_elements / dims[0])
+    if dims[0] % ty.block_elems() as u64 != 0 {
+        return Err(bad(format!("row length {} is not a multiple of the {ty} block size {}", dims[0], ty.block_elems())));
+    }
+    let n_bytes = ty
+        .row_bytes(dims[0])
+        .and_then(|row| row.checked_mul(n_elements / dims[0]))
         .ok_or_else(|| bad(format!("byte size of shape {dims:?} overflows")))?;
     if offset % alignment != 0 {
         return Err(bad(format!("offset {offset} is not a multiple of the alignment {alignment}")));
