@@ -82,3 +82,20 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 }
+
+/// Boxed and borrowed backends are backends (the CLI picks one at run time; tests lend one).
+macro_rules! forward_backend {
+    ($($ty:ty),*) => {$(
+        impl<T: Backend + ?Sized> Backend for $ty {
+            fn config(&self) -> &ModelConfig { (**self).config() }
+            fn position(&self) -> usize { (**self).position() }
+            fn capacity(&self) -> usize { (**self).capacity() }
+            fn truncate(&mut self, pos: usize) { (**self).truncate(pos) }
+            fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
+                (**self).eval(tokens, all_logits)
+            }
+            fn describe(&self) -> String { (**self).describe() }
+        }
+    )*};
+}
+forward_backend!(Box<T>, &mut T);

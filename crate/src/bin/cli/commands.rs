@@ -3,7 +3,9 @@
 use super::args::Args;
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
-use gguf_web::engine::{Backend, CpuBackend};
+use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, SamplingParams, Session};
+use gguf_web::tokenizer::{ChatMessage, Tokenizer};
+use std::io::Write;
 use gguf_web::gguf::{FileSource, Gguf};
 use gguf_web::model::{ModelConfig, WeightTable};
 use serde_json::json;
@@ -21,6 +23,8 @@ commands:
 pub fn run(argv: &[String]) -> Result<(), String> {
     let Some((cmd, rest)) = argv.split_first() else { return Err(USAGE.into()) };
     match cmd.as_str() {
+        "generate" => generate(rest),
+        "tokenize" => tokenize(rest),
         "score" => score(rest),
         "inspect" => inspect(rest),
         "help" | "--help" | "-h" => {
@@ -53,8 +57,100 @@ fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, 
     }
 }
 
+fn tokenizer(m: &Opened) -> Result<Tokenizer, String> {
+    Tokenizer::from_gguf(&m.gguf).map_err(|e| e.to_string())
+}
+
+fn tokenize(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &["model", "text"], &["json"])?;
+    let m = open(args.required("model")?)?;
+    let ids = tokenizer(&m)?.encode(args.required("text")?, false, false).map_err(|e| e.to_string())?;
+    if args.flag("json") {
+        println!("{}", json!({ "ids": ids }));
+    } else {
+        println!("{}", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
+    }
+    Ok(())
+}
+
+/// The prompt as ids: raw text like llama.cpp's completion (BOS if the model adds one, special
+/// tokens not parsed), or wrapped as one user message in the chat template (special tokens parsed,
+/// BOS not doubled when the template writes it).
+fn prompt_ids(m: &Opened, tok: &Tokenizer, prompt: &str, chat: bool) -> Result<Vec<u32>, String> {
+    if !chat {
+        return tok.encode(prompt, true, false).map_err(|e| e.to_string());
+    }
+    let tmpl = tok.chat_template(&m.gguf).map_err(|e| e.to_string())?;
+    let text = tmpl.render(&[ChatMessage::new("user", prompt)], true)?;
+    let bos_in_text = tok.vocab.bos.is_some_and(|b| text.starts_with(tok.vocab.tokens[b as usize].as_str()));
+    tok.encode(&text, !bos_in_text, true).map_err(|e| e.to_string())
+}
+
+fn generate(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(
+        argv,
+        &["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "min-p", "repetition-penalty", "seed", "backend", "context"],
+        &["chat", "json", "ignore-eos"],
+    )?;
+    let m = open(args.required("model")?)?;
+    let tok = tokenizer(&m)?;
+    let ids = prompt_ids(&m, &tok, args.required("prompt")?, args.flag("chat"))?;
+    let d = SamplingParams::default();
+    let sampling = SamplingParams {
+        temperature: args.parsed("temperature")?.unwrap_or(0.8),
+        top_k: args.parsed("top-k")?.unwrap_or(40),
+        top_p: args.parsed("top-p")?.unwrap_or(0.95),
+        min_p: args.parsed("min-p")?.unwrap_or(0.05),
+        repetition_penalty: args.parsed("repetition-penalty")?.unwrap_or(1.0),
+        seed: args.parsed("seed")?.unwrap_or_else(time_seed),
+        ..d
+    };
+    sampling.validate()?;
+    let opts = GenerateOptions {
+        max_tokens: args.parsed("max-tokens")?.unwrap_or(128),
+        sampling,
+        stop: Vec::new(),
+        ignore_eos: args.flag("ignore-eos"),
+    };
+    let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
+    let mut session = Session::new(backend(&m, &args, ctx)?);
+    let json_out = args.flag("json");
+    let mut stdout = std::io::stdout();
+    let g = session
+        .generate(&tok, &ids, &opts, &mut |ev| {
+            if !json_out {
+                let _ = stdout.write_all(ev.text.as_bytes());
+                let _ = stdout.flush();
+            }
+            true
+        })
+        .map_err(|e| e.to_string())?;
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
+                "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
+                "finish_reason": g.finish.as_str(), "backend": session.backend.describe(),
+            })
+        );
+    } else {
+        println!();
+        eprintln!(
+            "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s; {}]",
+            g.prompt_ids.len(), g.ids.len(), g.prefill_tok_s(), g.decode_tok_s(), session.backend.describe()
+        );
+    }
+    Ok(())
+}
+
+fn time_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
 fn score(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["model", "ids", "backend"], &["json"])?;
+    let args = Args::parse(argv, &["model", "ids", "backend", "top"], &["json"])?;
+    let top_n: usize = args.parsed("top")?.unwrap_or(0);
     let ids: Vec<u32> = args
         .required("ids")?
         .split(',')
@@ -69,14 +165,24 @@ fn score(argv: &[String]) -> Result<(), String> {
     let n_vocab = b.config().n_vocab;
     let mut am = Vec::with_capacity(ids.len());
     let mut lp = Vec::with_capacity(ids.len().saturating_sub(1));
+    let mut top = Vec::new();
     for (i, row) in logits.chunks_exact(n_vocab).enumerate() {
         am.push(argmax(row) as u32);
+        if top_n > 0 {
+            let mut idx: Vec<usize> = (0..row.len()).collect();
+            idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+            top.push(idx[..top_n.min(idx.len())].iter().map(|&t| json!([t, row[t]])).collect::<Vec<_>>());
+        }
         if i + 1 < ids.len() {
             lp.push(log_softmax(row)[ids[i + 1] as usize]);
         }
     }
     if args.flag("json") {
-        println!("{}", json!({ "argmax": am, "logprobs": lp, "backend": b.describe() }));
+        let mut out = json!({ "argmax": am, "logprobs": lp, "backend": b.describe() });
+        if top_n > 0 {
+            out["top"] = json!(top);
+        }
+        println!("{out}");
     } else {
         let nll = -lp.iter().sum::<f64>() / lp.len().max(1) as f64;
         println!("perplexity {:.4} over {} predicted tokens", nll.exp(), lp.len());
