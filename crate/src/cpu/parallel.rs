@@ -12,9 +12,9 @@ where
         f(0, rows, out);
         return;
     }
-    let per = rows.div_ceil(threads);
     #[cfg(not(target_arch = "wasm32"))]
     std::thread::scope(|s| {
+        let per = rows.div_ceil(threads);
         for (i, chunk) in out.chunks_mut(per * row_width).enumerate() {
             let f = &f;
             let start = i * per;

@@ -68,18 +68,12 @@ impl StreamDecoder {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds a token's bytes; returns the text that is now complete.
+    /// Adds a token's bytes; returns the text that is now complete. Only an unfinished character
+    /// at the very end is held back; invalid bytes are emitted at once as U+FFFD.
     pub fn push(&mut self, bytes: &[u8]) -> String {
         self.pending.extend_from_slice(bytes);
-        let valid = match std::str::from_utf8(&self.pending) {
-            Ok(_) => self.pending.len(),
-            Err(e) => match e.error_len() {
-                // An invalid sequence (not merely an incomplete one) is emitted as U+FFFD now.
-                Some(bad) => e.valid_up_to() + bad,
-                None => e.valid_up_to(),
-            },
-        };
-        let out: Vec<u8> = self.pending.drain(..valid).collect();
+        let keep = incomplete_tail(&self.pending);
+        let out: Vec<u8> = self.pending.drain(..self.pending.len() - keep).collect();
         String::from_utf8_lossy(&out).into_owned()
     }
     /// Whatever is left at the end of generation (an unfinished character becomes U+FFFD).
@@ -88,6 +82,22 @@ impl StreamDecoder {
         self.pending.clear();
         out
     }
+}
+
+/// Length of a UTF-8 sequence at the end of `b` that has started but not finished.
+fn incomplete_tail(b: &[u8]) -> usize {
+    for k in 1..=3.min(b.len()) {
+        let lead = b[b.len() - k];
+        let need = match lead {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            0x80..=0xBF => continue, // a continuation byte: look further back
+            _ => return 0,
+        };
+        return if need > k { k } else { 0 };
+    }
+    0
 }
 
 #[cfg(test)]

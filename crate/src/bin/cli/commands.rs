@@ -21,7 +21,10 @@ commands:
   inspect  --model PATH [--json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
-    let Some((cmd, rest)) = argv.split_first() else { return Err(USAGE.into()) };
+    let Some((cmd, rest)) = argv.split_first() else {
+        println!("{USAGE}");
+        return Err("no command given".into());
+    };
     match cmd.as_str() {
         "generate" => generate(rest),
         "tokenize" => tokenize(rest),
@@ -31,7 +34,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+        other => Err(format!("unknown command {other:?}; commands: generate, tokenize, score, inspect (gguf-web help)")),
     }
 }
 

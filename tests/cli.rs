@@ -1,0 +1,119 @@
+//! The CLI end to end on tiny generated models, and its errors: one clear line, a non-zero exit,
+//! never a panic or a backtrace.
+
+mod common;
+use common::tiny::{tiny_model, TinySpec};
+use gguf_web::gguf::{GgufWriter, Value};
+use gguf_web::quant::GgmlType;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gguf-web"))
+}
+
+fn tmp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gguf-web-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Runs the CLI expecting failure; returns stderr after checking it is one clean line.
+fn fails(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line expected: {err}");
+    err
+}
+
+#[test]
+fn missing_file_is_one_line() {
+    let e = fails(&["generate", "--model", "/nonexistent/model.gguf", "--prompt", "hi"]);
+    assert!(e.contains("/nonexistent/model.gguf"), "{e}");
+}
+
+#[test]
+fn not_a_gguf_is_one_line() {
+    let p = tmp_file("notgguf.gguf", b"<html>404 Not Found</html>");
+    let e = fails(&["inspect", "--model", p.to_str().unwrap()]);
+    assert!(e.contains("not a GGUF"), "{e}");
+}
+
+#[test]
+fn unsupported_architecture_is_named() {
+    let mut w = GgufWriter::new();
+    w.add("general.architecture", Value::String("mamba".into()));
+    let p = tmp_file("mamba.gguf", &w.to_bytes());
+    let e = fails(&["score", "--model", p.to_str().unwrap(), "--ids", "1,2"]);
+    assert!(e.contains("\"mamba\"") && e.contains("supported"), "{e}");
+}
+
+#[test]
+fn unsupported_quant_type_is_named() {
+    let p = tmp_file("iq2.gguf", &tiny_model(&TinySpec { weight_type: GgmlType::IQ2_XXS, n_embd: 256, n_ff: 256, n_head: 4, ..Default::default() }));
+    let e = fails(&["score", "--model", p.to_str().unwrap(), "--ids", "1,2"]);
+    assert!(e.contains("IQ2_XXS") && e.contains("not supported"), "{e}");
+    // inspect still describes the file and says why it cannot run.
+    let out = bin().args(["inspect", "--model", p.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("supported:      no: tensor"));
+}
+
+#[test]
+fn bad_arguments_are_one_line() {
+    fails(&["generate", "--prompt", "hi"]);
+    fails(&["frobnicate"]);
+    let p = tmp_file("tiny-args.gguf", &tiny_model(&TinySpec::default()));
+    fails(&["generate", "--model", p.to_str().unwrap(), "--prompt", "hi", "--top-p", "7"]);
+    fails(&["score", "--model", p.to_str().unwrap(), "--ids", "1,x"]);
+    fails(&["score", "--model", p.to_str().unwrap(), "--ids", "999999"]);
+    fails(&["generate", "--model", p.to_str().unwrap(), "--prompt", "hi", "--backend", "tpu"]);
+}
+
+#[test]
+fn generate_json_on_a_tiny_model() {
+    for arch in ["llama", "gemma3"] {
+        let p = tmp_file(&format!("tiny-{arch}.gguf"), &tiny_model(&TinySpec { arch, ..Default::default() }));
+        let out = bin()
+            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["prompt_ids", "ids", "text", "prefill_tok_s", "decode_tok_s"] {
+            assert!(v.get(key).is_some(), "missing {key} in {v}");
+        }
+        assert_eq!(v["ids"].as_array().unwrap().len(), 5);
+        // A raw completion prompt is tokenized as `tokenize` does (no BOS: BPE, add_bos unset).
+        let t = bin().args(["tokenize", "--model", p.to_str().unwrap(), "--text", "the thin", "--json"]).output().unwrap();
+        let t: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
+        assert_eq!(v["prompt_ids"], t["ids"]);
+
+        let out = bin().args(["score", "--model", p.to_str().unwrap(), "--ids", "1,2,3,4", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["argmax"].as_array().unwrap().len(), 4);
+        assert_eq!(v["logprobs"].as_array().unwrap().len(), 3);
+        assert!(v["logprobs"].as_array().unwrap().iter().all(|x| x.as_f64().unwrap() <= 0.0));
+    }
+}
+
+#[test]
+fn tokenize_and_inspect_real_model() {
+    let m = common::model(common::SMOLLM);
+    let out = bin().args(["tokenize", "--model", m.to_str().unwrap(), "--text", "Hello world", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ids"], serde_json::json!([19556, 905]));
+    let out = bin().args(["inspect", "--model", m.to_str().unwrap(), "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["architecture"], "llama");
+    assert_eq!(v["license"], "apache-2.0");
+    assert_eq!(v["context_length"], 8192);
+    assert_eq!(v["supported"], true);
+    assert_eq!(v["quant_types"]["Q4_1"]["tensors"], 210);
+}
