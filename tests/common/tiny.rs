@@ -5,56 +5,7 @@
 use gguf_web::gguf::{Array, GgufWriter, Value};
 use gguf_web::quant::GgmlType;
 
-pub struct Rng(u64);
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Roughly normal, from the sum of uniforms.
-    pub fn normal(&mut self) -> f32 {
-        (0..4).map(|_| (self.next() >> 11) as f32 / (1u64 << 53) as f32).sum::<f32>() - 2.0
-    }
-}
-
-/// Byte offsets of the f16 scale fields in each block type (ggml-common.h).
-fn f16_fields(ty: GgmlType) -> &'static [usize] {
-    use GgmlType::*;
-    match ty {
-        Q4_0 | Q5_0 | Q8_0 => &[0],
-        Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
-        Q2_K => &[80, 82],
-        Q3_K => &[108],
-        Q6_K => &[208],
-        _ => &[],
-    }
-}
-
-/// Random bytes of `n` elements of `ty`, with finite, small scales.
-pub fn random_tensor(ty: GgmlType, n: usize, scale: f32, rng: &mut Rng) -> Vec<u8> {
-    match ty {
-        GgmlType::F32 => (0..n).flat_map(|_| (rng.normal() * scale).to_le_bytes()).collect(),
-        GgmlType::F16 => (0..n).flat_map(|_| half::f16::from_f32(rng.normal() * scale).to_le_bytes()).collect(),
-        GgmlType::BF16 => (0..n).flat_map(|_| half::bf16::from_f32(rng.normal() * scale).to_le_bytes()).collect(),
-        _ => {
-            let bb = ty.block_bytes();
-            let blocks = n / ty.block_elems();
-            let mut out: Vec<u8> = (0..blocks * bb).map(|_| rng.next() as u8).collect();
-            for b in 0..blocks {
-                for &off in f16_fields(ty) {
-                    let d = half::f16::from_f32(rng.normal().abs() * scale / 8.0 + scale / 64.0);
-                    out[b * bb + off..b * bb + off + 2].copy_from_slice(&d.to_le_bytes());
-                }
-            }
-            out
-        }
-    }
-}
+pub use gguf_web::quant::testdata::{random_tensor, TestRng as Rng};
 
 /// A byte-level BPE vocabulary: the 256 byte symbols plus a few merges.
 pub fn add_tiny_bpe_vocab(w: &mut GgufWriter) -> usize {

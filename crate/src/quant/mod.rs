@@ -3,6 +3,7 @@
 //! checked against `gguf.quants.dequantize` from the `gguf` Python package (tests/quant_dequant.rs).
 
 mod blocks;
+pub mod testdata;
 mod kquants;
 mod types;
 

@@ -1,0 +1,225 @@
+//! The wgpu instance, adapter and device: Vulkan/Metal/DX12 natively (lavapipe and SwiftShader here),
+//! the browser's WebGPU on wasm32. Only the limits a model needs are requested, and optional
+//! features (subgroups, f16) are enabled only when the adapter has them.
+
+use super::error::GpuError;
+use std::sync::{Arc, Mutex};
+
+/// What the device must be able to do; derived from the model's load plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceRequest {
+    /// Largest single storage binding the plan uses.
+    pub max_binding: u64,
+    /// Largest single buffer the plan allocates.
+    pub max_buffer: u64,
+    pub storage_buffers_per_stage: u32,
+    pub workgroup_storage: u32,
+    pub invocations_per_workgroup: u32,
+    /// Create the device with WebGPU's default limits whatever the adapter offers (tests).
+    pub default_limits_only: bool,
+    /// Use the subgroup and f16 fast paths when available.
+    pub allow_subgroups: bool,
+    pub allow_f16: bool,
+}
+
+impl Default for DeviceRequest {
+    fn default() -> Self {
+        let d = wgpu::Limits::default();
+        DeviceRequest {
+            max_binding: d.max_storage_buffer_binding_size as u64,
+            max_buffer: d.max_buffer_size,
+            storage_buffers_per_stage: 8,
+            workgroup_storage: d.max_compute_workgroup_storage_size,
+            invocations_per_workgroup: 256,
+            default_limits_only: false,
+            allow_subgroups: true,
+            allow_f16: true,
+        }
+    }
+}
+
+/// Shared state the device's callbacks report into.
+#[derive(Default)]
+struct Health {
+    lost: Option<String>,
+    error: Option<String>,
+}
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub subgroups: bool,
+    pub subgroup_size: u32,
+    pub f16: bool,
+    health: Arc<Mutex<Health>>,
+}
+
+impl GpuContext {
+    /// Picks the adapter (the environment's `WGPU_ADAPTER_NAME`/`WGPU_BACKEND` are honoured natively)
+    /// and creates a device for `req`.
+    pub async fn new(req: &DeviceRequest) -> Result<GpuContext, GpuError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        let desc = {
+            let mut d = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if std::env::var_os("WGPU_BACKEND").is_none() {
+                d.backends = wgpu::Backends::PRIMARY;
+            }
+            d
+        };
+        #[cfg(target_arch = "wasm32")]
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::with_adapter(adapter, req).await
+    }
+
+    pub async fn with_adapter(adapter: wgpu::Adapter, req: &DeviceRequest) -> Result<GpuContext, GpuError> {
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let name = format!("{} ({:?})", info.name, info.backend);
+        let too_small = |what: &str, needed: u64, available: u64| GpuError::AdapterTooSmall {
+            adapter: name.clone(),
+            what: what.into(),
+            needed,
+            available,
+        };
+        let base = if req.default_limits_only { wgpu::Limits::default() } else { have.clone() };
+        let checks = [
+            ("a storage buffer binding (maxStorageBufferBindingSize)", req.max_binding, base.max_storage_buffer_binding_size as u64),
+            ("a buffer (maxBufferSize)", req.max_buffer, base.max_buffer_size),
+            ("storage buffers per shader stage", req.storage_buffers_per_stage as u64, base.max_storage_buffers_per_shader_stage as u64),
+            ("workgroup memory (bytes)", req.workgroup_storage as u64, base.max_compute_workgroup_storage_size as u64),
+            ("invocations per workgroup", req.invocations_per_workgroup as u64, base.max_compute_invocations_per_workgroup as u64),
+        ];
+        for (what, needed, available) in checks {
+            if needed > available {
+                return Err(too_small(what, needed, available));
+            }
+        }
+        // Request what the model needs, never less than WebGPU's defaults.
+        let mut limits = wgpu::Limits::default();
+        limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.max(req.max_binding);
+        limits.max_buffer_size = limits.max_buffer_size.max(req.max_buffer);
+        limits.max_storage_buffers_per_shader_stage =
+            limits.max_storage_buffers_per_shader_stage.max(req.storage_buffers_per_stage);
+        limits.max_compute_workgroup_storage_size = limits.max_compute_workgroup_storage_size.max(req.workgroup_storage);
+        limits.max_compute_invocations_per_workgroup =
+            limits.max_compute_invocations_per_workgroup.max(req.invocations_per_workgroup);
+
+        let feats = adapter.features();
+        let subgroups = req.allow_subgroups && feats.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size > 0;
+        let f16 = req.allow_f16 && feats.contains(wgpu::Features::SHADER_F16);
+        let mut required_features = wgpu::Features::empty();
+        if subgroups {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
+        if f16 {
+            required_features |= wgpu::Features::SHADER_F16;
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gguf-web"),
+                required_features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        let health = Arc::new(Mutex::new(Health::default()));
+        let h = health.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            h.lock().unwrap().lost = Some(format!("{reason:?}: {msg}"));
+        });
+        let h = health.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut g = h.lock().unwrap();
+            if g.error.is_none() {
+                g.error = Some(e.to_string());
+            }
+        }));
+        Ok(GpuContext {
+            subgroup_size: if subgroups { info.subgroup_min_size } else { 0 },
+            device,
+            queue,
+            info,
+            limits,
+            subgroups,
+            f16,
+            health,
+        })
+    }
+
+    /// A short description of the adapter for reports.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    /// The first error the device reported since the last check (validation, out of memory, loss).
+    pub fn take_error(&self) -> Option<GpuError> {
+        let mut h = self.health.lock().unwrap();
+        if let Some(l) = &h.lost {
+            return Some(GpuError::DeviceLost(l.clone()));
+        }
+        h.error.take().map(|e| {
+            if e.to_lowercase().contains("out of memory") {
+                GpuError::OutOfMemory(e)
+            } else {
+                GpuError::Validation(e)
+            }
+        })
+    }
+
+    pub fn check(&self) -> Result<(), GpuError> {
+        self.take_error().map_or(Ok(()), Err)
+    }
+
+    /// Copies `size` bytes of `buffer` at `offset` back to the CPU.
+    pub async fn read_back(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        self.map_read(&staging).await
+    }
+
+    /// Maps a MAP_READ buffer and returns its bytes.
+    pub async fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mapped = rx.await.map_err(|_| GpuError::Readback("the map callback was dropped".into()))?;
+        if let Err(e) = mapped {
+            return Err(self.take_error().unwrap_or(GpuError::Readback(e.to_string())));
+        }
+        let bytes = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        staging.unmap();
+        self.check()?;
+        Ok(bytes)
+    }
+}
+
+/// Blocks on a future natively (the browser awaits instead).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

@@ -1,0 +1,19 @@
+//! The WebGPU engine: device and limits, the shader preprocessor and pipeline cache, weights on the
+//! GPU, one module per kernel family (each with its launcher and its conformance test against the
+//! CPU reference), and the forward pass.
+
+pub mod buffers;
+pub mod context;
+pub mod error;
+pub mod kernels;
+pub mod pipeline;
+pub mod shader;
+pub mod weights;
+
+pub use context::{DeviceRequest, GpuContext};
+pub use error::GpuError;
+pub use pipeline::{Bind, Kernels, Recorder};
+pub use weights::GpuMatrix;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub mod testing;

@@ -1,0 +1,265 @@
+//! Typed kernel keys, the pipeline cache, and the recorder that puts a whole step into one compute
+//! pass: parameters go into one uniform arena addressed by dynamic offsets, bind groups are cached.
+
+use super::context::GpuContext;
+use super::shader::{preprocess, ShaderError};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::rc::Rc;
+
+/// A kernel's uniform parameters: a `#[repr(C)]` Pod struct whose WGSL declaration is generated
+/// from the same field list (see [`wgsl_params!`]), so Rust and WGSL cannot disagree.
+pub trait WgslParams: bytemuck::Pod {
+    const WGSL: &'static str;
+}
+
+/// Declares a parameter struct of u32/i32/f32 fields and its WGSL twin `struct Params`.
+#[macro_export]
+macro_rules! wgsl_params {
+    ($(#[$m:meta])* pub struct $name:ident { $(pub $f:ident : $t:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name { $(pub $f: $t),* }
+        impl $crate::gpu::pipeline::WgslParams for $name {
+            const WGSL: &'static str =
+                concat!("struct Params {\n", $("    ", stringify!($f), ": ", stringify!($t), ",\n",)* "}\n");
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One compute kernel variant. The key produces the defines, the readable name and the workgroup
+/// size; launchers read the workgroup size back from the key.
+pub trait Kernel: Clone + Debug + Eq + std::hash::Hash {
+    type Params: WgslParams;
+    fn shader(&self) -> &'static str;
+    fn defines(&self) -> Vec<(String, String)>;
+    fn workgroup(&self) -> [u32; 3];
+    /// The storage bindings after the uniform (binding 0), in WGSL binding order.
+    fn bindings(&self) -> Vec<Access>;
+    fn name(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+pub struct Compiled {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub workgroup: [u32; 3],
+    pub name: String,
+}
+
+/// A slice of a buffer bound to a storage binding.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Bind {
+    pub buffer: wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl Bind {
+    pub fn whole(buffer: &wgpu::Buffer) -> Bind {
+        Bind { buffer: buffer.clone(), offset: 0, size: buffer.size() }
+    }
+}
+
+const ARENA_SLOTS: u64 = 8192;
+
+pub struct Kernels {
+    pub ctx: Rc<GpuContext>,
+    pipelines: RefCell<HashMap<String, Rc<Compiled>>>,
+    bind_groups: RefCell<HashMap<(String, Vec<Bind>), wgpu::BindGroup>>,
+    arena: wgpu::Buffer,
+    slot: u64,
+}
+
+impl Kernels {
+    pub fn new(ctx: Rc<GpuContext>) -> Kernels {
+        let slot = ctx.limits.min_uniform_buffer_offset_alignment as u64;
+        let arena = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: slot * ARENA_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Kernels { ctx, pipelines: Default::default(), bind_groups: Default::default(), arena, slot }
+    }
+
+    /// The compiled pipeline of `key`, created on first use.
+    pub fn pipeline<K: Kernel>(&self, key: &K) -> Result<Rc<Compiled>, ShaderError> {
+        let name = key.name();
+        if let Some(c) = self.pipelines.borrow().get(&name) {
+            return Ok(c.clone());
+        }
+        let wg = key.workgroup();
+        let mut defines = key.defines();
+        defines.push(("WG_X".into(), wg[0].to_string()));
+        defines.push(("WG_Y".into(), wg[1].to_string()));
+        defines.push(("WG_Z".into(), wg[2].to_string()));
+        defines.push(("WG_SIZE".into(), (wg[0] * wg[1] * wg[2]).to_string()));
+        if self.ctx.subgroups {
+            defines.push(("HAS_SUBGROUPS".into(), "1".into()));
+            defines.push(("SUBGROUP_SIZE".into(), self.ctx.subgroup_size.to_string()));
+        }
+        let body = preprocess(key.shader(), &defines)?;
+        let mut src = String::new();
+        if body.contains("subgroup") && self.ctx.subgroups {
+            src.push_str("enable subgroups;\n");
+        }
+        if body.contains("f16") && self.ctx.f16 && body.contains("enable_f16_marker") {
+            src.push_str("enable f16;\n");
+        }
+        src.push_str(K::Params::WGSL);
+        src.push_str(&body);
+        let device = &self.ctx.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<K::Params>() as u64),
+            },
+            count: None,
+        }];
+        for (i, a) in key.bindings().into_iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: a == Access::Read },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&name),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let c = Rc::new(Compiled { pipeline, layout, workgroup: wg, name: name.clone() });
+        self.pipelines.borrow_mut().insert(name, c.clone());
+        Ok(c)
+    }
+
+    fn bind_group<K: Kernel>(&self, c: &Compiled, binds: &[Bind]) -> wgpu::BindGroup {
+        let key = (c.name.clone(), binds.to_vec());
+        if let Some(bg) = self.bind_groups.borrow().get(&key) {
+            return bg.clone();
+        }
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.arena,
+                offset: 0,
+                size: wgpu::BufferSize::new(std::mem::size_of::<K::Params>() as u64),
+            }),
+        }];
+        for (i, b) in binds.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &b.buffer,
+                    offset: b.offset,
+                    size: wgpu::BufferSize::new(b.size),
+                }),
+            });
+        }
+        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&c.name), layout: &c.layout, entries: &entries });
+        self.bind_groups.borrow_mut().insert(key, bg.clone());
+        bg
+    }
+
+    /// Forgets cached bind groups that use `buffer` (call before dropping a buffer).
+    pub fn forget(&self, buffer: &wgpu::Buffer) {
+        self.bind_groups.borrow_mut().retain(|(_, binds), _| binds.iter().all(|b| &b.buffer != buffer));
+    }
+
+    pub fn recorder(&self) -> Recorder<'_> {
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
+        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0 }
+    }
+}
+
+/// Records dispatches into one compute pass; [`Recorder::submit`] uploads the parameters and
+/// submits once.
+pub struct Recorder<'a> {
+    k: &'a Kernels,
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    arena: Vec<u8>,
+    pub dispatches: u32,
+}
+
+impl Recorder<'_> {
+    /// Dispatches `key` over `groups` workgroups (split along x when beyond the device limit).
+    pub fn dispatch<K: Kernel>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
+        let c = self.k.pipeline(key)?;
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = self.k.ctx.limits.max_compute_workgroups_per_dimension;
+        if groups[0] > max || groups[1] > max || groups[2] > max {
+            return Err(ShaderError(format!("{}: {groups:?} workgroups exceed the limit {max}", c.name)));
+        }
+        let offset = self.arena.len() as u64;
+        if offset / self.k.slot >= ARENA_SLOTS {
+            return Err(ShaderError(format!("more than {ARENA_SLOTS} dispatches in one submit")));
+        }
+        self.arena.extend_from_slice(bytemuck::bytes_of(params));
+        self.arena.resize((offset + self.k.slot) as usize, 0);
+        let bg = self.k.bind_group::<K>(&c, binds);
+        let pass = self.pass.as_mut().unwrap();
+        pass.set_pipeline(&c.pipeline);
+        pass.set_bind_group(0, &bg, &[offset as u32]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        self.dispatches += 1;
+        Ok(())
+    }
+
+    /// Ends the pass for a copy (e.g. into a read-back buffer) and starts a new one after it.
+    pub fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
+        drop(self.pass.take());
+        let enc = self.encoder.as_mut().unwrap();
+        enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, size);
+        self.pass = Some(enc.begin_compute_pass(&Default::default()).forget_lifetime());
+    }
+
+    /// Writes the parameters and submits everything recorded, once.
+    pub fn submit(mut self) -> wgpu::SubmissionIndex {
+        drop(self.pass.take());
+        let ctx = &self.k.ctx;
+        if !self.arena.is_empty() {
+            ctx.queue.write_buffer(&self.k.arena, 0, &self.arena);
+        }
+        ctx.queue.submit([self.encoder.take().unwrap().finish()])
+    }
+}
+
+/// Number of workgroups of size `wg` covering `n` items.
+pub fn groups_for(n: u32, wg: u32) -> u32 {
+    n.div_ceil(wg)
+}

@@ -1,0 +1,20 @@
+//! Shared by the kernels' conformance tests: a device on the test adapter (lavapipe by default;
+//! set `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` for SwiftShader).
+
+use super::context::{block_on, DeviceRequest, GpuContext};
+use super::pipeline::Kernels;
+use std::rc::Rc;
+
+pub fn kernels() -> Kernels {
+    let mut req = DeviceRequest::default();
+    // Tests exercise part splitting with the default binding size, whatever the adapter offers.
+    req.default_limits_only = std::env::var_os("GGUF_WEB_ADAPTER_LIMITS").is_none();
+    let ctx = block_on(GpuContext::new(&req)).expect("a WebGPU adapter (install mesa-vulkan-drivers)");
+    eprintln!("adapter: {} subgroups={} f16={}", ctx.describe(), ctx.subgroups, ctx.f16);
+    Kernels::new(Rc::new(ctx))
+}
+
+pub fn assert_nmse(what: &str, got: &[f32], want: &[f32], tol: f64) {
+    let e = super::buffers::nmse(got, want);
+    assert!(e <= tol, "{what}: NMSE {e:.3e} > {tol:.1e}\n got[..8]  {:?}\n want[..8] {:?}", &got[..got.len().min(8)], &want[..want.len().min(8)]);
+}
