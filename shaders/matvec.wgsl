@@ -1,5 +1,6 @@
-// y[row] = sum_k W[row, k] * x[k] for one token (decode): WG_X threads share a row, WG_Y rows per
-// workgroup. Every weight byte is read once; blocks are dequantized in registers.
+// y[row] = sum_k W[row, k] * x[k] for one token (decode). Each invocation computes ROWS consecutive
+// rows, so every x value it loads serves ROWS rows (on CPU-emulated adapters the loads, not the
+// arithmetic, dominate); WG_X invocations may share the rows' blocks and add up their partial sums.
 #include "common.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -14,24 +15,29 @@ fn scale_base() -> u32 {
 #include "quant/TYPE_FILE"
 
 #if WG_X != 1
-var<workgroup> partial: array<f32, WG_SIZE>;
+var<workgroup> partial: array<array<f32, ROWS>, WG_SIZE>;
 #endif
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = (wid.y * nwg.x + wid.x) * WG_Y + lid.y;
-    var acc = 0.0;
-    if (row < P.rows) {
+    let row0 = ((wid.y * nwg.x + wid.x) * WG_Y + lid.y) * ROWS;
+    var acc: array<f32, ROWS>;
+    // Rows past the end re-read the last row instead of branching per row.
+    var blk0: array<u32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        blk0[r] = min(row0 + r, P.rows - 1u) * P.blocks_per_row;
+    }
+    if (row0 < P.rows) {
         let xb = P.x_offset / 4u;
         for (var b = lid.x; b < P.blocks_per_row; b += WG_X) {
-            let blk = row * P.blocks_per_row + b;
             let x0 = xb + b * (QK / 4u);
-            var s = 0.0;
             for (var i = 0u; i < QK / 4u; i++) {
-                s += dot(q_get4(blk, i), X[x0 + i]);
+                let xv = X[x0 + i];
+                for (var r = 0u; r < ROWS; r++) {
+                    acc[r] += dot(q_get4(blk0[r] + b, i), xv);
+                }
             }
-            acc += s;
         }
     }
 #if WG_X != 1
@@ -40,17 +46,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
         if (lid.x < stride) {
-            partial[t] += partial[t + stride];
+            for (var r = 0u; r < ROWS; r++) {
+                partial[t][r] += partial[t + stride][r];
+            }
         }
         workgroupBarrier();
     }
     acc = partial[lid.y * WG_X];
 #endif
-    if (lid.x == 0u && row < P.rows) {
-        if (P.accumulate != 0u) {
-            Y[P.y_offset + row] += acc;
-        } else {
-            Y[P.y_offset + row] = acc;
+    if (lid.x == 0u) {
+        for (var r = 0u; r < ROWS; r++) {
+            let row = row0 + r;
+            if (row < P.rows) {
+                if (P.accumulate != 0u) {
+                    Y[P.y_offset + row] += acc[r];
+                } else {
+                    Y[P.y_offset + row] = acc[r];
+                }
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! GPU, one module per kernel family (each with its launcher and its conformance test against the
 //! CPU reference), and the forward pass.
 
+pub mod bench;
 pub mod buffers;
 pub mod context;
 pub mod error;

@@ -30,6 +30,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         "tokenize" => tokenize(rest),
         "score" => score(rest),
         "inspect" => inspect(rest),
+        "bench-kernels" => super::bench::bench_kernels(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

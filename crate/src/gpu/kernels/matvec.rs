@@ -29,13 +29,19 @@ pub struct MatVec {
     pub ty: GgmlType,
     /// Threads sharing one row (a power of two).
     pub threads_per_row: u32,
-    pub rows_per_group: u32,
+    /// Invocations per workgroup along the rows.
+    pub groups_of_rows: u32,
+    /// Consecutive rows per invocation.
+    pub rows_per_thread: u32,
 }
 
 impl MatVec {
     /// The default variant for a type; benchmarks may pick another.
     pub fn for_type(ty: GgmlType) -> MatVec {
-        MatVec { ty, threads_per_row: 1, rows_per_group: 64 }
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 64, rows_per_thread: 4 }
+    }
+    pub fn rows_per_group(&self) -> u32 {
+        self.groups_of_rows * self.rows_per_thread
     }
 }
 
@@ -45,10 +51,10 @@ impl Kernel for MatVec {
         "matvec.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        vec![("TYPE_FILE".into(), quant_file(self.ty))]
+        vec![("TYPE_FILE".into(), quant_file(self.ty)), ("ROWS".into(), format!("{}u", self.rows_per_thread))]
     }
     fn workgroup(&self) -> [u32; 3] {
-        [self.threads_per_row, self.rows_per_group, 1]
+        [self.threads_per_row, self.groups_of_rows, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::ReadWrite]
@@ -87,7 +93,7 @@ pub fn matvec(
             y_offset: y_offset + p.row0 as u32,
             accumulate: accumulate as u32,
         };
-        let groups = grid((p.rows as u32).div_ceil(key.rows_per_group));
+        let groups = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         rec.dispatch(&key, &params, &[Bind::whole(&p.buffer), x.clone(), y.clone()], groups)?;
     }
     Ok(())
@@ -136,8 +142,8 @@ mod tests {
         for ty in GgmlType::all().filter(|t| t.is_supported()) {
             let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
             for (rows, blocks) in [(1, 1), (5, 3), (7, 2), (13, 5), (33, 1), (64, 4)] {
-                for (tpr, rpg) in [(1, 64), (1, 7), (4, 16), (32, 2)] {
-                    check(&k, MatVec { ty, threads_per_row: tpr, rows_per_group: rpg }, rows, qk * blocks, 1 << 30, n);
+                for (tpr, g, rpt) in [(1, 64, 4), (1, 7, 1), (4, 16, 2), (32, 2, 3), (1, 32, 8)] {
+                    check(&k, MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt }, rows, qk * blocks, 1 << 30, n);
                     n += 1;
                 }
             }

@@ -1,0 +1,78 @@
+//! Kernel timing for the benchmarks and for picking kernel variants per adapter: wall time of
+//! many dispatches in one submission, after a warm-up, divided by the count.
+
+use super::buffers::storage;
+use super::kernels::elementwise::copy;
+use super::kernels::matvec::{matvec, MatVec};
+use super::pipeline::{Bind, Kernels, Recorder};
+use super::shader::ShaderError;
+use super::weights::GpuMatrix;
+use crate::engine::clock::now_ms;
+use crate::quant::testdata::{random_tensor, TestRng};
+
+/// Seconds per call of `record`, which must record one call; repeated `reps` times per submission.
+pub async fn time_calls(
+    k: &Kernels,
+    reps: usize,
+    record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>,
+) -> Result<f64, String> {
+    let run = |reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>| -> Result<(), String> {
+        let mut rec = k.recorder();
+        for _ in 0..reps {
+            record(&mut rec).map_err(|e| e.to_string())?;
+        }
+        rec.submit();
+        Ok(())
+    };
+    run(1, record)?; // compile and warm up
+    sync(k).await?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t0 = now_ms();
+        run(reps, record)?;
+        sync(k).await?;
+        best = best.min((now_ms() - t0) / 1000.0 / reps as f64);
+    }
+    Ok(best)
+}
+
+/// Waits for all submitted work (a 4-byte read-back).
+pub async fn sync(k: &Kernels) -> Result<(), String> {
+    let b = storage(&k.ctx, "sync", 16);
+    k.ctx.read_back(&b, 0, 4).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Copy bandwidth in GB/s: bytes copied per second (each byte is read once and written once). It is
+/// the rate at which the adapter can stream a weights-sized buffer through a kernel, so a matvec
+/// that reads W bytes cannot beat W ÷ this by much.
+pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, String> {
+    let a = storage(&k.ctx, "copy a", bytes);
+    let b = storage(&k.ctx, "copy b", bytes);
+    let (ba, bb) = (Bind::whole(&a), Bind::whole(&b));
+    let reps = ((1u64 << 30) / bytes).clamp(2, 64) as usize;
+    let t = time_calls(k, reps, &mut |rec| copy(rec, ba.clone(), bb.clone(), bytes)).await?;
+    Ok(bytes as f64 / t / 1e9)
+}
+
+/// A random matrix of `key.ty` on the GPU and its matvec time (seconds per call).
+pub async fn matvec_seconds(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(f64, u64), String> {
+    let ctx = &k.ctx;
+    let mut rng = TestRng::new(rows as u64 * 31 + cols as u64);
+    let w = GpuMatrix::new(&ctx.device, "bench", key.ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
+    let row_bytes = key.ty.row_bytes(cols as u64).unwrap() as usize;
+    // Upload in slices so the host never holds more than ~64 MiB of random weights.
+    let chunk_rows = ((64usize << 20) / row_bytes).max(2) & !1;
+    let mut r = 0;
+    while r < rows {
+        let n = chunk_rows.min(rows - r);
+        w.upload_rows(&ctx.queue, r, &random_tensor(key.ty, n * cols, 0.05, &mut rng))?;
+        r += n;
+    }
+    let x = super::buffers::storage_f32(ctx, "x", &rng.normals(cols, 1.0));
+    let y = storage(ctx, "y", rows as u64 * 4);
+    let (bx, by) = (Bind::whole(&x), Bind::whole(&y));
+    let bytes = w.gpu_bytes();
+    let reps = ((1u64 << 30) / bytes).clamp(3, 200) as usize;
+    let t = time_calls(k, reps, &mut |rec| matvec(rec, key, &w, &bx, 0, &by, 0, false)).await?;
+    Ok((t, bytes))
+}
