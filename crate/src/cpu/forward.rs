@@ -1,7 +1,7 @@
 //! The forward pass of the shared decoder-only transformer, in the order llama.cpp's graph builders
 //! use (`llm_build_llama`, `llm_build_gemma3`); architecture differences come from [`ModelConfig`].
 
-use super::ops::{dot, gelu_tanh, matmul, rms_norm, rope, silu, softcap, softmax};
+use super::ops::{attention, gelu_tanh, matmul, rms_norm, rope, silu, softcap, AttnShape};
 use super::weights::{CpuLayer, CpuWeights};
 use crate::gguf::{ByteSource, Gguf};
 use crate::model::{Activation, ModelConfig, ModelError};
@@ -104,38 +104,16 @@ impl CpuModel {
         cache.v[il].extend_from_slice(&v);
         let (kc, vc) = (&cache.k[il], &cache.v[il]);
 
-        // Causal (optionally sliding-window) attention with grouped KV heads.
-        let group = cfg.n_head / cfg.n_head_kv;
-        let mut attn = vec![0f32; t_count * cfg.n_head * hdv];
-        let mut scores = Vec::new();
-        for t in 0..t_count {
-            let pos = p0 + t;
-            let first = match lc.sliding_window {
-                Some(wnd) => (pos + 1).saturating_sub(wnd),
-                None => 0,
-            };
-            for hh in 0..cfg.n_head {
-                let kvh = hh / group;
-                let qh = &q[t * cfg.q_dim() + hh * hd..][..hd];
-                scores.clear();
-                for s in first..=pos {
-                    let ks = &kc[s * cfg.kv_dim() + kvh * hd..][..hd];
-                    let mut sc = dot(qh, ks) * cfg.attn_scale;
-                    if let Some(cap) = cfg.attn_softcap {
-                        sc = cap * (sc / cap).tanh();
-                    }
-                    scores.push(sc);
-                }
-                softmax(&mut scores);
-                let out = &mut attn[(t * cfg.n_head + hh) * hdv..][..hdv];
-                for (s, &p) in (first..=pos).zip(&scores) {
-                    let vs = &vc[s * cfg.v_dim() + kvh * hdv..][..hdv];
-                    for (o, &vv) in out.iter_mut().zip(vs) {
-                        *o += p * vv;
-                    }
-                }
-            }
-        }
+        let shape = AttnShape {
+            n_head: cfg.n_head,
+            n_head_kv: cfg.n_head_kv,
+            head_dim: hd,
+            head_dim_v: hdv,
+            scale: cfg.attn_scale,
+            softcap: cfg.attn_softcap,
+            window: lc.sliding_window,
+        };
+        let attn = attention(&shape, &q, kc, vc, p0, t_count);
         let mut o = matmul(&attn, &w.wo);
         if let Some(n) = &w.post_attn_norm {
             rms_norm(&mut o, e, n, cfg.rms_eps);

@@ -76,6 +76,52 @@ pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, base: f32, scale: f32, n
     }
 }
 
+/// The shape of one attention call.
+pub struct AttnShape {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+    pub scale: f32,
+    pub softcap: Option<f32>,
+    /// Keys at positions `q - window < k <= q` are visible; `None`: all earlier keys.
+    pub window: Option<usize>,
+}
+
+/// Causal grouped-query attention of `t_count` queries at positions `p0..` over the cached keys
+/// and values (`[position][n_head_kv · head_dim]`), which already include the queries' own.
+pub fn attention(s: &AttnShape, q: &[f32], kc: &[f32], vc: &[f32], p0: usize, t_count: usize) -> Vec<f32> {
+    let (hd, hdv) = (s.head_dim, s.head_dim_v);
+    let (q_dim, kv_dim, v_dim) = (s.n_head * hd, s.n_head_kv * hd, s.n_head_kv * hdv);
+    let group = s.n_head / s.n_head_kv;
+    let mut out = vec![0f32; t_count * s.n_head * hdv];
+    let mut scores = Vec::new();
+    for t in 0..t_count {
+        let pos = p0 + t;
+        let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        for h in 0..s.n_head {
+            let kvh = h / group;
+            let qh = &q[t * q_dim + h * hd..][..hd];
+            scores.clear();
+            for k in first..=pos {
+                let mut sc = dot(qh, &kc[k * kv_dim + kvh * hd..][..hd]) * s.scale;
+                if let Some(cap) = s.softcap {
+                    sc = cap * (sc / cap).tanh();
+                }
+                scores.push(sc);
+            }
+            softmax(&mut scores);
+            let o = &mut out[(t * s.n_head + h) * hdv..][..hdv];
+            for (k, &p) in (first..=pos).zip(&scores) {
+                for (oo, &vv) in o.iter_mut().zip(&vc[k * v_dim + kvh * hdv..][..hdv]) {
+                    *oo += p * vv;
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }

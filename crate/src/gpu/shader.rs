@@ -30,6 +30,14 @@ shader_files!(
     "quant/q6_k.wgsl",
     "quant/kscales.wgsl",
     "matvec.wgsl",
+    "matmul.wgsl",
+    "embed.wgsl",
+    "rms_norm.wgsl",
+    "rope.wgsl",
+    "glu.wgsl",
+    "attn_decode.wgsl",
+    "attn_reduce.wgsl",
+    "attn_prefill.wgsl",
 );
 
 pub fn source(name: &str) -> Option<&'static str> {

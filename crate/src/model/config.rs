@@ -27,7 +27,7 @@ impl Arch {
 }
 
 /// The gated feed-forward's activation: `act(gate) * up`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// SwiGLU (llama): silu(x) = x * sigmoid(x).
     Silu,

@@ -1,4 +1,10 @@
 //! One module per kernel family: its pipeline key, parameters, launcher and conformance test.
 
+pub mod attention;
 pub mod elementwise;
+pub mod embed;
+pub mod glu;
+pub mod matmul;
 pub mod matvec;
+pub mod norm;
+pub mod rope;

@@ -1,0 +1,87 @@
+//! RMSNorm of rows, writing to another buffer or adding into it (Gemma's post-norms).
+
+use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
+use crate::gpu::shader::ShaderError;
+use crate::wgsl_params;
+
+wgsl_params! {
+    pub struct RmsNormParams { pub n: u32, pub x_offset: u32, pub y_offset: u32, pub w_offset: u32, pub eps: f32 }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RmsNorm {
+    /// Add the result into y instead of overwriting it.
+    pub add: bool,
+}
+
+impl Kernel for RmsNorm {
+    type Params = RmsNormParams;
+    fn shader(&self) -> &'static str {
+        "rms_norm.wgsl"
+    }
+    fn defines(&self) -> Vec<(String, String)> {
+        if self.add {
+            vec![("ADD".into(), "1".into())]
+        } else {
+            vec![]
+        }
+    }
+    fn workgroup(&self) -> [u32; 3] {
+        [64, 1, 1]
+    }
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::Read, Access::Read, Access::ReadWrite]
+    }
+}
+
+pub struct NormArgs<'a> {
+    pub x: &'a Bind,
+    pub x_offset: u32,
+    /// The buffer of norm weights and where this norm's `n` values start.
+    pub w: &'a Bind,
+    pub w_offset: u32,
+    pub y: &'a Bind,
+    pub y_offset: u32,
+}
+
+/// `rows` rows of `n` values: y = rmsnorm(x) · w (or y += …).
+pub fn rms_norm(rec: &mut Recorder, a: NormArgs, n: u32, rows: u32, eps: f32, add: bool) -> Result<(), ShaderError> {
+    let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps };
+    rec.dispatch(&RmsNorm { add }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::cpu::ops;
+    use crate::gpu::buffers::{read_f32, storage_f32};
+    use crate::gpu::context::block_on;
+    use crate::gpu::testing::{assert_nmse, kernels};
+    use crate::quant::testdata::TestRng;
+
+    #[test]
+    fn rms_norm_matches_cpu() {
+        let k = kernels();
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(3);
+        for (n, rows) in [(1usize, 1usize), (5, 3), (7, 2), (64, 13), (576, 5), (640, 33)] {
+            for add in [false, true] {
+                let x = rng.normals(n * rows + 2, 3.0);
+                let w = rng.normals(n + 1, 1.0);
+                let y0 = rng.normals(n * rows, 1.0);
+                let (bx, bw, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "w", &w), storage_f32(ctx, "y", &y0));
+                let mut rec = k.recorder();
+                let args = NormArgs { x: &Bind::whole(&bx), x_offset: 2, w: &Bind::whole(&bw), w_offset: 1, y: &Bind::whole(&by), y_offset: 0 };
+                rms_norm(&mut rec, args, n as u32, rows as u32, 1e-6, add).unwrap();
+                rec.submit();
+                let got = block_on(read_f32(ctx, &by, 0, n * rows)).unwrap();
+                let mut want = x[2..].to_vec();
+                ops::rms_norm(&mut want, n, &w[1..], 1e-6);
+                if add {
+                    want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
+                }
+                assert_nmse(&format!("rms_norm n={n} rows={rows} add={add}"), &got, &want, 1e-11);
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// Attention of one query token over its keys, split along the keys (grid: splits × heads). Each
+// workgroup writes its split's max score, sum of exponentials and unnormalized output; attn_reduce
+// combines the splits. Grouped-query heads share K/V; keys before `first_key` are outside the
+// sliding window.
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> KC: array<f32>;
+@group(0) @binding(3) var<storage, read> VC: array<f32>;
+@group(0) @binding(4) var<storage, read_write> PART: array<f32>;
+
+var<workgroup> q: array<f32, HEAD_DIM>;
+var<workgroup> s: array<f32, SPLIT>;
+var<workgroup> red: array<f32, WG_X>;
+
+@compute @workgroup_size(WG_X, 1, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let split = wid.x;
+    let h = wid.y;
+    let kvh = h / P.group;
+    let k0 = max(split * SPLIT, P.first_key);
+    let k1 = min((split + 1u) * SPLIT, P.n_keys);
+    for (var d = lid.x; d < HEAD_DIM; d += WG_X) {
+        q[d] = Q[P.q_offset + h * HEAD_DIM + d];
+    }
+    workgroupBarrier();
+    // Scores of this split's keys.
+    var m = -3.0e38;
+    for (var k = k0 + lid.x; k < k1; k += WG_X) {
+        let ko = k * P.kv_stride + kvh * HEAD_DIM;
+        var acc = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d += 4u) {
+            acc += dot(vec4<f32>(q[d], q[d + 1u], q[d + 2u], q[d + 3u]),
+                       vec4<f32>(KC[ko + d], KC[ko + d + 1u], KC[ko + d + 2u], KC[ko + d + 3u]));
+        }
+        var sc = acc * P.scale;
+        if (P.softcap > 0.0) {
+            sc = P.softcap * tanh(sc / P.softcap);
+        }
+        s[k - split * SPLIT] = sc;
+        m = max(m, sc);
+    }
+    red[lid.x] = m;
+    workgroupBarrier();
+    for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
+        if (lid.x < stride) {
+            red[lid.x] = max(red[lid.x], red[lid.x + stride]);
+        }
+        workgroupBarrier();
+    }
+    m = red[0];
+    workgroupBarrier();
+    var l = 0.0;
+    for (var k = k0 + lid.x; k < k1; k += WG_X) {
+        let p = exp(s[k - split * SPLIT] - m);
+        s[k - split * SPLIT] = p;
+        l += p;
+    }
+    red[lid.x] = l;
+    workgroupBarrier();
+    for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
+        if (lid.x < stride) {
+            red[lid.x] += red[lid.x + stride];
+        }
+        workgroupBarrier();
+    }
+    l = red[0];
+    // PART layout per (head, split): [m, l, o[0..HEAD_DIM]].
+    let po = (h * P.n_splits + split) * (HEAD_DIM + 2u);
+    for (var d = lid.x; d < HEAD_DIM; d += WG_X) {
+        var o = 0.0;
+        for (var k = k0; k < k1; k++) {
+            o += s[k - split * SPLIT] * VC[k * P.kv_stride + kvh * HEAD_DIM + d];
+        }
+        PART[po + 2u + d] = o;
+    }
+    if (lid.x == 0u) {
+        PART[po] = select(m, -3.0e38, k0 >= k1);
+        PART[po + 1u] = select(l, 0.0, k0 >= k1);
+    }
+}
