@@ -1,7 +1,8 @@
 //! Token sampling from logits. The order follows llama.cpp's common sampler chain: repetition
-//! penalty, top-k, top-p, min-p, temperature, then a seeded draw; temperature ≤ 0 is greedy.
+//! penalty, top-k, top-p, min-p, temperature, then a draw by a counter-based random number of
+//! (seed, step); temperature ≤ 0 or top-k 1 is greedy. `gpu::kernels::sample` repeats the chain.
 
-use super::rng::Rng;
+use super::rng::uniform;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,85 +63,137 @@ impl SamplingParams {
     }
 }
 
+/// Candidates considered after top-k: with `top_k == 0` or above this, only the this many most
+/// likely tokens are. The GPU sampler sorts its candidates in one workgroup, whose memory bounds
+/// the count; the CPU applies the same cap so that both pick the same token.
+pub const MAX_CANDIDATES: usize = 1024;
+
 pub struct Sampler {
     pub params: SamplingParams,
-    rng: Rng,
+    /// Tokens sampled so far: the counter of the random number (see [`uniform`]).
+    pub step: u64,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Sampler {
-        let rng = Rng::new(params.seed);
-        Sampler { params, rng }
+        Sampler { params, step: 0 }
     }
 
     /// Picks the next token from `logits` (modified in place by the penalty), given the tokens
     /// seen so far (prompt and generated) for the repetition penalty.
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {
-        let p = &self.params;
-        if p.repetition_penalty != 1.0 {
-            apply_repetition_penalty(logits, history, p.repetition_penalty, p.repeat_last_n);
-        }
-        if p.is_greedy() {
-            return crate::cpu::ops::argmax(logits) as u32;
-        }
-        // Candidates sorted by logit, descending (ties by id so runs are reproducible).
-        let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
-        let k = if p.top_k == 0 { cand.len() } else { p.top_k.min(cand.len()) };
-        if k < cand.len() {
-            cand.select_nth_unstable_by(k - 1, |a, b| cmp_desc(a, b));
-            cand.truncate(k);
-        }
-        cand.sort_by(cmp_desc);
-        let probs = softmax_of(&cand, 1.0);
-        if p.top_p < 1.0 {
-            let mut cum = 0.0;
-            let keep = probs.iter().position(|&q| {
-                cum += q;
-                cum >= p.top_p as f64
-            });
-            cand.truncate(keep.map_or(cand.len(), |i| i + 1));
-        }
-        if p.min_p > 0.0 {
-            let top = probs[0];
-            let keep = probs.iter().take(cand.len()).take_while(|&&q| q >= p.min_p as f64 * top).count();
-            cand.truncate(keep.max(1));
-        }
-        let probs = softmax_of(&cand, p.temperature);
-        let r = self.rng.next_f64();
-        let mut cum = 0.0;
-        for (c, q) in cand.iter().zip(&probs) {
-            cum += q;
-            if r < cum {
-                return c.0;
+        let id = sample_at(&self.params, logits, history, self.step);
+        self.step += 1;
+        id
+    }
+}
+
+/// The whole chain for draw number `step`. The arithmetic is f32 in a fixed order, without
+/// divisions after the parameters (WGSL division is not correctly rounded), so that the GPU
+/// sampler repeats it operation by operation; only `exp` may differ by an ulp or so.
+pub fn sample_at(p: &SamplingParams, logits: &mut [f32], history: &[u32], step: u64) -> u32 {
+    if p.repetition_penalty != 1.0 {
+        apply_repetition_penalty(logits, history, p.repetition_penalty, p.repeat_last_n);
+    }
+    if p.is_greedy() {
+        return crate::cpu::ops::argmax(logits) as u32;
+    }
+    let cand = top_candidates(logits, p.top_k);
+    if cand.is_empty() {
+        return crate::cpu::ops::argmax(logits) as u32;
+    }
+    let n = truncate(&cand, p.top_p, p.min_p);
+    cand[draw(&cand[..n], 1.0 / p.temperature, uniform(p.seed, step))].0
+}
+
+/// The finite logits' `min(top_k, MAX_CANDIDATES)` best (0: all, capped), sorted by logit
+/// descending, ties by id. A -inf logit has no probability at any temperature, so it is never a
+/// candidate.
+pub fn top_candidates(logits: &[f32], top_k: usize) -> Vec<(u32, f32)> {
+    let mut cand: Vec<(u32, f32)> =
+        logits.iter().enumerate().filter(|(_, &l)| l > f32::NEG_INFINITY).map(|(i, &l)| (i as u32, l)).collect();
+    let k = if top_k == 0 { cand.len() } else { top_k.min(cand.len()) }.min(MAX_CANDIDATES);
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < cand.len() {
+        cand.select_nth_unstable_by(k - 1, cmp_desc);
+        cand.truncate(k);
+    }
+    cand.sort_by(cmp_desc);
+    cand
+}
+
+/// `exp(l - l0)`: the unnormalized probabilities at temperature 1 (`l0` is the best logit).
+pub fn weights(cand: &[(u32, f32)]) -> Vec<f32> {
+    cand.iter().map(|c| (c.1 - cand[0].1).exp()).collect()
+}
+
+/// How many of the sorted candidates survive top-p, then min-p (at least one).
+pub fn truncate(cand: &[(u32, f32)], top_p: f32, min_p: f32) -> usize {
+    let mut n = cand.len();
+    if top_p >= 1.0 && min_p <= 0.0 {
+        return n;
+    }
+    let e = weights(cand);
+    if top_p < 1.0 {
+        // Σ p_i ≥ top_p with p_i = e_i / s, compared as Σ e_i ≥ top_p · s.
+        let thr = top_p * e.iter().fold(0f32, |a, &x| a + x);
+        let mut cum = 0f32;
+        for (i, &x) in e.iter().enumerate() {
+            cum += x;
+            if cum >= thr {
+                n = i + 1;
+                break;
             }
         }
-        cand.last().unwrap().0
     }
+    if min_p > 0.0 {
+        let thr = min_p * e[0];
+        n = e[..n].iter().take_while(|&&x| x >= thr).count().max(1);
+    }
+    n
+}
+
+/// The index drawn from the candidates at temperature `1 / inv_t` by the uniform `r`: the first
+/// whose cumulative weight exceeds `r` × the total; when rounding leaves none, the last one with
+/// a weight.
+pub fn draw(cand: &[(u32, f32)], inv_t: f32, r: f32) -> usize {
+    let w: Vec<f32> = cand.iter().map(|c| ((c.1 - cand[0].1) * inv_t).exp()).collect();
+    let target = r * w.iter().fold(0f32, |a, &x| a + x);
+    let (mut cum, mut last) = (0f32, 0);
+    for (i, &x) in w.iter().enumerate() {
+        cum += x;
+        if target < cum {
+            return i;
+        }
+        if x > 0.0 {
+            last = i;
+        }
+    }
+    last
 }
 
 fn cmp_desc(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-fn softmax_of(cand: &[(u32, f32)], temperature: f32) -> Vec<f64> {
-    let max = cand[0].1 as f64;
-    let e: Vec<f64> = cand.iter().map(|c| ((c.1 as f64 - max) / temperature as f64).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
+/// llama.cpp's penalty: each distinct recent token's logit is divided by `penalty` if positive,
+/// multiplied if negative. The division is a multiplication by the f32 reciprocal (at most an
+/// ulp away) because the GPU repeats it and WGSL division is not correctly rounded.
+pub fn apply_repetition_penalty(logits: &mut [f32], history: &[u32], penalty: f32, last_n: usize) {
+    let inv = 1.0 / penalty;
+    for t in penalized_ids(history, last_n, logits.len()) {
+        let l = &mut logits[t as usize];
+        *l = if *l > 0.0 { *l * inv } else { *l * penalty };
+    }
 }
 
-/// llama.cpp's penalty: each distinct recent token's logit is divided by `penalty` if positive,
-/// multiplied if negative.
-pub fn apply_repetition_penalty(logits: &mut [f32], history: &[u32], penalty: f32, last_n: usize) {
+/// The distinct ids below `n_vocab` among the last `last_n` tokens of `history`.
+pub fn penalized_ids(history: &[u32], last_n: usize, n_vocab: usize) -> Vec<u32> {
     let recent = &history[history.len().saturating_sub(last_n)..];
     let mut seen = std::collections::HashSet::new();
-    for &t in recent {
-        if seen.insert(t) {
-            if let Some(l) = logits.get_mut(t as usize) {
-                *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
-            }
-        }
-    }
+    recent.iter().copied().filter(|&t| (t as usize) < n_vocab && seen.insert(t)).collect()
 }
 
 #[cfg(test)]
@@ -194,6 +247,26 @@ mod tests {
     fn repetition_penalty_changes_greedy_choice() {
         let mut s = Sampler::new(SamplingParams { repetition_penalty: 2.0, ..Default::default() });
         assert_eq!(s.sample(&mut [1.0, 3.0, 2.0], &[1]), 2);
+    }
+
+    #[test]
+    fn draw_number_is_the_step_and_the_cap_bounds_candidates() {
+        let params = SamplingParams { temperature: 1.0, seed: 3, ..Default::default() };
+        let logits: Vec<f32> = (0..5000).map(|i| ((i * 7919) % 5000) as f32 * 1e-3).collect();
+        let mut s = Sampler::new(params.clone());
+        for step in 0..50 {
+            assert_eq!(s.sample(&mut logits.clone(), &[]), sample_at(&params, &mut logits.clone(), &[], step));
+        }
+        assert_eq!(s.step, 50);
+        let cand = top_candidates(&logits, 0);
+        assert_eq!(cand.len(), MAX_CANDIDATES);
+        assert!(cand.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn all_minus_infinity_is_the_lowest_id() {
+        let params = SamplingParams { temperature: 1.0, ..Default::default() };
+        assert_eq!(sample_at(&params, &mut [f32::NEG_INFINITY; 4], &[], 0), 0);
     }
 
     #[test]
