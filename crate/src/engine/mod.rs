@@ -3,9 +3,13 @@
 pub mod backend;
 pub mod clock;
 pub mod generate;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gpu_backend;
 pub mod rng;
 pub mod sampler;
 
 pub use backend::{Backend, CpuBackend, EngineError};
+#[cfg(not(target_arch = "wasm32"))]
+pub use gpu_backend::GpuBackend;
 pub use generate::{FinishReason, GenerateOptions, Generation, Session, TokenEvent};
 pub use sampler::{Sampler, SamplingParams};

@@ -7,6 +7,8 @@ pub mod buffers;
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod loader;
+pub mod model;
 pub mod pipeline;
 pub mod shader;
 pub mod weights;

@@ -38,6 +38,7 @@ shader_files!(
     "attn_decode.wgsl",
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",
+    "softcap.wgsl",
 );
 
 pub fn source(name: &str) -> Option<&'static str> {

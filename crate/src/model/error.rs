@@ -19,6 +19,8 @@ pub enum ModelError {
     BadHyperParameter { key: String, value: String, reason: String },
     #[error("{0}")]
     Quant(#[from] QuantError),
+    #[error("{0}")]
+    Gpu(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 }

@@ -3,7 +3,8 @@
 use super::args::Args;
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
-use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, SamplingParams, Session};
+use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
+use gguf_web::gpu::DeviceRequest;
 use gguf_web::tokenizer::{ChatMessage, Tokenizer};
 use std::io::Write;
 use gguf_web::gguf::{FileSource, Gguf};
@@ -56,7 +57,10 @@ fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, 
             let model = CpuModel::load(&m.src, &m.gguf).map_err(|e| e.to_string())?;
             Ok(Box::new(CpuBackend::new(model, context)))
         }
-        "gpu" => Err("the GPU backend is not built yet (use --backend cpu)".into()),
+        "gpu" => {
+            let b = GpuBackend::open(&m.src, &m.gguf, context, DeviceRequest::default(), &mut |_, _| {}).map_err(|e| e.to_string())?;
+            Ok(Box::new(b))
+        }
         other => Err(format!("--backend must be cpu or gpu, not {other:?}")),
     }
 }

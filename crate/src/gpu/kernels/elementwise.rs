@@ -63,6 +63,34 @@ pub fn add(rec: &mut Recorder, x: Bind, x_offset: u32, y: Bind, y_offset: u32, n
     rec.dispatch(&Add, &AddParams { n, x_offset, y_offset }, &[x, y], [groups_for(n, 256), 1, 1])
 }
 
+wgsl_params! {
+    pub struct SoftcapParams { pub n: u32, pub cap: f32 }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Softcap;
+
+impl Kernel for Softcap {
+    type Params = SoftcapParams;
+    fn shader(&self) -> &'static str {
+        "softcap.wgsl"
+    }
+    fn defines(&self) -> Vec<(String, String)> {
+        vec![]
+    }
+    fn workgroup(&self) -> [u32; 3] {
+        [256, 1, 1]
+    }
+    fn bindings(&self) -> Vec<Access> {
+        vec![Access::ReadWrite]
+    }
+}
+
+/// y[..n] = cap · tanh(y / cap) (final logit soft-capping).
+pub fn softcap(rec: &mut Recorder, y: &Bind, n: u32, cap: f32) -> Result<(), ShaderError> {
+    rec.dispatch(&Softcap, &SoftcapParams { n, cap }, &[y.clone()], super::matvec::grid(n.div_ceil(256)))
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -87,5 +115,20 @@ mod tests {
             let want: Vec<f32> = (0..n).map(|i| y[2 + i] + x[3 + i]).collect();
             assert_nmse(&format!("add n={n}"), &got, &want, 0.0);
         }
+    }
+
+    #[test]
+    fn softcap_matches_cpu() {
+        let k = kernels();
+        let y: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.3).collect();
+        let by = storage_f32(&k.ctx, "y", &y);
+        let mut rec = k.recorder();
+        softcap(&mut rec, &Bind::whole(&by), 1000, 30.0).unwrap();
+        rec.submit();
+        let got = block_on(read_f32(&k.ctx, &by, 0, 1001)).unwrap();
+        let mut want = y[..1000].to_vec();
+        crate::cpu::ops::softcap(&mut want, 30.0);
+        want.push(y[1000]);
+        assert_nmse("softcap", &got, &want, 1e-12);
     }
 }

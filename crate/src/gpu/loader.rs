@@ -1,0 +1,159 @@
+//! Streams GGUF tensor bytes into GPU buffers. Bytes arrive in file order, in chunks of any size
+//! (a file read, an HTTP response body); each chunk is routed to the tensors it overlaps. Matrices
+//! are uploaded whole rows at a time (an even number of rows, see weights.rs), vectors (norm
+//! weights) are gathered on the host and dequantized at the end. Host memory stays at one chunk
+//! plus a partial row per tensor, whatever the model's size.
+
+use super::context::GpuContext;
+use super::weights::GpuMatrix;
+use crate::gguf::TensorInfo;
+use crate::quant::dequantize;
+
+/// Where a tensor's bytes go.
+pub enum Sink {
+    Matrix(GpuMatrix),
+    /// A vector dequantized to f32 at `offset` (in floats) of the vectors buffer.
+    Vector { offset: u32 },
+}
+
+struct Target {
+    info: TensorInfo,
+    start: u64,
+    sink: Sink,
+    /// Bytes received but not yet uploaded (less than an upload unit).
+    pending: Vec<u8>,
+    /// Rows uploaded so far.
+    rows_done: usize,
+    done: bool,
+}
+
+pub struct WeightLoader {
+    targets: Vec<Target>,
+    vectors: Vec<f32>,
+    /// Bytes written since the last queue flush.
+    unflushed: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// Flush the queue's staging memory after this many bytes of writes.
+const FLUSH_BYTES: u64 = 32 << 20;
+
+impl WeightLoader {
+    pub fn new() -> WeightLoader {
+        WeightLoader { targets: Vec::new(), vectors: Vec::new(), unflushed: 0, bytes_done: 0, bytes_total: 0 }
+    }
+
+    /// Registers a tensor read from `data_offset + info.offset`. Returns the vector offset for
+    /// `Sink::Vector` targets (their sink argument is ignored and assigned here).
+    pub fn add(&mut self, info: &TensorInfo, data_offset: u64, sink: Sink) -> u32 {
+        let sink = match sink {
+            Sink::Vector { .. } => {
+                let offset = self.vectors.len() as u32;
+                self.vectors.resize(self.vectors.len() + info.n_elements as usize, 0.0);
+                Sink::Vector { offset }
+            }
+            m => m,
+        };
+        let off = match &sink {
+            Sink::Vector { offset } => *offset,
+            Sink::Matrix(_) => 0,
+        };
+        self.bytes_total += info.n_bytes;
+        self.targets.push(Target { info: info.clone(), start: data_offset + info.offset, sink, pending: Vec::new(), rows_done: 0, done: false });
+        self.targets.sort_by_key(|t| t.start);
+        off
+    }
+
+    /// The file ranges to read, in order (adjacent ranges merged).
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for t in &self.targets {
+            let (s, e) = (t.start, t.start + t.info.n_bytes);
+            match out.last_mut() {
+                Some(last) if last.1 >= s => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        out
+    }
+
+    /// Routes the file bytes `data` found at `offset`.
+    pub fn feed(&mut self, ctx: &GpuContext, offset: u64, data: &[u8]) -> Result<(), String> {
+        let end = offset + data.len() as u64;
+        for t in &mut self.targets {
+            let (ts, te) = (t.start, t.start + t.info.n_bytes);
+            if te <= offset || ts >= end {
+                continue;
+            }
+            let lo = ts.max(offset);
+            let hi = te.min(end);
+            let piece = &data[(lo - offset) as usize..(hi - offset) as usize];
+            // Bytes must arrive in order within a tensor.
+            let expected = ts + t.rows_done as u64 * row_bytes(&t.info) + t.pending.len() as u64;
+            if lo != expected {
+                return Err(format!("tensor {:?}: bytes at {lo} arrived out of order (expected {expected})", t.info.name));
+            }
+            self.bytes_done += piece.len() as u64;
+            match &t.sink {
+                Sink::Vector { offset } => {
+                    t.pending.extend_from_slice(piece);
+                    if t.pending.len() as u64 == t.info.n_bytes {
+                        let n = t.info.n_elements as usize;
+                        let o = *offset as usize;
+                        dequantize(t.info.ty, &t.pending, &mut self.vectors[o..o + n]).map_err(|e| e.to_string())?;
+                        t.pending = Vec::new();
+                        t.done = true;
+                    }
+                }
+                Sink::Matrix(m) => {
+                    t.pending.extend_from_slice(piece);
+                    let rb = row_bytes(&t.info) as usize;
+                    let rows_avail = t.pending.len() / rb;
+                    let rows_left = m.rows - t.rows_done;
+                    // Whole row pairs, or everything at the end of the tensor.
+                    let n = if rows_avail == rows_left { rows_avail } else { rows_avail & !1 };
+                    if n > 0 {
+                        m.upload_rows(&ctx.queue, t.rows_done, &t.pending[..n * rb])?;
+                        t.pending.drain(..n * rb);
+                        t.rows_done += n;
+                        t.done = t.rows_done == m.rows;
+                        self.unflushed += (n * rb) as u64;
+                    }
+                }
+            }
+        }
+        if self.unflushed >= FLUSH_BYTES {
+            // Hand the staged writes to the GPU so that staging memory does not pile up.
+            ctx.queue.submit([]);
+            self.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    /// Checks that every tensor arrived whole; returns the matrices (in registration order of
+    /// their file offsets) and the vectors.
+    pub fn finish(self, ctx: &GpuContext) -> Result<(Vec<(String, GpuMatrix)>, Vec<f32>), String> {
+        ctx.queue.submit([]);
+        let mut mats = Vec::new();
+        for t in self.targets {
+            if !t.done {
+                return Err(format!("tensor {:?} is incomplete: the file ended before its data", t.info.name));
+            }
+            if let Sink::Matrix(m) = t.sink {
+                mats.push((t.info.name, m));
+            }
+        }
+        Ok((mats, self.vectors))
+    }
+}
+
+impl Default for WeightLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn row_bytes(t: &TensorInfo) -> u64 {
+    t.ty.row_bytes(t.dims[0]).unwrap_or(t.n_bytes)
+}

@@ -1,0 +1,399 @@
+//! The forward pass on the GPU for the shared transformer (`llama`, `gemma3`): weights streamed in
+//! by the loader, a KV cache per layer, and activation scratch for a batch of tokens. A decode step
+//! records every dispatch of every layer into one compute pass and submits once.
+
+use super::buffers::storage;
+use super::context::GpuContext;
+use super::error::GpuError;
+use super::kernels::attention::{attention_decode, attention_prefill, AttnBuffers, AttnGeometry};
+use super::kernels::elementwise::softcap;
+use super::kernels::embed::embed;
+use super::kernels::glu::glu;
+use super::kernels::matmul::{matmul, MatMul, MatMulIo};
+use super::kernels::matvec::{matvec, MatVec};
+use super::kernels::norm::{rms_norm, NormArgs};
+use super::kernels::rope::{rope, rope_freqs, RopeArgs, RopeParams};
+use super::loader::{Sink, WeightLoader};
+use super::pipeline::{Bind, Kernels, Recorder};
+use super::weights::GpuMatrix;
+use crate::gguf::{ByteSource, Gguf};
+use crate::model::{ModelConfig, ModelError, WeightTable};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Tokens per prefill batch (a multiple of the matmul's token tile).
+pub const MAX_BATCH: usize = 32;
+
+pub struct GpuLayer {
+    pub wq: GpuMatrix,
+    pub wk: GpuMatrix,
+    pub wv: GpuMatrix,
+    pub wo: GpuMatrix,
+    pub gate: GpuMatrix,
+    pub up: GpuMatrix,
+    pub down: GpuMatrix,
+    /// Offsets of the norm weights in the vectors buffer.
+    pub attn_norm: u32,
+    pub ffn_norm: u32,
+    pub q_norm: Option<u32>,
+    pub k_norm: Option<u32>,
+    pub post_attn_norm: Option<u32>,
+    pub post_ffn_norm: Option<u32>,
+    /// Offset of this layer's RoPE frequencies in the freqs buffer.
+    pub freq_offset: u32,
+}
+
+pub struct GpuWeights {
+    pub token_embd: GpuMatrix,
+    /// `None`: tied to the embedding.
+    pub output: Option<GpuMatrix>,
+    pub output_norm: u32,
+    pub layers: Vec<GpuLayer>,
+    pub vectors: wgpu::Buffer,
+    pub freqs: wgpu::Buffer,
+}
+
+impl GpuWeights {
+    pub fn output(&self) -> &GpuMatrix {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+    pub fn gpu_bytes(&self) -> u64 {
+        let mut n = self.token_embd.gpu_bytes() + self.output.as_ref().map_or(0, |m| m.gpu_bytes());
+        for l in &self.layers {
+            n += [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>();
+        }
+        n + self.vectors.size() + self.freqs.size()
+    }
+}
+
+/// Activations for up to MAX_BATCH tokens.
+struct Scratch {
+    x: wgpu::Buffer,
+    h: wgpu::Buffer,
+    o: wgpu::Buffer,
+    q: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    g: wgpu::Buffer,
+    u: wgpu::Buffer,
+    a: wgpu::Buffer,
+    ids: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    attn_parts: wgpu::Buffer,
+}
+
+pub struct GpuModel {
+    pub k: Kernels,
+    pub cfg: ModelConfig,
+    pub w: GpuWeights,
+    kv: Vec<(wgpu::Buffer, wgpu::Buffer)>,
+    s: Scratch,
+    pub n_ctx: usize,
+    /// Positions in the KV cache.
+    pub pos: usize,
+    /// Dispatches of the last recorded step.
+    pub last_dispatches: u32,
+}
+
+/// What the caller wants back from a forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    None,
+    Last,
+    All,
+}
+
+fn gpu_err(e: impl ToString) -> ModelError {
+    ModelError::Gpu(e.to_string())
+}
+
+impl GpuModel {
+    /// The largest storage binding and buffer a model needs (for the device request).
+    pub fn needs(cfg: &ModelConfig, g: &Gguf, n_ctx: usize) -> (u64, u64) {
+        let table_bytes = g.tensors.iter().map(|t| t.n_bytes).max().unwrap_or(0);
+        let kv = (n_ctx * cfg.kv_dim().max(cfg.v_dim()) * 4) as u64;
+        let logits = (MAX_BATCH * cfg.n_vocab * 4) as u64;
+        let biggest = table_bytes.max(kv).max(logits);
+        (biggest, biggest)
+    }
+
+    /// Allocates everything and registers the weights with a loader; the caller then feeds the
+    /// file's bytes (`loader.ranges()`) and calls [`GpuModel::finish_load`].
+    pub fn plan(k: Kernels, g: &Gguf, n_ctx: usize) -> Result<(GpuModelPlan, WeightLoader), ModelError> {
+        let cfg = ModelConfig::from_gguf(g)?;
+        let table = WeightTable::resolve(&cfg, g)?;
+        let ctx = k.ctx.clone();
+        let max_binding = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        let mut loader = WeightLoader::new();
+        let mut vec_offsets = HashMap::new();
+        let data = g.data_offset;
+        for t in table.all() {
+            let is_vector = t.dims.len() == 1 || t.n_rows() == 1;
+            if is_vector {
+                let off = loader.add(t, data, Sink::Vector { offset: 0 });
+                vec_offsets.insert(t.name.clone(), off);
+            } else {
+                let m = GpuMatrix::new(&ctx.device, &t.name, t.ty, t.dims[0] as usize, t.n_rows() as usize, max_binding)
+                    .map_err(ModelError::Gpu)?;
+                loader.add(t, data, Sink::Matrix(m));
+            }
+        }
+        Ok((GpuModelPlan { k, cfg, table, vec_offsets, n_ctx }, loader))
+    }
+
+    /// Loads a model from a local source (natively: a file).
+    pub fn load(k: Kernels, src: &dyn ByteSource, g: &Gguf, n_ctx: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel, ModelError> {
+        let (plan, mut loader) = Self::plan(k, g, n_ctx)?;
+        const CHUNK: u64 = 4 << 20;
+        for (start, end) in loader.ranges() {
+            let mut off = start;
+            let mut buf = vec![0u8; CHUNK as usize];
+            while off < end {
+                let n = CHUNK.min(end - off) as usize;
+                src.read_at(off, &mut buf[..n])?;
+                loader.feed(&plan.k.ctx, off, &buf[..n]).map_err(gpu_err)?;
+                progress(loader.bytes_done, loader.bytes_total);
+                off += n as u64;
+            }
+        }
+        plan.finish(loader)
+    }
+}
+
+/// A model whose buffers exist and whose weights are being streamed in.
+pub struct GpuModelPlan {
+    k: Kernels,
+    cfg: ModelConfig,
+    table: WeightTable,
+    vec_offsets: HashMap<String, u32>,
+    n_ctx: usize,
+}
+
+impl GpuModelPlan {
+    pub fn finish(self, loader: WeightLoader) -> Result<GpuModel, ModelError> {
+        let ctx = self.k.ctx.clone();
+        let (mats, vectors) = loader.finish(&ctx).map_err(gpu_err)?;
+        let mut mats: HashMap<String, GpuMatrix> = mats.into_iter().collect();
+        let mut take = |name: &str| mats.remove(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() });
+        let vo = |t: &crate::gguf::TensorInfo| self.vec_offsets[&t.name];
+        let cfg = self.cfg;
+        // RoPE frequency tables: one per distinct base.
+        let mut freqs: Vec<f32> = Vec::new();
+        let mut freq_at: Vec<(u32, u32)> = Vec::new(); // (base bits, offset)
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for (il, lt) in self.table.layers.iter().enumerate() {
+            let base = cfg.layers[il].rope_base;
+            let freq_offset = match freq_at.iter().find(|(b, _)| *b == base.to_bits()) {
+                Some(&(_, o)) => o,
+                None => {
+                    let o = freqs.len() as u32;
+                    freqs.extend(rope_freqs(base, cfg.rope_dim));
+                    freq_at.push((base.to_bits(), o));
+                    o
+                }
+            };
+            layers.push(GpuLayer {
+                wq: take(&lt.wq.name)?,
+                wk: take(&lt.wk.name)?,
+                wv: take(&lt.wv.name)?,
+                wo: take(&lt.wo.name)?,
+                gate: take(&lt.gate.name)?,
+                up: take(&lt.up.name)?,
+                down: take(&lt.down.name)?,
+                attn_norm: vo(&lt.attn_norm),
+                ffn_norm: vo(&lt.ffn_norm),
+                q_norm: lt.q_norm.as_ref().map(vo),
+                k_norm: lt.k_norm.as_ref().map(vo),
+                post_attn_norm: lt.post_attn_norm.as_ref().map(vo),
+                post_ffn_norm: lt.post_ffn_norm.as_ref().map(vo),
+                freq_offset,
+            });
+        }
+        let w = GpuWeights {
+            token_embd: take(&self.table.token_embd.name)?,
+            output: match &self.table.output {
+                Some(t) => Some(take(&t.name)?),
+                None => None,
+            },
+            output_norm: vo(&self.table.output_norm),
+            layers,
+            vectors: super::buffers::storage_f32(&ctx, "norm weights", &vectors),
+            freqs: super::buffers::storage_f32(&ctx, "rope freqs", &freqs),
+        };
+        let n_ctx = self.n_ctx;
+        let kv = (0..cfg.n_layer)
+            .map(|_| (storage(&ctx, "k cache", (n_ctx * cfg.kv_dim() * 4) as u64), storage(&ctx, "v cache", (n_ctx * cfg.v_dim() * 4) as u64)))
+            .collect();
+        let b = MAX_BATCH as u64;
+        let f = |n: usize| b * n as u64 * 4;
+        let geom = attn_geometry(&cfg, 0);
+        let s = Scratch {
+            x: storage(&ctx, "x", f(cfg.n_embd)),
+            h: storage(&ctx, "h", f(cfg.n_embd.max(cfg.q_dim()))),
+            o: storage(&ctx, "o", f(cfg.n_embd)),
+            q: storage(&ctx, "q", f(cfg.q_dim())),
+            attn: storage(&ctx, "attn", f(cfg.n_head * cfg.head_dim_v)),
+            g: storage(&ctx, "g", f(cfg.n_ff)),
+            u: storage(&ctx, "u", f(cfg.n_ff)),
+            a: storage(&ctx, "a", f(cfg.n_ff)),
+            ids: storage(&ctx, "ids", b * 4),
+            logits: storage(&ctx, "logits", f(cfg.n_vocab)),
+            attn_parts: storage(&ctx, "attn parts", geom.scratch_floats(n_ctx as u32) * 4),
+        };
+        ctx.check().map_err(gpu_err)?;
+        Ok(GpuModel { k: self.k, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0 })
+    }
+}
+
+fn attn_geometry(cfg: &ModelConfig, il: usize) -> AttnGeometry {
+    AttnGeometry {
+        n_head: cfg.n_head as u32,
+        n_head_kv: cfg.n_head_kv as u32,
+        head_dim: cfg.head_dim as u32,
+        scale: cfg.attn_scale,
+        softcap: cfg.attn_softcap,
+        window: cfg.layers.get(il).and_then(|l| l.sliding_window).map(|w| w as u32),
+    }
+}
+
+impl GpuModel {
+    pub fn ctx(&self) -> &Rc<GpuContext> {
+        &self.k.ctx
+    }
+
+    /// GPU memory allocated: weights, KV cache and scratch.
+    pub fn gpu_bytes(&self) -> u64 {
+        let kv: u64 = self.kv.iter().map(|(k, v)| k.size() + v.size()).sum();
+        let s = &self.s;
+        let scratch: u64 = [&s.x, &s.h, &s.o, &s.q, &s.attn, &s.g, &s.u, &s.a, &s.ids, &s.logits, &s.attn_parts].iter().map(|b| b.size()).sum();
+        self.w.gpu_bytes() + kv + scratch
+    }
+
+    /// Runs `tokens` at the next positions. Returns the logits asked for (`n_vocab` per row).
+    pub async fn forward(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, GpuError> {
+        let mut out = Vec::new();
+        for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+            let last_chunk = (ci + 1) * MAX_BATCH >= tokens.len();
+            let rows = match want {
+                Logits::All => chunk.len(),
+                Logits::Last if last_chunk => 1,
+                _ => 0,
+            };
+            self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(chunk));
+            let mut rec = self.k.recorder();
+            self.record(&mut rec, chunk.len(), rows).map_err(|e| GpuError::Validation(e.to_string()))?;
+            self.last_dispatches = rec.dispatches;
+            rec.submit();
+            self.pos += chunk.len();
+            if rows > 0 {
+                let n = rows * self.cfg.n_vocab;
+                out.extend(super::buffers::read_f32(&self.k.ctx, &self.s.logits, 0, n).await?);
+            }
+        }
+        self.k.ctx.check()?;
+        Ok(out)
+    }
+
+    /// Records the forward pass of `t` tokens (ids already in the ids buffer) at `self.pos`, and the
+    /// logits of the last `logit_rows` of them into the logits buffer.
+    pub fn record(&self, rec: &mut Recorder, t: usize, logit_rows: usize) -> Result<(), super::shader::ShaderError> {
+        let cfg = &self.cfg;
+        let s = &self.s;
+        let e = cfg.n_embd as u32;
+        let (x, h, o, q, attn) = (Bind::whole(&s.x), Bind::whole(&s.h), Bind::whole(&s.o), Bind::whole(&s.q), Bind::whole(&s.attn));
+        let (g, u, a) = (Bind::whole(&s.g), Bind::whole(&s.u), Bind::whole(&s.a));
+        let vecs = Bind::whole(&self.w.vectors);
+        let freqs = Bind::whole(&self.w.freqs);
+        let pos0 = self.pos as u32;
+        let tt = t as u32;
+        let kv_dim = cfg.kv_dim() as u32;
+        let eps = cfg.rms_eps;
+        embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
+
+        // y[tokens] = W · src[tokens]: a matvec for one token, the tiled matmul for more.
+        let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
+            if t == 1 {
+                matvec(rec, MatVec::for_type(w.ty), w, src, 0, dst, dst_off, acc)
+            } else {
+                let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
+            }
+        };
+        let norm = |rec: &mut Recorder, src: &Bind, w_off: u32, dst: &Bind, add: bool| {
+            rms_norm(rec, NormArgs { x: src, x_offset: 0, w: &vecs, w_offset: w_off, y: dst, y_offset: 0 }, e, tt, eps, add)
+        };
+        let (qd, vd, ff) = (cfg.q_dim() as u32, cfg.v_dim() as u32, cfg.n_ff as u32);
+        for (il, l) in self.w.layers.iter().enumerate() {
+            let lc = &cfg.layers[il];
+            let (kc, vc) = (Bind::whole(&self.kv[il].0), Bind::whole(&self.kv[il].1));
+            norm(rec, &x, l.attn_norm, &h, false)?;
+            proj(rec, &l.wq, &h, e, &q, 0, qd, false)?;
+            proj(rec, &l.wk, &h, e, &kc, pos0 * kv_dim, kv_dim, false)?;
+            proj(rec, &l.wv, &h, e, &vc, pos0 * vd, vd, false)?;
+            let rp = RopeParams {
+                n_head: cfg.n_head as u32,
+                head_dim: cfg.head_dim as u32,
+                n_rot: cfg.rope_dim as u32,
+                q_offset: 0,
+                q_stride: qd,
+                k_offset: pos0 * kv_dim,
+                k_stride: kv_dim,
+                pos0,
+                freq_offset: l.freq_offset,
+                freq_scale: lc.rope_scale,
+                norm: l.q_norm.is_some() as u32,
+                eps,
+                q_norm_offset: l.q_norm.unwrap_or(0),
+                k_norm_offset: l.k_norm.unwrap_or(0),
+            };
+            rope(rec, cfg.rope_neox, RopeArgs { freqs: &freqs, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
+            let geom = attn_geometry(cfg, il);
+            let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
+            if t == 1 {
+                attention_decode(rec, &geom, bufs, 0, pos0, 0, &Bind::whole(&s.attn_parts))?;
+            } else {
+                attention_prefill(rec, &geom, bufs, 0, pos0, tt, 0)?;
+            }
+            match l.post_attn_norm {
+                Some(pn) => {
+                    proj(rec, &l.wo, &attn, qd, &o, 0, e, false)?;
+                    norm(rec, &o, pn, &x, true)?;
+                }
+                None => proj(rec, &l.wo, &attn, qd, &x, 0, e, true)?,
+            }
+            norm(rec, &x, l.ffn_norm, &h, false)?;
+            proj(rec, &l.gate, &h, e, &g, 0, ff, false)?;
+            proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
+            glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
+            match l.post_ffn_norm {
+                Some(pn) => {
+                    proj(rec, &l.down, &a, ff, &o, 0, e, false)?;
+                    norm(rec, &o, pn, &x, true)?;
+                }
+                None => proj(rec, &l.down, &a, ff, &x, 0, e, true)?,
+            }
+        }
+        if logit_rows > 0 {
+            let first = (t - logit_rows) as u32;
+            let lr = logit_rows as u32;
+            rms_norm(rec, NormArgs { x: &x, x_offset: first * e, w: &vecs, w_offset: self.w.output_norm, y: &h, y_offset: 0 }, e, lr, eps, false)?;
+            let out = self.w.output();
+            let logits = Bind::whole(&s.logits);
+            let nv = cfg.n_vocab as u32;
+            if logit_rows == 1 {
+                matvec(rec, MatVec::for_type(out.ty), out, &h, 0, &logits, 0, false)?;
+            } else {
+                let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
+                matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;
+            }
+            if let Some(cap) = cfg.final_softcap {
+                softcap(rec, &logits, lr * nv, cap)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets positions from `pos` on (the cache contents past it are simply overwritten later).
+    pub fn truncate(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+}
