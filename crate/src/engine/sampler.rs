@@ -108,10 +108,10 @@ pub fn sample_at(p: &SamplingParams, logits: &mut [f32], history: &[u32], step: 
 
 /// The finite logits' `min(top_k, MAX_CANDIDATES)` best (0: all, capped), sorted by logit
 /// descending, ties by id. A -inf logit has no probability at any temperature, so it is never a
-/// candidate.
+/// candidate (nor are +inf and NaN, which a model should not produce).
 pub fn top_candidates(logits: &[f32], top_k: usize) -> Vec<(u32, f32)> {
     let mut cand: Vec<(u32, f32)> =
-        logits.iter().enumerate().filter(|(_, &l)| l > f32::NEG_INFINITY).map(|(i, &l)| (i as u32, l)).collect();
+        logits.iter().enumerate().filter(|(_, &l)| l.is_finite()).map(|(i, &l)| (i as u32, l)).collect();
     let k = if top_k == 0 { cand.len() } else { top_k.min(cand.len()) }.min(MAX_CANDIDATES);
     if k == 0 {
         return Vec::new();

@@ -39,6 +39,14 @@ shader_files!(
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",
     "softcap.wgsl",
+    "sample_common.wgsl",
+    "sample_best.wgsl",
+    "sample_reduce.wgsl",
+    "sample_argmax.wgsl",
+    "sample_hist.wgsl",
+    "sample_threshold.wgsl",
+    "sample_gather.wgsl",
+    "sample_draw.wgsl",
 );
 
 pub fn source(name: &str) -> Option<&'static str> {

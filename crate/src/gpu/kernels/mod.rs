@@ -8,3 +8,4 @@ pub mod matmul;
 pub mod matvec;
 pub mod norm;
 pub mod rope;
+pub mod sample;
