@@ -1,8 +1,8 @@
-// Q3_K (ggml block_q3_K): words 0..7 hmask, 8..23 the low 2 bits, 24..26 twelve bytes of 6-bit
-// scales; the f16 d lives in the scale plane. Element e: half h, shift s and part as in Q2_K;
+// Q3_K (ggml block_q3_K, padded to 112 bytes): words 0..7 hmask, 8..23 the low 2 bits, 24..26
+// twelve bytes of 6-bit scales, 27 = d | padding. Element e: half h, shift s and part as in Q2_K;
 // the high bit is hmask[part*16 + e%16] bit (h*4 + s), set meaning "no -4".
 const QK: u32 = 256u;
-const BLOCK_WORDS: u32 = 27u;
+const BLOCK_WORDS: u32 = 28u;
 
 fn q3k_scale(o: u32, j: u32) -> f32 {
     var low: u32;
@@ -16,8 +16,8 @@ fn q3k_scale(o: u32, j: u32) -> f32 {
 }
 
 fn q_get4(b: u32, i: u32) -> vec4<f32> {
-    let o = b * 27u;
-    let d = unpack2x16float(W[scale_base() + b / 2u])[b & 1u];
+    let o = b * 28u;
+    let d = unpack2x16float(W[o + 27u]).x;
     let e = i * 4u;
     let h = e / 128u;
     let s = (e % 128u) / 32u;

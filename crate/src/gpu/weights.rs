@@ -1,18 +1,57 @@
-//! Quantized weights on the GPU. Blocks stay quantized (GPU bytes = GGUF bytes, plus at most 2 bytes
-//! of padding per part). Block types whose size is 2 mod 4 (Q4_0, Q5_0, Q8_0, Q3_K, Q6_K) have their
-//! f16 scale moved to a separate "scale plane" after the blocks, so that every block starts on a
-//! word and the shaders read whole aligned words. Matrices larger than one storage binding are split
-//! into parts of whole rows.
+//! Quantized weights on the GPU. Blocks stay quantized, re-arranged so that shaders read whole
+//! aligned words, and the matvec whole 16-byte vectors: each block's quant bytes form its "main"
+//! part (a multiple of 16 bytes for every quant type), stored block after block; the small fields
+//! that would break that alignment (f16 scales, Q4_1/Q5_1 scale-min words, Q5 high bits, Q2_K
+//! d/dmin) go to a "side plane" after the blocks, one record per pair of blocks. GPU bytes stay
+//! within 2% of the GGUF bytes (Q3_K pads its 110-byte block to 112). Matrices larger than one
+//! storage binding are split into parts of whole rows.
 
 use crate::quant::GgmlType;
 
-/// Where the f16 scale sits in a block whose size is 2 mod 4.
-fn scale_at(ty: GgmlType) -> Option<usize> {
+/// How one GGUF block is re-arranged on the GPU. The side record of blocks (2p, 2p+1) is
+/// `[words of 2p][words of 2p+1][half of 2p | half of 2p+1 << 16]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Byte ranges of the GGUF block that form the main part, in order, then `pad` zero bytes.
+    pub main: &'static [(usize, usize)],
+    pub pad: usize,
+    /// Byte range of whole words that go to the side record.
+    pub words: (usize, usize),
+    /// Offset of an f16 that goes to the side record's shared word.
+    pub half: Option<usize>,
+}
+
+impl Split {
+    pub fn main_bytes(&self) -> usize {
+        self.main.iter().map(|(a, b)| b - a).sum::<usize>() + self.pad
+    }
+    /// Words of one side record (a pair of blocks).
+    pub fn record_words(&self) -> usize {
+        (self.words.1 - self.words.0) / 2 + self.half.is_some() as usize
+    }
+}
+
+/// The GPU arrangement of a type's block (`None`: stored as in the GGUF file).
+pub fn split(ty: GgmlType) -> Option<Split> {
     use GgmlType::*;
+    let s = |main: &'static [(usize, usize)], pad, words, half| Some(Split { main, pad, words, half });
     match ty {
-        Q4_0 | Q5_0 | Q8_0 => Some(0),
-        Q3_K => Some(108),
-        Q6_K => Some(208),
+        // d | qs[16]
+        Q4_0 => s(&[(2, 18)], 0, (0, 0), Some(0)),
+        // d m | qs[16]: side word dm
+        Q4_1 => s(&[(4, 20)], 0, (0, 4), None),
+        // d | qh | qs[16]: side record [qh0, qh1, d0|d1]
+        Q5_0 => s(&[(6, 22)], 0, (2, 6), Some(0)),
+        // d m | qh | qs[16]: side record [dm0, qh0, dm1, qh1]
+        Q5_1 => s(&[(8, 24)], 0, (0, 8), None),
+        // d | qs[32]
+        Q8_0 => s(&[(2, 34)], 0, (0, 0), Some(0)),
+        // scales[16] qs[64] | d dmin: side word d|dmin
+        Q2_K => s(&[(0, 80)], 0, (80, 84), None),
+        // hmask[32] qs[64] scales[12] d, padded to 112 bytes
+        Q3_K => s(&[(0, 110)], 2, (0, 0), None),
+        // ql[128] qh[64] scales[16] | d
+        Q6_K => s(&[(0, 208)], 0, (0, 0), Some(208)),
         _ => None,
     }
 }
@@ -25,14 +64,17 @@ pub fn gpu_block_elems(ty: GgmlType) -> usize {
     }
 }
 
-/// Bytes of a GPU block's main part (without a split-off scale).
+/// Bytes of a GPU block's main part.
 pub fn main_bytes(ty: GgmlType) -> usize {
-    let bytes = ty.block_bytes() * gpu_block_elems(ty) / ty.block_elems();
-    if scale_at(ty).is_some() {
-        bytes - 2
-    } else {
-        bytes
+    match split(ty) {
+        Some(s) => s.main_bytes(),
+        None => ty.block_bytes() * gpu_block_elems(ty) / ty.block_elems(),
     }
+}
+
+/// Words of the side record of a pair of blocks (0 when the type has no side plane).
+pub fn record_words(ty: GgmlType) -> usize {
+    split(ty).map_or(0, |s| s.record_words())
 }
 
 /// A contiguous range of rows stored in one buffer.
@@ -40,7 +82,7 @@ pub struct MatrixPart {
     pub buffer: wgpu::Buffer,
     pub row0: usize,
     pub rows: usize,
-    /// Word offset of the scale plane (0 when the type has none).
+    /// Word offset of the side plane (the size of the main plane; 16-byte aligned).
     pub scale_base: u32,
 }
 
@@ -57,18 +99,19 @@ impl GpuMatrix {
         self.cols / gpu_block_elems(self.ty)
     }
 
-    /// Bytes a part of `rows` rows takes.
+    /// Bytes a part of `rows` rows takes: the main plane, then the side plane, rounded up to 16
+    /// bytes so that the matvec may read any record of the side plane as part of a whole vector.
     pub fn part_size(ty: GgmlType, cols: usize, rows: usize) -> u64 {
         let blocks = (rows * cols / gpu_block_elems(ty)) as u64;
-        let scales = if scale_at(ty).is_some() { (blocks * 2).div_ceil(4) * 4 } else { 0 };
-        blocks * main_bytes(ty) as u64 + scales
+        let side = blocks.div_ceil(2) * record_words(ty) as u64 * 4;
+        (blocks * main_bytes(ty) as u64 + side).div_ceil(16) * 16
     }
 
     /// Rows per part so that a part fits `max_binding` bytes; an even number, so that every part
-    /// and every upload chunk starts its scale plane on a word.
+    /// and every upload chunk starts on a pair of blocks (a whole side record).
     pub fn rows_per_part(ty: GgmlType, cols: usize, rows: usize, max_binding: u64) -> usize {
         let per_row = Self::part_size(ty, cols, 2) / 2;
-        let fit = ((max_binding.saturating_sub(4)) / per_row.max(1)) as usize;
+        let fit = ((max_binding.saturating_sub(16)) / per_row.max(1)) as usize;
         fit.min(rows).max(2) & !1
     }
 
@@ -93,6 +136,7 @@ impl GpuMatrix {
                 mapped_at_creation: false,
             });
             let main = (n * cols / gpu_block_elems(ty) * main_bytes(ty)) as u32;
+            debug_assert!(main % 16 == 0 || split(ty).is_none());
             parts.push(MatrixPart { buffer, row0, rows: n, scale_base: main / 4 });
             row0 += n;
         }
@@ -125,27 +169,40 @@ impl GpuMatrix {
 
     fn write_part(&self, queue: &wgpu::Queue, p: &MatrixPart, local_row: usize, src: &[u8]) -> Result<(), String> {
         let ty = self.ty;
-        let bpr = self.blocks_per_row();
-        let first_block = local_row * bpr;
-        let Some(at) = scale_at(ty) else {
+        let first_block = local_row * self.blocks_per_row();
+        let Some(sp) = split(ty) else {
             let off = (first_block * main_bytes(ty)) as u64;
             queue.write_buffer(&p.buffer, off, &pad4(src.to_vec()));
             return Ok(());
         };
-        if (first_block * 2) % 4 != 0 {
+        if first_block % 2 != 0 {
             return Err(format!("{}: upload starts at an odd block ({first_block})", self.name));
         }
         let bb = ty.block_bytes();
         let n = src.len() / bb;
-        let mut main = Vec::with_capacity(n * (bb - 2));
-        let mut scales = Vec::with_capacity(n * 2 + 2);
-        for blk in src.chunks_exact(bb) {
-            main.extend_from_slice(&blk[..at]);
-            main.extend_from_slice(&blk[at + 2..]);
-            scales.extend_from_slice(&blk[at..at + 2]);
+        let mut main = Vec::with_capacity(n * sp.main_bytes());
+        let mut side = Vec::with_capacity(n.div_ceil(2) * sp.record_words() * 4);
+        let empty = vec![0u8; bb];
+        for pair in src.chunks(2 * bb) {
+            let (b0, b1) = (&pair[..bb], if pair.len() > bb { &pair[bb..] } else { &empty[..] });
+            for blk in [b0, b1].into_iter().take(pair.len() / bb) {
+                for &(a, b) in sp.main {
+                    main.extend_from_slice(&blk[a..b]);
+                }
+                main.resize(main.len() + sp.pad, 0);
+            }
+            side.extend_from_slice(&b0[sp.words.0..sp.words.1]);
+            side.extend_from_slice(&b1[sp.words.0..sp.words.1]);
+            if let Some(h) = sp.half {
+                side.extend_from_slice(&b0[h..h + 2]);
+                side.extend_from_slice(&b1[h..h + 2]);
+            }
         }
-        queue.write_buffer(&p.buffer, (first_block * (bb - 2)) as u64, &main);
-        queue.write_buffer(&p.buffer, p.scale_base as u64 * 4 + first_block as u64 * 2, &pad4(scales));
+        queue.write_buffer(&p.buffer, (first_block * sp.main_bytes()) as u64, &main);
+        if !side.is_empty() {
+            let at = p.scale_base as u64 * 4 + (first_block / 2 * sp.record_words() * 4) as u64;
+            queue.write_buffer(&p.buffer, at, &side);
+        }
         Ok(())
     }
 }
@@ -164,11 +221,22 @@ mod tests {
     #[test]
     fn gpu_bytes_stay_within_the_gguf_bytes() {
         for ty in GgmlType::all().filter(|t| t.is_supported()) {
-            let cols = 256 * 4;
-            let rows = 10;
-            let gguf = ty.row_bytes(cols as u64).unwrap() * rows as u64;
-            let gpu = GpuMatrix::part_size(ty, cols, rows);
-            assert!(gpu >= gguf - 0 && gpu <= gguf + 4, "{ty}: {gpu} vs {gguf}");
+            for (cols, rows) in [(256 * 4, 10), (256, 1), (256 * 3, 7)] {
+                let gguf = ty.row_bytes(cols as u64).unwrap() * rows as u64;
+                let gpu = GpuMatrix::part_size(ty, cols, rows);
+                assert!(gpu >= gguf && gpu as f64 <= gguf as f64 * 1.02 + 16.0, "{ty} {rows}x{cols}: {gpu} vs {gguf}");
+            }
+        }
+    }
+
+    #[test]
+    fn main_parts_are_whole_vectors() {
+        for ty in GgmlType::all().filter(|t| t.is_supported()) {
+            if let Some(s) = split(ty) {
+                assert_eq!(s.main_bytes() % 16, 0, "{ty}");
+                let side = (s.words.1 - s.words.0) + 2 * s.half.is_some() as usize;
+                assert_eq!(s.main_bytes() - s.pad + side, ty.block_bytes(), "{ty}: every byte goes somewhere");
+            }
         }
     }
 
