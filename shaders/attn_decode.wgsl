@@ -4,11 +4,13 @@
 // sliding window.
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> KC: array<f32>;
-@group(0) @binding(3) var<storage, read> VC: array<f32>;
+@group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> VC: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> PART: array<f32>;
 
-var<workgroup> q: array<f32, HEAD_DIM>;
+const D4: u32 = HEAD_DIM / 4u;
+
+var<workgroup> q: array<vec4<f32>, D4>;
 var<workgroup> s: array<f32, SPLIT>;
 var<workgroup> red: array<f32, WG_X>;
 
@@ -19,18 +21,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let kvh = h / P.group;
     let k0 = max(split * SPLIT, P.first_key);
     let k1 = min((split + 1u) * SPLIT, P.n_keys);
-    for (var d = lid.x; d < HEAD_DIM; d += WG_X) {
-        q[d] = Q[P.q_offset + h * HEAD_DIM + d];
+    for (var d = lid.x; d < D4; d += WG_X) {
+        let qo = P.q_offset + h * HEAD_DIM + d * 4u;
+        q[d] = vec4<f32>(Q[qo], Q[qo + 1u], Q[qo + 2u], Q[qo + 3u]);
     }
     workgroupBarrier();
     // Scores of this split's keys.
     var m = -3.0e38;
     for (var k = k0 + lid.x; k < k1; k += WG_X) {
-        let ko = k * P.kv_stride + kvh * HEAD_DIM;
+        let ko = (k * P.kv_stride + kvh * HEAD_DIM) / 4u;
         var acc = 0.0;
-        for (var d = 0u; d < HEAD_DIM; d += 4u) {
-            acc += dot(vec4<f32>(q[d], q[d + 1u], q[d + 2u], q[d + 3u]),
-                       vec4<f32>(KC[ko + d], KC[ko + d + 1u], KC[ko + d + 2u], KC[ko + d + 3u]));
+        for (var d = 0u; d < D4; d++) {
+            acc += dot(q[d], KC[ko + d]);
         }
         var sc = acc * P.scale;
         if (P.softcap > 0.0) {
@@ -66,12 +68,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     l = red[0];
     // PART layout per (head, split): [m, l, o[0..HEAD_DIM]].
     let po = (h * P.n_splits + split) * (HEAD_DIM + 2u);
-    for (var d = lid.x; d < HEAD_DIM; d += WG_X) {
-        var o = 0.0;
+    for (var d = lid.x; d < D4; d += WG_X) {
+        var o = vec4<f32>();
         for (var k = k0; k < k1; k++) {
-            o += s[k - split * SPLIT] * VC[k * P.kv_stride + kvh * HEAD_DIM + d];
+            o += s[k - split * SPLIT] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
         }
-        PART[po + 2u + d] = o;
+        let oo = po + 2u + d * 4u;
+        PART[oo] = o.x;
+        PART[oo + 1u] = o.y;
+        PART[oo + 2u] = o.z;
+        PART[oo + 3u] = o.w;
     }
     if (lid.x == 0u) {
         PART[po] = select(m, -3.0e38, k0 >= k1);

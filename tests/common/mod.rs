@@ -33,3 +33,4 @@ pub fn json(path: &std::path::Path) -> serde_json::Value {
 }
 
 pub mod tiny;
+pub mod golden;
