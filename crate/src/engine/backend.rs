@@ -1,5 +1,6 @@
 //! The interface the generation loop drives: a model plus its KV cache on some device.
 
+use super::sampler::Sampler;
 use crate::cpu::{CpuModel, KvCache};
 use crate::model::ModelConfig;
 use thiserror::Error;
@@ -30,6 +31,13 @@ pub trait Backend {
     fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError>;
     /// A short description for reports ("cpu", or the GPU adapter).
     fn describe(&self) -> String;
+
+    /// Appends `tokens` and picks the next token with `sampler` (advancing its draw counter).
+    /// Backends that can sample where the logits are (the GPU) override this.
+    fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
+        let mut logits = self.eval(tokens, false)?;
+        Ok(sampler.sample(&mut logits, history))
+    }
 
     /// Checks the ids and the space before running `tokens`.
     fn check(&self, tokens: &[u32]) -> Result<(), EngineError> {
@@ -95,6 +103,9 @@ macro_rules! forward_backend {
                 (**self).eval(tokens, all_logits)
             }
             fn describe(&self) -> String { (**self).describe() }
+            fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
+                (**self).eval_sample(tokens, sampler, history)
+            }
         }
     )*};
 }

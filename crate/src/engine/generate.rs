@@ -118,24 +118,24 @@ impl<B: Backend> Session<B> {
         let reuse = common.min(prompt_ids.len() - 1);
         self.backend.truncate(reuse);
         self.cached.truncate(reuse);
-        let mut logits = self.backend.eval(&prompt_ids[reuse..], false).inspect_err(|_| self.reset())?;
-        self.cached.extend_from_slice(&prompt_ids[reuse..]);
-        let prefill_ms = now_ms() - t0;
-
         let mut sampler = Sampler::new(opts.sampling.clone());
         let mut history = prompt_ids.to_vec();
+        let mut next = if opts.max_tokens == 0 {
+            None
+        } else {
+            Some(self.backend.eval_sample(&prompt_ids[reuse..], &mut sampler, &history).inspect_err(|_| self.reset())?)
+        };
+        self.cached.extend_from_slice(&prompt_ids[reuse..]);
+        let prefill_ms = now_ms() - t0;
+        let first_token_ms = prefill_ms;
+
         let mut decoder = StreamDecoder::new();
         let mut text = String::new();
         let mut emitted = 0; // bytes of `text` already passed to the callback
         let mut ids = Vec::new();
-        let mut first_token_ms = 0.0;
         let t1 = now_ms();
         let mut finish = FinishReason::Length;
-        while ids.len() < opts.max_tokens {
-            let id = sampler.sample(&mut logits, &history);
-            if ids.is_empty() {
-                first_token_ms = now_ms() - t0;
-            }
+        while let Some(id) = next.take() {
             if !opts.ignore_eos && tok.vocab.is_eog(id) {
                 finish = FinishReason::Stop;
                 break;
@@ -161,7 +161,7 @@ impl<B: Backend> Session<B> {
             if ids.len() == opts.max_tokens {
                 break;
             }
-            logits = self.backend.eval(&[id], false).inspect_err(|_| self.reset())?;
+            next = Some(self.backend.eval_sample(&[id], &mut sampler, &history).inspect_err(|_| self.reset())?);
             self.cached.push(id);
         }
         if finish != FinishReason::Stop {

@@ -1,6 +1,7 @@
 //! The WebGPU engine as a [`Backend`] (native: blocking on the GPU's futures).
 
 use super::backend::{Backend, EngineError};
+use super::sampler::Sampler;
 use crate::gguf::{ByteSource, Gguf};
 use crate::gpu::context::block_on;
 use crate::gpu::model::{GpuModel, Logits};
@@ -60,6 +61,15 @@ impl Backend for GpuBackend {
         }
         let want = if all_logits { Logits::All } else { Logits::Last };
         block_on(self.model.forward(tokens, want)).map_err(gpu)
+    }
+    fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
+        self.check(tokens)?;
+        if tokens.is_empty() {
+            return Err(EngineError::Other("no tokens to evaluate".into()));
+        }
+        let id = block_on(self.model.forward_sample(tokens, &sampler.params, sampler.step, history)).map_err(gpu)?;
+        sampler.step += 1;
+        Ok(id)
     }
     fn describe(&self) -> String {
         format!("gpu: {}", self.model.ctx().describe())

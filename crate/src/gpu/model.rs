@@ -13,6 +13,8 @@ use super::kernels::matmul::{matmul, MatMul, MatMulIo};
 use super::kernels::matvec::{matvec, MatVec};
 use super::kernels::norm::{rms_norm, NormArgs};
 use super::kernels::rope::{rope, rope_freqs, RopeArgs, RopeParams};
+use super::kernels::sample::GpuSampler;
+use crate::engine::SamplingParams;
 use super::loader::{Sink, WeightLoader};
 use super::pipeline::{Bind, Kernels, Recorder};
 use super::weights::GpuMatrix;
@@ -83,6 +85,9 @@ struct Scratch {
 
 pub struct GpuModel {
     pub k: Kernels,
+    sampler: GpuSampler,
+    /// 4 bytes, mappable: the sampled id comes back through it.
+    id_staging: wgpu::Buffer,
     pub cfg: ModelConfig,
     pub w: GpuWeights,
     kv: Vec<(wgpu::Buffer, wgpu::Buffer)>,
@@ -239,8 +244,15 @@ impl GpuModelPlan {
             logits: storage(&ctx, "logits", f(cfg.n_vocab)),
             attn_parts: storage(&ctx, "attn parts", geom.scratch_floats(n_ctx as u32) * 4),
         };
+        let sampler = GpuSampler::new(&self.k, cfg.n_vocab);
+        let id_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("sampled id"),
+            size: 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         ctx.check().map_err(gpu_err)?;
-        Ok(GpuModel { k: self.k, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0 })
+        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0 })
     }
 }
 
@@ -291,6 +303,27 @@ impl GpuModel {
         }
         self.k.ctx.check()?;
         Ok(out)
+    }
+
+    /// Runs `tokens` and samples the next token on the GPU: only its id (4 bytes) is read back.
+    /// `step` is the draw number (tokens generated so far), `history` the ids for the penalty.
+    pub async fn forward_sample(&mut self, tokens: &[u32], params: &SamplingParams, step: u64, history: &[u32]) -> Result<u32, GpuError> {
+        let n = tokens.len();
+        let (head, last) = tokens.split_at(n - (n - 1) % MAX_BATCH - 1);
+        if !head.is_empty() {
+            self.forward(head, Logits::None).await?;
+        }
+        self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
+        let mut rec = self.k.recorder();
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        self.record(&mut rec, last.len(), 1).map_err(err)?;
+        self.sampler.record(&mut rec, &Bind::whole(&self.s.logits), 0, params, step, history).map_err(err)?;
+        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        self.last_dispatches = rec.dispatches;
+        rec.submit();
+        self.pos += last.len();
+        let bytes = self.k.ctx.map_read(&self.id_staging).await?;
+        Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
 
     /// Records the forward pass of `t` tokens (ids already in the ids buffer) at `self.pos`, and the
