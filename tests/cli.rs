@@ -90,6 +90,16 @@ fn generate_json_on_a_tiny_model() {
             assert!(v.get(key).is_some(), "missing {key} in {v}");
         }
         assert_eq!(v["ids"].as_array().unwrap().len(), 5);
+        assert_eq!(v["backend"], "gpu", "the GPU engine is the default");
+        assert!(v["adapter"].as_str().is_some_and(|a| !a.is_empty()));
+        // Greedy ids agree between the engines on this tiny model.
+        let cpu = bin()
+            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json", "--backend", "cpu"])
+            .output()
+            .unwrap();
+        let cpu: serde_json::Value = serde_json::from_slice(&cpu.stdout).unwrap();
+        assert_eq!(cpu["backend"], "cpu");
+        assert_eq!(cpu["ids"], v["ids"], "{arch}: cpu and gpu greedy ids");
         // A raw completion prompt is tokenized as `tokenize` does (no BOS: BPE, add_bos unset).
         let t = bin().args(["tokenize", "--model", p.to_str().unwrap(), "--text", "the thin", "--json"]).output().unwrap();
         let t: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();

@@ -97,6 +97,8 @@ pub struct GpuModel {
     pub pos: usize,
     /// Dispatches of the last recorded step.
     pub last_dispatches: u32,
+    /// Queue submissions so far.
+    pub submits: u64,
 }
 
 /// What the caller wants back from a forward pass.
@@ -252,7 +254,7 @@ impl GpuModelPlan {
             mapped_at_creation: false,
         });
         ctx.check().map_err(gpu_err)?;
-        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0 })
+        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0 })
     }
 }
 
@@ -295,6 +297,7 @@ impl GpuModel {
             self.record(&mut rec, chunk.len(), rows).map_err(|e| GpuError::Validation(e.to_string()))?;
             self.last_dispatches = rec.dispatches;
             rec.submit();
+            self.submits += 1;
             self.pos += chunk.len();
             if rows > 0 {
                 let n = rows * self.cfg.n_vocab;
@@ -321,6 +324,7 @@ impl GpuModel {
         rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
         self.last_dispatches = rec.dispatches;
         rec.submit();
+        self.submits += 1;
         self.pos += last.len();
         let bytes = self.k.ctx.map_read(&self.id_staging).await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
@@ -423,6 +427,15 @@ impl GpuModel {
             }
         }
         Ok(())
+    }
+
+    /// Bytes of weights a decode step reads: every layer matrix, the output matrix, the norm
+    /// weights and one embedding row.
+    pub fn bytes_per_token(&self) -> u64 {
+        let w = &self.w;
+        let layers: u64 = w.layers.iter().map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>()).sum();
+        let emb_row = w.token_embd.gpu_bytes() / w.token_embd.rows.max(1) as u64;
+        layers + w.output().gpu_bytes() + w.vectors.size() + emb_row
     }
 
     /// Forgets positions from `pos` on (the cache contents past it are simply overwritten later).

@@ -32,6 +32,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         "score" => score(rest),
         "inspect" => inspect(rest),
         "bench-kernels" => super::bench::bench_kernels(rest),
+        "bench" => super::bench_model::bench(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -51,8 +52,9 @@ fn open(path: &str) -> Result<Opened, String> {
     Ok(Opened { src, gguf })
 }
 
+/// The engine `--backend` asks for: the GPU by default, the CPU reference with `cpu`.
 fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, String> {
-    match args.get("backend").unwrap_or("cpu") {
+    match args.get("backend").unwrap_or("gpu") {
         "cpu" => {
             let model = CpuModel::load(&m.src, &m.gguf).map_err(|e| e.to_string())?;
             Ok(Box::new(CpuBackend::new(model, context)))
@@ -61,7 +63,16 @@ fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, 
             let b = GpuBackend::open(&m.src, &m.gguf, context, DeviceRequest::default(), &mut |_, _| {}).map_err(|e| e.to_string())?;
             Ok(Box::new(b))
         }
-        other => Err(format!("--backend must be cpu or gpu, not {other:?}")),
+        other => Err(format!("--backend must be gpu or cpu, not {other:?}")),
+    }
+}
+
+/// ("gpu" | "cpu", adapter description) for JSON reports.
+fn backend_fields(b: &dyn Backend) -> (String, String) {
+    let d = b.describe();
+    match d.strip_prefix("gpu: ") {
+        Some(adapter) => ("gpu".into(), adapter.into()),
+        None => (d, "cpu (reference engine)".into()),
     }
 }
 
@@ -139,7 +150,8 @@ fn generate(argv: &[String]) -> Result<(), String> {
             json!({
                 "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
                 "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
-                "finish_reason": g.finish.as_str(), "backend": session.backend.describe(),
+                "finish_reason": g.finish.as_str(),
+                "backend": backend_fields(&session.backend).0, "adapter": backend_fields(&session.backend).1,
             })
         );
     } else {
@@ -186,7 +198,8 @@ fn score(argv: &[String]) -> Result<(), String> {
         }
     }
     if args.flag("json") {
-        let mut out = json!({ "argmax": am, "logprobs": lp, "backend": b.describe() });
+        let (backend, adapter) = backend_fields(&b);
+        let mut out = json!({ "argmax": am, "logprobs": lp, "backend": backend, "adapter": adapter });
         if top_n > 0 {
             out["top"] = json!(top);
         }

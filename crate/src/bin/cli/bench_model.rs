@@ -1,0 +1,89 @@
+//! `bench`: end-to-end prefill and decode speed of the GPU engine, with the numbers that explain
+//! it (dispatches and submits per token, GPU memory against the weights, decode time against the
+//! adapter's bandwidth bound measured in the same run).
+
+use super::args::Args;
+use gguf_web::engine::{Backend, GpuBackend, SamplingParams};
+use gguf_web::gguf::{FileSource, Gguf};
+use gguf_web::gpu::bench::copy_gbps;
+use gguf_web::gpu::context::block_on;
+use gguf_web::gpu::DeviceRequest;
+use gguf_web::model::{ModelConfig, WeightTable};
+use serde_json::json;
+
+fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+pub fn bench(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs"], &["json", "default-limits"])?;
+    let path = args.required("model")?;
+    let n_prompt: usize = args.parsed("prompt-tokens")?.unwrap_or(64);
+    let n_gen: usize = args.parsed("gen-tokens")?.unwrap_or(32);
+    let runs: usize = args.parsed("runs")?.unwrap_or(3).max(1);
+    if n_prompt == 0 || n_gen == 0 {
+        return Err("--prompt-tokens and --gen-tokens must be at least 1".into());
+    }
+    let src = FileSource::open(path).map_err(|e| e.to_string())?;
+    let g = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;
+    let cfg = ModelConfig::from_gguf(&g).map_err(|e| e.to_string())?;
+    let weights_bytes = WeightTable::resolve(&cfg, &g).map_err(|e| e.to_string())?.weight_bytes();
+    let req = DeviceRequest { default_limits_only: args.flag("default-limits"), ..Default::default() };
+    let t0 = std::time::Instant::now();
+    let mut b = GpuBackend::open(&src, &g, n_prompt + n_gen + 1, req, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let copy = block_on(copy_gbps(&b.model.k, 64 << 20))?;
+    // A fixed pseudo-prompt of ordinary token ids.
+    let prompt: Vec<u32> = (0..n_prompt).map(|i| (1000 + (i * 7919) % (cfg.n_vocab - 1000)) as u32).collect();
+    let greedy = SamplingParams::greedy();
+    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+    let (mut dispatches, mut submits_per_token) = (0u32, 0.0);
+    for _ in 0..runs {
+        b.truncate(0);
+        let mut sampler = gguf_web::engine::Sampler::new(greedy.clone());
+        let t = std::time::Instant::now();
+        let mut id = b.eval_sample(&prompt, &mut sampler, &prompt).map_err(|e| e.to_string())?;
+        prefill.push(n_prompt as f64 / t.elapsed().as_secs_f64());
+        let submits0 = b.model.submits;
+        let t = std::time::Instant::now();
+        for _ in 0..n_gen {
+            id = b.eval_sample(&[id], &mut sampler, &[]).map_err(|e| e.to_string())?;
+        }
+        decode.push(n_gen as f64 / t.elapsed().as_secs_f64());
+        dispatches = b.model.last_dispatches;
+        submits_per_token = (b.model.submits - submits0) as f64 / n_gen as f64;
+    }
+    let (pf, pf_lo, pf_hi) = median_range(prefill);
+    let (dc, dc_lo, dc_hi) = median_range(decode);
+    let bytes = b.model.bytes_per_token();
+    let bound_ms = bytes as f64 / (copy * 1e9) * 1e3;
+    let decode_ms = 1e3 / dc;
+    let gpu_bytes = b.model.gpu_bytes();
+    let weights_gpu = b.model.w.gpu_bytes();
+    let out = json!({
+        "model": path, "adapter": b.describe(), "prompt_tokens": n_prompt, "gen_tokens": n_gen, "runs": runs,
+        "load_s": load_s,
+        "prefill_tok_s": pf, "prefill_tok_s_range": [pf_lo, pf_hi],
+        "decode_tok_s": dc, "decode_tok_s_range": [dc_lo, dc_hi],
+        "dispatches_per_token": dispatches, "dispatches_per_layer": dispatches as f64 / cfg.n_layer as f64,
+        "submits_per_token": submits_per_token,
+        "weights_bytes": weights_bytes, "weights_gpu_bytes": weights_gpu, "gpu_bytes": gpu_bytes,
+        "weights_gpu_ratio": weights_gpu as f64 / weights_bytes as f64,
+        "bytes_per_token": bytes, "copy_gbps": copy,
+        "decode_ms_per_token": decode_ms, "bound_ms_per_token": bound_ms, "decode_over_bound": decode_ms / bound_ms,
+    });
+    if args.flag("json") {
+        println!("{out}");
+        return Ok(());
+    }
+    println!("model:      {path}\nadapter:    {}", b.describe());
+    println!("prefill:    {pf:.2} tok/s (range {pf_lo:.2}..{pf_hi:.2}, {n_prompt} tokens, {runs} runs)");
+    println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens)");
+    println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits", dispatches as f64 / cfg.n_layer as f64);
+    println!("memory:     weights {:.1} MiB in the GGUF, {:.1} MiB on the GPU ({:.3}x); {:.1} MiB allocated in all",
+        weights_bytes as f64 / 1048576.0, weights_gpu as f64 / 1048576.0, weights_gpu as f64 / weights_bytes as f64, gpu_bytes as f64 / 1048576.0);
+    println!("bandwidth:  copy {copy:.2} GB/s; {:.1} MiB read per token -> bound {bound_ms:.1} ms; decode {decode_ms:.1} ms ({:.2}x the bound)",
+        bytes as f64 / 1048576.0, decode_ms / bound_ms);
+    Ok(())
+}
