@@ -3,6 +3,11 @@
 mod cli;
 
 fn main() {
+    // The Vulkan loader pulls in libwayland, which complains on stderr when XDG_RUNTIME_DIR is
+    // unset (headless machines, CI); a valid directory makes its failed connection silent.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     // A bug must still surface as one clear line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
