@@ -82,6 +82,86 @@ pub struct TokenEvent<'a> {
     pub text: &'a str,
 }
 
+/// What a sampled token did to the generation.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// An end-of-generation token: not part of the output; generation is over.
+    End,
+    /// A token of the output and the text it completed; `more` is false when it was the last.
+    Token { text: String, more: bool },
+}
+
+/// The per-token bookkeeping of one generation, independent of how tokens are produced (the sync
+/// session below, the browser's async loop): stop conditions, streaming text that never splits a
+/// UTF-8 character or leaks the start of a stop string, the sampler and its history.
+pub struct Stepper {
+    pub opts: GenerateOptions,
+    pub sampler: Sampler,
+    /// Prompt and generated ids (for the repetition penalty).
+    pub history: Vec<u32>,
+    pub ids: Vec<u32>,
+    decoder: StreamDecoder,
+    text: String,
+    emitted: usize,
+    pub finish: Option<FinishReason>,
+}
+
+impl Stepper {
+    pub fn new(prompt_ids: &[u32], opts: &GenerateOptions) -> Stepper {
+        Stepper {
+            opts: opts.clone(),
+            sampler: Sampler::new(opts.sampling.clone()),
+            history: prompt_ids.to_vec(),
+            ids: Vec::new(),
+            decoder: StreamDecoder::new(),
+            text: String::new(),
+            emitted: 0,
+            finish: (opts.max_tokens == 0).then_some(FinishReason::Length),
+        }
+    }
+
+    /// The text so far (final once `finish` is set).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn abort(&mut self) {
+        self.finish.get_or_insert(FinishReason::Aborted);
+    }
+
+    /// Takes the next sampled id.
+    pub fn accept(&mut self, tok: &Tokenizer, id: u32) -> Step {
+        if !self.opts.ignore_eos && tok.vocab.is_eog(id) {
+            self.finish = Some(FinishReason::Stop);
+            let rest = self.flush();
+            return if rest.is_empty() { Step::End } else { Step::Token { text: rest, more: false } };
+        }
+        self.ids.push(id);
+        self.history.push(id);
+        self.text += &self.decoder.push(tok.piece(id));
+        let (stop_at, hold) = scan_stops(&self.text, &self.opts.stop);
+        if let Some(cut) = stop_at {
+            self.text.truncate(cut);
+            self.finish = Some(FinishReason::Stop);
+        } else if self.ids.len() >= self.opts.max_tokens {
+            self.finish = Some(FinishReason::Length);
+            self.text += &self.decoder.finish();
+        }
+        let safe = if self.finish.is_some() { self.text.len() } else { self.text.len() - hold };
+        let delta = self.text[self.emitted.min(safe)..safe].to_string();
+        self.emitted = self.emitted.max(safe);
+        Step::Token { text: delta, more: self.finish.is_none() }
+    }
+
+    /// Text held back at the end (an unfinished character).
+    fn flush(&mut self) -> String {
+        self.text += &self.decoder.finish();
+        let rest = self.text[self.emitted.min(self.text.len())..].to_string();
+        self.emitted = self.text.len();
+        rest
+    }
+}
+
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
 pub struct Session<B: Backend> {
     pub backend: B,
@@ -99,6 +179,13 @@ impl<B: Backend> Session<B> {
         self.cached.clear();
     }
 
+    /// How many leading ids of `prompt_ids` the cache already holds and can keep (at least the
+    /// last prompt token is always evaluated, for its logits).
+    pub fn reusable(cached: &[u32], prompt_ids: &[u32]) -> usize {
+        let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
+        common.min(prompt_ids.len().saturating_sub(1))
+    }
+
     /// Generates from `prompt_ids`. `on_token` is called for every token; returning `false`
     /// stops generation (finish reason `Aborted`).
     pub fn generate(
@@ -113,69 +200,42 @@ impl<B: Backend> Session<B> {
             return Err(EngineError::Other("the prompt is empty".into()));
         }
         let t0 = now_ms();
-        // Reuse the cached prefix; at least the last prompt token is evaluated for its logits.
-        let common = self.cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
-        let reuse = common.min(prompt_ids.len() - 1);
+        let reuse = Self::reusable(&self.cached, prompt_ids);
         self.backend.truncate(reuse);
         self.cached.truncate(reuse);
-        let mut sampler = Sampler::new(opts.sampling.clone());
-        let mut history = prompt_ids.to_vec();
-        let mut next = if opts.max_tokens == 0 {
-            None
-        } else {
-            Some(self.backend.eval_sample(&prompt_ids[reuse..], &mut sampler, &history).inspect_err(|_| self.reset())?)
-        };
+        let mut st = Stepper::new(prompt_ids, opts);
+        let mut next = None;
+        if st.finish.is_none() {
+            next = Some(self.backend.eval_sample(&prompt_ids[reuse..], &mut st.sampler, &st.history).inspect_err(|_| self.reset())?);
+        }
         self.cached.extend_from_slice(&prompt_ids[reuse..]);
         let prefill_ms = now_ms() - t0;
-        let first_token_ms = prefill_ms;
-
-        let mut decoder = StreamDecoder::new();
-        let mut text = String::new();
-        let mut emitted = 0; // bytes of `text` already passed to the callback
-        let mut ids = Vec::new();
         let t1 = now_ms();
-        let mut finish = FinishReason::Length;
         while let Some(id) = next.take() {
-            if !opts.ignore_eos && tok.vocab.is_eog(id) {
-                finish = FinishReason::Stop;
-                break;
+            match st.accept(tok, id) {
+                Step::End => break,
+                Step::Token { text, more } => {
+                    if !on_token(&TokenEvent { id, text: &text }) {
+                        st.abort();
+                        break;
+                    }
+                    if !more {
+                        break;
+                    }
+                }
             }
-            ids.push(id);
-            history.push(id);
-            text += &decoder.push(tok.piece(id));
-            let (stop_at, hold) = scan_stops(&text, &opts.stop);
-            if let Some(cut) = stop_at {
-                text.truncate(cut);
-            }
-            let safe = if stop_at.is_some() { text.len() } else { text.len() - hold };
-            let delta = &text[emitted.min(safe)..safe];
-            emitted = emitted.max(safe);
-            if !on_token(&TokenEvent { id, text: delta }) {
-                finish = FinishReason::Aborted;
-                break;
-            }
-            if stop_at.is_some() {
-                finish = FinishReason::Stop;
-                break;
-            }
-            if ids.len() == opts.max_tokens {
-                break;
-            }
-            next = Some(self.backend.eval_sample(&[id], &mut sampler, &history).inspect_err(|_| self.reset())?);
+            next = Some(self.backend.eval_sample(&[id], &mut st.sampler, &st.history).inspect_err(|_| self.reset())?);
             self.cached.push(id);
-        }
-        if finish != FinishReason::Stop {
-            text += &decoder.finish();
         }
         Ok(Generation {
             prompt_ids: prompt_ids.to_vec(),
             reused_tokens: reuse,
-            ids,
-            text,
-            finish,
+            finish: st.finish.unwrap_or(FinishReason::Length),
+            text: st.text().to_string(),
+            ids: st.ids,
             prefill_ms,
             decode_ms: now_ms() - t1,
-            first_token_ms,
+            first_token_ms: prefill_ms,
         })
     }
 }
