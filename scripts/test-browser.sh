@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Browser tests: every tests/browser/*.test.mjs under node:test, one file at a time (each launches Debian's
+# Chromium through playwright-core and the static server of tests/browser/server.mjs).
+# Needs `npm install` (scripts/setup.sh does it) and the default models in models/.
+# Exits non-zero when a test fails; the last lines are node:test's summary (tests, pass, fail, ...).
+# Environment: BROWSER_TEST_TIMEOUT (seconds for the whole run, default 900), CHROMIUM (browser binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules/playwright-core ]; then
+  echo "error: node_modules/playwright-core is missing; run scripts/setup.sh (or npm install)" >&2
+  exit 1
+fi
+shopt -s nullglob
+files=(tests/browser/*.test.mjs)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "error: no tests/browser/*.test.mjs files" >&2
+  exit 1
+fi
+
+# --test-timeout bounds each test; `timeout` bounds the whole run (a hung browser must not hang CI).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+timeout --kill-after=30 "${BROWSER_TEST_TIMEOUT:-900}" \
+  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 "${files[@]}" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  echo "error: browser tests timed out after ${BROWSER_TEST_TIMEOUT:-900} s" >&2
+fi
+# node:test prints failure details after its summary: repeat the summary so it comes last.
+if [ "$rc" != 0 ]; then
+  echo
+  grep -E '^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log" | tail -n 8 || true
+fi
+exit "$rc"
