@@ -12,3 +12,6 @@ pub mod gpu;
 pub mod model;
 pub mod quant;
 pub mod tokenizer;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -162,6 +162,13 @@ impl Stepper {
     }
 }
 
+/// How many leading ids of `prompt_ids` a cache holding `cached` can keep (at least the last
+/// prompt token is always evaluated, for its logits).
+pub fn reusable_prefix(cached: &[u32], prompt_ids: &[u32]) -> usize {
+    let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
+    common.min(prompt_ids.len().saturating_sub(1))
+}
+
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
 pub struct Session<B: Backend> {
     pub backend: B,
@@ -179,13 +186,6 @@ impl<B: Backend> Session<B> {
         self.cached.clear();
     }
 
-    /// How many leading ids of `prompt_ids` the cache already holds and can keep (at least the
-    /// last prompt token is always evaluated, for its logits).
-    pub fn reusable(cached: &[u32], prompt_ids: &[u32]) -> usize {
-        let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
-        common.min(prompt_ids.len().saturating_sub(1))
-    }
-
     /// Generates from `prompt_ids`. `on_token` is called for every token; returning `false`
     /// stops generation (finish reason `Aborted`).
     pub fn generate(
@@ -200,7 +200,7 @@ impl<B: Backend> Session<B> {
             return Err(EngineError::Other("the prompt is empty".into()));
         }
         let t0 = now_ms();
-        let reuse = Self::reusable(&self.cached, prompt_ids);
+        let reuse = reusable_prefix(&self.cached, prompt_ids);
         self.backend.truncate(reuse);
         self.cached.truncate(reuse);
         let mut st = Stepper::new(prompt_ids, opts);

@@ -5,7 +5,7 @@ use super::sampler::Sampler;
 use crate::gguf::{ByteSource, Gguf};
 use crate::gpu::context::block_on;
 use crate::gpu::model::{GpuModel, Logits};
-use crate::gpu::{DeviceRequest, GpuContext, Kernels};
+use crate::gpu::{DeviceRequest, Kernels};
 use crate::model::{ModelConfig, ModelError};
 use std::rc::Rc;
 
@@ -17,20 +17,7 @@ impl GpuBackend {
     /// Creates a device sized for the model and streams the weights in.
     pub fn open(src: &dyn ByteSource, g: &Gguf, n_ctx: usize, req: DeviceRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuBackend, ModelError> {
         let cfg = ModelConfig::from_gguf(g)?;
-        let (binding, buffer) = GpuModel::needs(&cfg, g, n_ctx);
-        let mut req = req;
-        // Tensors larger than a binding are split, so only the smaller of the needs and the
-        // adapter's offer matters; ask for no more than the model uses.
-        req.max_binding = req.max_binding.max(binding.min(1 << 30));
-        req.max_buffer = req.max_buffer.max(buffer.min(1 << 30));
-        let ctx = match block_on(GpuContext::new(&req)) {
-            Ok(c) => c,
-            Err(crate::gpu::GpuError::AdapterTooSmall { .. }) => {
-                // The model also runs with splitting at the default limits.
-                block_on(GpuContext::new(&DeviceRequest { max_binding: 128 << 20, max_buffer: 256 << 20, ..req.clone() })).map_err(|e| ModelError::Gpu(e.to_string()))?
-            }
-            Err(e) => return Err(ModelError::Gpu(e.to_string())),
-        };
+        let ctx = block_on(GpuModel::context_for(&cfg, g, n_ctx, &req)).map_err(|e| ModelError::Gpu(e.to_string()))?;
         let k = Kernels::new(Rc::new(ctx));
         let model = GpuModel::load(k, src, g, n_ctx, progress)?;
         Ok(GpuBackend { model })

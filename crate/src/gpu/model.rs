@@ -123,6 +123,19 @@ impl GpuModel {
         (biggest, biggest)
     }
 
+    /// A device for this model: the limits it needs where the adapter offers them, else WebGPU's
+    /// defaults (large tensors are split into parts, so the model still fits).
+    pub async fn context_for(cfg: &ModelConfig, g: &Gguf, n_ctx: usize, req: &super::DeviceRequest) -> Result<GpuContext, GpuError> {
+        let (binding, buffer) = Self::needs(cfg, g, n_ctx);
+        let mut want = req.clone();
+        want.max_binding = want.max_binding.max(binding.min(1 << 30));
+        want.max_buffer = want.max_buffer.max(buffer.min(1 << 30));
+        match GpuContext::new(&want).await {
+            Err(GpuError::AdapterTooSmall { .. }) => GpuContext::new(req).await,
+            other => other,
+        }
+    }
+
     /// Allocates everything and registers the weights with a loader; the caller then feeds the
     /// file's bytes (`loader.ranges()`) and calls [`GpuModel::finish_load`].
     pub fn plan(k: Kernels, g: &Gguf, n_ctx: usize) -> Result<(GpuModelPlan, WeightLoader), ModelError> {
@@ -176,6 +189,10 @@ pub struct GpuModelPlan {
 }
 
 impl GpuModelPlan {
+    pub fn ctx(&self) -> Rc<GpuContext> {
+        self.k.ctx.clone()
+    }
+
     pub fn finish(self, loader: WeightLoader) -> Result<GpuModel, ModelError> {
         let ctx = self.k.ctx.clone();
         let (mats, vectors) = loader.finish(&ctx).map_err(gpu_err)?;

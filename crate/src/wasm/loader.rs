@@ -1,0 +1,127 @@
+//! Streaming a model into the GPU from JS: `ModelLoader.create` sizes the device and buffers from
+//! the header, `feed` takes the file's bytes in order as they arrive (hashing them when a sha256
+//! was given), `finish` checks completeness and integrity and returns the `Model`.
+
+use super::errors::{gpu_error, js_error, model_error};
+use super::model::Model;
+use crate::gguf::{Gguf, PrefixSource};
+use crate::gpu::loader::WeightLoader;
+use crate::gpu::model::{GpuModel, GpuModelPlan};
+use crate::gpu::{DeviceRequest, Kernels};
+use crate::model::ModelConfig;
+use crate::tokenizer::Tokenizer;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct LoadOptions {
+    context_length: Option<usize>,
+    sha256: Option<String>,
+    /// Create the device with WebGPU's default limits (tests).
+    default_limits: bool,
+}
+
+#[wasm_bindgen]
+pub struct ModelLoader {
+    gguf: Gguf,
+    plan: Option<GpuModelPlan>,
+    loader: Option<WeightLoader>,
+    hasher: Option<(Sha256, String)>,
+    hashed: u64,
+}
+
+#[wasm_bindgen]
+impl ModelLoader {
+    /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
+    /// `{ contextLength?, sha256?, defaultLimits? }`.
+    pub async fn create(prefix: Vec<u8>, total_len: f64, opts: JsValue) -> Result<ModelLoader, JsValue> {
+        let opts: LoadOptions = if opts.is_undefined() || opts.is_null() {
+            LoadOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(opts).map_err(|e| js_error("InvalidArgument", &e.to_string()))?
+        };
+        let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 }).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+        drop(prefix);
+        let cfg = ModelConfig::from_gguf(&gguf).map_err(|e| model_error(&e))?;
+        crate::model::WeightTable::resolve(&cfg, &gguf).map_err(|e| model_error(&e))?;
+        let n_ctx = opts.context_length.unwrap_or(4096).clamp(16, cfg.n_ctx_train);
+        let req = DeviceRequest { default_limits_only: opts.default_limits, ..Default::default() };
+        let ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
+        let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
+        let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
+        Ok(ModelLoader { gguf, plan: Some(plan), loader: Some(loader), hasher, hashed: 0 })
+    }
+
+    /// Total bytes of the file.
+    #[wasm_bindgen(getter, js_name = fileBytes)]
+    pub fn file_bytes(&self) -> f64 {
+        self.gguf.file_len as f64
+    }
+
+    /// Where the weights start; a loader without a sha256 may skip the bytes before.
+    #[wasm_bindgen(getter, js_name = dataOffset)]
+    pub fn data_offset(&self) -> f64 {
+        self.gguf.data_offset as f64
+    }
+
+    #[wasm_bindgen(getter, js_name = needsWholeFile)]
+    pub fn needs_whole_file(&self) -> bool {
+        self.hasher.is_some()
+    }
+
+    /// Bytes of weights uploaded so far.
+    #[wasm_bindgen(getter, js_name = bytesDone)]
+    pub fn bytes_done(&self) -> f64 {
+        self.loader.as_ref().map_or(0.0, |l| l.bytes_done as f64)
+    }
+
+    /// The file's bytes at `offset`; chunks must come in file order.
+    pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
+        let offset = offset as u64;
+        if let Some((h, _)) = &mut self.hasher {
+            if offset != self.hashed {
+                return Err(js_error("Internal", &format!("bytes at {offset} arrived out of order (expected {})", self.hashed)));
+            }
+            h.update(chunk);
+            self.hashed += chunk.len() as u64;
+        }
+        let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
+            return Err(js_error("Internal", "the loader has finished"));
+        };
+        loader.feed(&plan.ctx(), offset, chunk).map_err(|e| js_error("GPUError", &e))
+    }
+
+    /// Checks that every weight arrived (and the sha256), then builds the model.
+    pub fn finish(&mut self) -> Result<Model, JsValue> {
+        if let Some((h, want)) = self.hasher.take() {
+            let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            if self.hashed != self.gguf.file_len {
+                return Err(js_error("NetworkError", &format!("the download ended after {} of {} bytes", self.hashed, self.gguf.file_len)));
+            }
+            if got != want {
+                return Err(js_error("IntegrityError", &format!("sha256 mismatch: expected {want}, the file has {got}")));
+            }
+        }
+        let (plan, loader) = (self.plan.take(), self.loader.take());
+        let (Some(plan), Some(loader)) = (plan, loader) else {
+            return Err(js_error("Internal", "the loader has finished"));
+        };
+        let info = super::describe(&self.gguf);
+        let tok = Tokenizer::from_gguf(&self.gguf).map_err(|e| model_error(&e))?;
+        let template = tok.chat_template(&self.gguf).map_err(|e| model_error(&e))?;
+        let gpu = plan.finish(loader).map_err(|e| {
+            if e.to_string().contains("incomplete") {
+                js_error("NetworkError", &e.to_string())
+            } else {
+                model_error(&e)
+            }
+        })?;
+        // The metadata (hundreds of thousands of token strings) is no longer needed.
+        self.gguf.metadata.clear();
+        self.gguf.metadata.shrink_to_fit();
+        Ok(Model::new(gpu, tok, template, info))
+    }
+}

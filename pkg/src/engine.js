@@ -1,0 +1,219 @@
+// The in-page engine: `Engine.load(url, options)` streams a GGUF file into WebGPU buffers and
+// returns an engine with an OpenAI-style chat/completions API.
+
+import { AbortError, NetworkError, WebGPUUnavailableError, toTyped } from './errors.js';
+import { openModelFile } from './fetcher.js';
+import { loadCore } from './wasm.js';
+
+const HEADER_STEP = 1 << 20;
+
+function check(signal) {
+  if (signal && signal.aborted) throw new AbortError('aborted', 'Aborted');
+}
+
+async function readHeader(core, file, signal, onProgress) {
+  let want = Math.min(HEADER_STEP, file.total);
+  for (;;) {
+    check(signal);
+    const prefix = await file.prefix(want);
+    onProgress({ phase: 'header', loaded: prefix.length, total: file.total });
+    const r = core.parseHeader(prefix, file.total);
+    if (r.info) return { info: r.info, prefix };
+    if (r.need > file.total) throw toTyped({ code: 'InvalidGGUF', message: `the header needs ${r.need} bytes but the file has ${file.total}` });
+    want = Math.min(file.total, Math.max(r.need, want * 2));
+  }
+}
+
+/** Serializes requests: one generation at a time per model. */
+class Queue {
+  constructor() {
+    this.tail = Promise.resolve();
+  }
+  run(fn) {
+    const r = this.tail.then(fn, fn);
+    this.tail = r.catch(() => {});
+    return r;
+  }
+}
+
+function samplingOptions(req) {
+  const o = {};
+  for (const k of ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed']) {
+    if (req[k] !== undefined && req[k] !== null) o[k] = req[k];
+  }
+  if (req.stop !== undefined && req.stop !== null) o.stop = Array.isArray(req.stop) ? req.stop : [req.stop];
+  if (req.ignore_eos) o.ignore_eos = true;
+  return o;
+}
+
+export class Engine {
+  /**
+   * @param {string} url  a GGUF file (http(s) or relative)
+   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, retries, wasmUrl, defaultLimits }`
+   */
+  static async load(url, options = {}) {
+    const { onProgress = () => {}, signal, sha256, contextLength, cache = true, retries = 2, wasmUrl, defaultLimits = false } = options;
+    if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)', 'WebGPUUnavailable');
+    const t0 = performance.now();
+    const core = await loadCore(wasmUrl);
+    let file;
+    let loader;
+    try {
+      check(signal);
+      file = await openModelFile(url, { signal, cache, retries, onProgress });
+      const { info, prefix } = await readHeader(core, file, signal, onProgress);
+      if (!info.supported) {
+        // Refused from the header alone, before any weight is downloaded.
+        const code = /architecture/.test(info.problem) ? 'UnsupportedArchitecture' : /quant type/.test(info.problem) ? 'UnsupportedQuantType' : 'InvalidGGUF';
+        throw toTyped({ code, message: info.problem });
+      }
+      onProgress({ phase: 'device', loaded: 0, total: file.total });
+      loader = await core.ModelLoader.create(prefix, file.total, { contextLength, sha256, defaultLimits });
+      let loaded = 0;
+      for await (const { offset, bytes } of file.chunks(0)) {
+        check(signal);
+        loader.feed(offset, bytes);
+        loaded = offset + bytes.length;
+        onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded, total: file.total });
+      }
+      if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`, 'NetworkError');
+      let model;
+      try {
+        model = loader.finish();
+      } catch (e) {
+        if (e && e.code === 'IntegrityError') await file.discard();
+        throw e;
+      }
+      await file.commit();
+      onProgress({ phase: 'ready', loaded: file.total, total: file.total });
+      const engine = new Engine(model, core, url);
+      engine.loadStats = { ms: performance.now() - t0, ...file.stats };
+      return engine;
+    } catch (e) {
+      throw toTyped(e);
+    } finally {
+      if (loader) loader.free();
+    }
+  }
+
+  constructor(model, core, url) {
+    this.model = model;
+    this.core = core;
+    this.url = url;
+    this.queue = new Queue();
+    this.info = { ...model.info(), url };
+    this.chat = { completions: { create: (req) => this.#create(req, true) } };
+    this.completions = { create: (req) => this.#create(req, false) };
+  }
+
+  tokenize(text, { addSpecial = false, parseSpecial = false } = {}) {
+    return Array.from(this.model.tokenize(text, addSpecial, parseSpecial));
+  }
+
+  detokenize(ids) {
+    return this.model.detokenize(Uint32Array.from(ids));
+  }
+
+  applyChatTemplate(messages) {
+    return this.model.applyChatTemplate(messages);
+  }
+
+  /** Bytes of WebAssembly memory in use (the weights live in GPU buffers, not here). */
+  wasmMemoryBytes() {
+    return this.core.Model.wasmMemoryBytes();
+  }
+
+  async unload() {
+    await this.queue.run(() => {
+      if (this.model) {
+        this.model.free();
+        this.model = null;
+      }
+    });
+  }
+
+  #create(req, chat) {
+    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    const id = (chat ? 'chatcmpl-' : 'cmpl-') + Math.random().toString(36).slice(2, 12);
+    const created = Math.floor(Date.now() / 1000);
+    const model = this.info.name || this.url;
+    const ctl = { stop: false };
+    const run = (consume) =>
+      this.queue.run(async () => {
+        try {
+          const ids = chat ? this.model.chatPromptIds(req.messages) : this.model.completionPromptIds(req.prompt);
+          this.model.begin(ids, samplingOptions(req));
+          for (;;) {
+            if (ctl.stop || (req.signal && req.signal.aborted)) {
+              const last = this.model.abort();
+              await consume(last);
+              throw new AbortError('the request was aborted', 'Aborted');
+            }
+            const ev = await this.model.next();
+            await consume(ev);
+            if (ev.done) return ev;
+          }
+        } catch (e) {
+          throw toTyped(e);
+        }
+      });
+    const chunkOf = (ev) => {
+      const delta = chat ? { content: ev.text || '' } : undefined;
+      const choice = chat ? { index: 0, delta, finish_reason: ev.done ? ev.finishReason : null } : { index: 0, text: ev.text || '', finish_reason: ev.done ? ev.finishReason : null };
+      const c = { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [choice] };
+      if (ev.done) {
+        c.usage = ev.usage;
+        c.token_ids = ev.tokenIds;
+      }
+      return c;
+    };
+    if (!req.stream) {
+      return run(() => {}).then((last) => {
+        const choice = chat
+          ? { index: 0, message: { role: 'assistant', content: last.fullText }, finish_reason: last.finishReason }
+          : { index: 0, text: last.fullText, finish_reason: last.finishReason };
+        return { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice], usage: last.usage, token_ids: last.tokenIds };
+      });
+    }
+    // Streaming: chunks are produced as the consumer asks for them.
+    const pending = [];
+    let wake = null;
+    let finished = false;
+    let failure = null;
+    const done = run(async (ev) => {
+      pending.push(chunkOf(ev));
+      if (wake) wake();
+    }).then(
+      () => {
+        finished = true;
+        if (wake) wake();
+      },
+      (e) => {
+        failure = ctl.stop && e.code === 'Aborted' ? null : e;
+        finished = true;
+        if (wake) wake();
+      },
+    );
+    void done;
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        for (;;) {
+          if (pending.length) return { value: pending.shift(), done: false };
+          if (failure) throw failure;
+          if (finished) return { value: undefined, done: true };
+          await new Promise((r) => (wake = r));
+          wake = null;
+        }
+      },
+      async return() {
+        // The consumer stopped early: end the generation at the next token.
+        ctl.stop = true;
+        await done;
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
