@@ -11,6 +11,10 @@ if [ ! -d node_modules/playwright-core ]; then
   echo "error: node_modules/playwright-core is missing; run scripts/setup.sh (or npm install)" >&2
   exit 1
 fi
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "error: ${CHROMIUM:-/usr/bin/chromium} is missing; run scripts/setup.sh (it installs Debian's chromium)" >&2
+  exit 1
+fi
 shopt -s nullglob
 files=(tests/browser/*.test.mjs)
 if [ ${#files[@]} -eq 0 ]; then
