@@ -34,7 +34,7 @@ fn check_ids(key: &str, model_file: &str) {
         }
         // Streaming the same ids one at a time gives the same text.
         let mut d = StreamDecoder::new();
-        let mut streamed: String = got.iter().map(|&id| d.push(tok.piece(id))).collect();
+        let mut streamed: String = got.iter().map(|&id| d.push(&tok.piece(id))).collect();
         streamed += &d.finish();
         if !ours.is_empty() && streamed.trim_start() != ours.trim_start() {
             failures.push(format!("{text:?} streamed {streamed:?} != {ours:?}"));

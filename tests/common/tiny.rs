@@ -9,10 +9,9 @@ pub use gguf_web::quant::testdata::{random_tensor, TestRng as Rng};
 
 /// A byte-level BPE vocabulary: the 256 byte symbols plus a few merges.
 pub fn add_tiny_bpe_vocab(w: &mut GgufWriter) -> usize {
-    let dec = gguf_web::tokenizer::detok::byte_level_decoder();
     let mut tokens: Vec<String> = Vec::new();
     for c in (0u32..0x200).filter_map(char::from_u32) {
-        if dec(c).is_some() {
+        if gguf_web::tokenizer::detok::byte_level_byte(c).is_some() {
             tokens.push(c.to_string());
         }
     }

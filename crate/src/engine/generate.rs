@@ -138,7 +138,7 @@ impl Stepper {
         }
         self.ids.push(id);
         self.history.push(id);
-        self.text += &self.decoder.push(tok.piece(id));
+        self.text += &self.decoder.push(&tok.piece(id));
         let (stop_at, hold) = scan_stops(&self.text, &self.opts.stop);
         if let Some(cut) = stop_at {
             self.text.truncate(cut);

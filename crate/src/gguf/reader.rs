@@ -143,6 +143,12 @@ impl Gguf {
         Ok(Gguf { version, metadata, index, tensors, tensor_index, alignment, data_offset, file_len })
     }
 
+    /// Frees the metadata (keeps the tensor table); later lookups find nothing.
+    pub fn strip_metadata(&mut self) {
+        self.metadata = Vec::new();
+        self.index = HashMap::new();
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.index.get(key).map(|&i| &self.metadata[i].1)
     }

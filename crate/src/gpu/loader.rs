@@ -107,19 +107,34 @@ impl WeightLoader {
                     }
                 }
                 Sink::Matrix(m) => {
-                    t.pending.extend_from_slice(piece);
                     let rb = row_bytes(&t.info) as usize;
-                    let rows_avail = t.pending.len() / rb;
-                    let rows_left = m.rows - t.rows_done;
-                    // Whole row pairs, or everything at the end of the tensor.
-                    let n = if rows_avail == rows_left { rows_avail } else { rows_avail & !1 };
-                    if n > 0 {
-                        m.upload_rows(&ctx.queue, t.rows_done, &t.pending[..n * rb])?;
-                        t.pending.drain(..n * rb);
-                        t.rows_done += n;
-                        t.done = t.rows_done == m.rows;
-                        self.unflushed += (n * rb) as u64;
+                    // Whole row pairs go to the GPU straight from the chunk; only a partial pair
+                    // waits in `pending` (at most two rows, whatever the chunk size).
+                    let unit = 2 * rb;
+                    let mut data = piece;
+                    if !t.pending.is_empty() {
+                        let fill = (unit - t.pending.len()).min(data.len());
+                        t.pending.extend_from_slice(&data[..fill]);
+                        data = &data[fill..];
+                        let last = t.rows_done * rb + t.pending.len() == m.rows * rb;
+                        if t.pending.len() == unit || last {
+                            let n = t.pending.len() / rb;
+                            m.upload_rows(&ctx.queue, t.rows_done, &t.pending)?;
+                            t.rows_done += n;
+                            t.pending = Vec::new();
+                        }
                     }
+                    let rows_left = m.rows - t.rows_done;
+                    let whole = data.len() / rb;
+                    let n = if whole >= rows_left { rows_left } else { whole & !1 };
+                    if n > 0 {
+                        m.upload_rows(&ctx.queue, t.rows_done, &data[..n * rb])?;
+                        t.rows_done += n;
+                        data = &data[n * rb..];
+                    }
+                    t.pending.extend_from_slice(data);
+                    t.done = t.rows_done == m.rows;
+                    self.unflushed += piece.len() as u64;
                 }
             }
         }

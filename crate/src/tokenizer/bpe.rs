@@ -70,13 +70,13 @@ pub fn build(vocab: &Vocab) -> Result<Tokenizer, ModelError> {
             return Err(ModelError::Tokenizer(format!("merge {m:?} is not two space-separated tokens")));
         };
         let (a, b) = (&m[..i], &m[i + 1..]);
-        let known = vocab.index.contains_key(a) && vocab.index.contains_key(b) && vocab.index.contains_key(&format!("{a}{b}"));
+        let known = vocab.id(a).is_some() && vocab.id(b).is_some() && vocab.id(&format!("{a}{b}")).is_some();
         if known && seen.insert((a, b)) {
             merges.push((a.to_string(), b.to_string()));
         }
     }
     let model = BPE::builder()
-        .vocab_and_merges(vocab.index.iter().map(|(k, &v)| (k.clone(), v)).collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .vocab_and_merges(vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect::<tokenizers::models::bpe::Vocab>(), merges)
         .ignore_merges(ignore_merges)
         .build()
         .map_err(|e| ModelError::Tokenizer(format!("BPE model: {e}")))?;

@@ -4,35 +4,33 @@
 
 use super::vocab::{TokenAttr, Vocab, VocabKind};
 
-/// Bytes of every token as llama.cpp's `token_to_piece` renders it without special tokens:
-/// control and unknown tokens are empty, user-defined ones verbatim, normal ones unmapped from
-/// byte-level BPE or with SentencePiece's "▁" as a space, `<0xXX>` byte tokens as their byte.
-pub fn pieces(vocab: &Vocab) -> Vec<Vec<u8>> {
-    let unmap = byte_level_decoder();
-    vocab
-        .tokens
-        .iter()
-        .zip(&vocab.attrs)
-        .map(|(text, a)| {
-            if a.has(TokenAttr::CONTROL | TokenAttr::UNKNOWN) {
-                Vec::new()
-            } else if a.has(TokenAttr::USER_DEFINED) {
-                text.as_bytes().to_vec()
-            } else if a.has(TokenAttr::NORMAL) {
-                match vocab.kind {
-                    VocabKind::Spm => text.replace('\u{2581}', " ").into_bytes(),
-                    VocabKind::Bpe => text.chars().flat_map(|c| match unmap(c) {
-                        Some(b) => vec![b],
-                        None => format!("[UNK_BYTE_{text}]").into_bytes(),
-                    }).collect(),
-                }
-            } else if a.has(TokenAttr::BYTE) {
-                parse_byte_token(text).map(|b| vec![b]).unwrap_or_default()
-            } else {
-                Vec::new()
-            }
-        })
-        .collect()
+/// A token's bytes as llama.cpp's `token_to_piece` renders it without special tokens: control and
+/// unknown tokens are empty, user-defined ones verbatim, normal ones unmapped from byte-level BPE
+/// or with SentencePiece's "▁" as a space, `<0xXX>` byte tokens as their byte.
+pub fn piece(vocab: &Vocab, id: u32) -> Vec<u8> {
+    let (Some(text), Some(a)) = (vocab.tokens.get(id as usize), vocab.attrs.get(id as usize)) else {
+        return Vec::new();
+    };
+    if a.has(TokenAttr::CONTROL | TokenAttr::UNKNOWN) {
+        Vec::new()
+    } else if a.has(TokenAttr::USER_DEFINED) {
+        text.as_bytes().to_vec()
+    } else if a.has(TokenAttr::NORMAL) {
+        match vocab.kind {
+            VocabKind::Spm => text.replace('\u{2581}', " ").into_bytes(),
+            VocabKind::Bpe => text
+                .chars()
+                .flat_map(|c| match byte_level_byte(c) {
+                    Some(b) => vec![b],
+                    None => format!("[UNK_BYTE_{text}]").into_bytes(),
+                })
+                .collect(),
+        }
+    } else if a.has(TokenAttr::BYTE) {
+        parse_byte_token(text).map(|b| vec![b]).unwrap_or_default()
+    } else {
+        Vec::new()
+    }
 }
 
 fn parse_byte_token(t: &str) -> Option<u8> {
@@ -42,20 +40,14 @@ fn parse_byte_token(t: &str) -> Option<u8> {
 
 /// The inverse of GPT-2's bytes_to_unicode: printable bytes map to themselves, the other 68 to
 /// U+0100 + n in byte order.
-pub fn byte_level_decoder() -> impl Fn(char) -> Option<u8> {
-    let mut table = std::collections::HashMap::new();
-    let mut n = 0u32;
-    for b in 0u32..256 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-        let c = if printable {
-            char::from_u32(b).unwrap()
-        } else {
-            n += 1;
-            char::from_u32(255 + n).unwrap()
-        };
-        table.insert(c, b as u8);
+pub fn byte_level_byte(c: char) -> Option<u8> {
+    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let u = c as u32;
+    if u < 256 && printable(u) {
+        return Some(u as u8);
     }
-    move |c| table.get(&c).copied()
+    let n = u.checked_sub(256)?;
+    (0u32..256).filter(|&b| !printable(b)).nth(n as usize).map(|b| b as u8)
 }
 
 /// Streams text from ids without ever emitting half a UTF-8 character.
@@ -123,10 +115,13 @@ mod tests {
     }
 
     #[test]
-    fn byte_level_table_is_a_bijection() {
-        let f = byte_level_decoder();
-        assert_eq!(f('Ġ'), Some(b' '));
-        assert_eq!(f('Ċ'), Some(b'\n'));
-        assert_eq!(f('a'), Some(b'a'));
+    fn byte_level_table() {
+        assert_eq!(byte_level_byte('Ġ'), Some(b' '));
+        assert_eq!(byte_level_byte('Ċ'), Some(b'\n'));
+        assert_eq!(byte_level_byte('a'), Some(b'a'));
+        let mut seen: Vec<u8> = (0u32..0x200).filter_map(char::from_u32).filter_map(byte_level_byte).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 256);
     }
 }

@@ -3,6 +3,7 @@
 //! and chat templates.
 
 mod bpe;
+mod index;
 pub mod chat;
 pub mod detok;
 mod special;
@@ -19,21 +20,20 @@ use special::{Fragment, SpecialTokens};
 
 pub struct Tokenizer {
     pub vocab: Vocab,
-    model: tokenizers::Tokenizer,
+    /// The byte-level BPE model (`None` for SentencePiece vocabularies, tokenized by `spm`).
+    bpe: Option<tokenizers::Tokenizer>,
     special: SpecialTokens,
-    pieces: Vec<Vec<u8>>,
 }
 
 impl Tokenizer {
     pub fn from_gguf(g: &Gguf) -> Result<Tokenizer, ModelError> {
         let vocab = Vocab::from_gguf(g)?;
-        let model = match vocab.kind {
-            VocabKind::Bpe => bpe::build(&vocab)?,
-            VocabKind::Spm => spm::build(&vocab)?,
+        let bpe = match vocab.kind {
+            VocabKind::Bpe => Some(bpe::build(&vocab)?),
+            VocabKind::Spm => None,
         };
         let special = SpecialTokens::new(&vocab);
-        let pieces = detok::pieces(&vocab);
-        Ok(Tokenizer { vocab, model, special, pieces })
+        Ok(Tokenizer { vocab, bpe, special })
     }
 
     /// Text to ids like llama.cpp's `llama_tokenize(text, add_special, parse_special)`:
@@ -52,11 +52,14 @@ impl Tokenizer {
                     prev_special = true;
                 }
                 Fragment::Text(t) => {
-                    match self.vocab.kind {
-                        VocabKind::Bpe => self.run_model(t, &mut out)?,
-                        VocabKind::Spm => {
+                    match &self.bpe {
+                        Some(bpe) => {
+                            let enc = bpe.encode(t, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+                            out.extend_from_slice(enc.get_ids());
+                        }
+                        None => {
                             let prefix = if self.vocab.add_space_prefix && prev_special { " " } else { "" };
-                            self.run_model(&spm::escape_whitespace(&format!("{prefix}{t}")), &mut out)?
+                            spm::encode(&self.vocab, &spm::escape_whitespace(&format!("{prefix}{t}")), &mut out);
                         }
                     }
                     prev_special = false;
@@ -69,18 +72,9 @@ impl Tokenizer {
         Ok(out)
     }
 
-    fn run_model(&self, text: &str, out: &mut Vec<u32>) -> Result<(), ModelError> {
-        if text.is_empty() {
-            return Ok(());
-        }
-        let enc = self.model.encode(text, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        out.extend_from_slice(enc.get_ids());
-        Ok(())
-    }
-
     /// The bytes a token contributes to text (empty for control tokens).
-    pub fn piece(&self, id: u32) -> &[u8] {
-        self.pieces.get(id as usize).map(|p| p.as_slice()).unwrap_or(&[])
+    pub fn piece(&self, id: u32) -> Vec<u8> {
+        detok::piece(&self.vocab, id)
     }
 
     /// Ids to text as llama.cpp's `llama_detokenize(remove_special = false)`. With
@@ -90,7 +84,7 @@ impl Tokenizer {
         for (i, &id) in ids.iter().enumerate() {
             let attr = self.vocab.attrs.get(id as usize).copied().unwrap_or_default();
             let piece = if render_special && attr.has(TokenAttr::CONTROL | TokenAttr::UNKNOWN) {
-                self.vocab.tokens[id as usize].as_bytes()
+                self.vocab.tokens[id as usize].as_bytes().to_vec()
             } else {
                 self.piece(id)
             };

@@ -3,7 +3,7 @@
 
 use crate::gguf::{Array, Gguf};
 use crate::model::ModelError;
-use std::collections::HashMap;
+use super::index::TokenIndex;
 
 /// Token attributes as llama.cpp keeps them: the GGUF `token_type` mapped to one bit, plus
 /// bits llama.cpp adds from a token's text (an end-of-generation text makes a token CONTROL).
@@ -66,7 +66,7 @@ pub struct Vocab {
     pub attrs: Vec<TokenAttr>,
     pub merges: Vec<String>,
     /// Text → id; for duplicated texts the last id wins, as in llama.cpp.
-    pub index: HashMap<String, u32>,
+    index: TokenIndex,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub eot: Option<u32>,
@@ -120,10 +120,7 @@ impl Vocab {
         if kind == VocabKind::Bpe && merges.is_empty() {
             return Err(err("a gpt2 (BPE) tokenizer needs tokenizer.ggml.merges"));
         }
-        let mut index = HashMap::with_capacity(n);
-        for (i, t) in tokens.iter().enumerate() {
-            index.insert(t.clone(), i as u32);
-        }
+        let index = TokenIndex::new(&tokens);
         // llama.cpp's defaults before the keys are read: SPM bos=1 eos=2 unk=0, BPE bos=eos=11.
         let (def_bos, def_eos, def_unk) = match kind {
             VocabKind::Spm => (Some(1), Some(2), Some(0)),
@@ -155,7 +152,7 @@ impl Vocab {
         let add_eos = flag("tokenizer.ggml.add_eos_token", false)?;
         let add_space_prefix = spm && flag("tokenizer.ggml.add_space_prefix", true)?;
 
-        let lookup = |t: &&str| index.get(*t).copied();
+        let lookup = |t: &&str| index.get(&tokens, t);
         if eot.is_none() {
             eot = EOT_TEXTS.iter().find_map(lookup);
         }
@@ -194,6 +191,11 @@ impl Vocab {
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
+    /// The id of a token text.
+    pub fn id(&self, text: &str) -> Option<u32> {
+        self.index.get(&self.tokens, text)
+    }
+
     pub fn is_eog(&self, id: u32) -> bool {
         self.eog.contains(&id)
     }

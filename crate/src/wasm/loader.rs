@@ -27,6 +27,8 @@ struct LoadOptions {
 #[wasm_bindgen]
 pub struct ModelLoader {
     gguf: Gguf,
+    tok: Option<(Tokenizer, crate::tokenizer::ChatTemplate)>,
+    info: serde_json::Value,
     plan: Option<GpuModelPlan>,
     loader: Option<WeightLoader>,
     hasher: Option<(Sha256, String)>,
@@ -52,7 +54,14 @@ impl ModelLoader {
         let ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
         let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
-        Ok(ModelLoader { gguf, plan: Some(plan), loader: Some(loader), hasher, hashed: 0 })
+        let info = super::describe(&gguf);
+        let tok = Tokenizer::from_gguf(&gguf).map_err(|e| model_error(&e))?;
+        let template = tok.chat_template(&gguf).map_err(|e| model_error(&e))?;
+        // The tokenizer has its copy of the vocabulary; the header's (hundreds of thousands of
+        // token strings) would otherwise sit in WebAssembly memory for the whole download.
+        let mut gguf = gguf;
+        gguf.strip_metadata();
+        Ok(ModelLoader { gguf, tok: Some((tok, template)), info, plan: Some(plan), loader: Some(loader), hasher, hashed: 0 })
     }
 
     /// Total bytes of the file.
@@ -109,9 +118,9 @@ impl ModelLoader {
         let (Some(plan), Some(loader)) = (plan, loader) else {
             return Err(js_error("Internal", "the loader has finished"));
         };
-        let info = super::describe(&self.gguf);
-        let tok = Tokenizer::from_gguf(&self.gguf).map_err(|e| model_error(&e))?;
-        let template = tok.chat_template(&self.gguf).map_err(|e| model_error(&e))?;
+        let Some((tok, template)) = self.tok.take() else {
+            return Err(js_error("Internal", "the loader has finished"));
+        };
         let gpu = plan.finish(loader).map_err(|e| {
             if e.to_string().contains("incomplete") {
                 js_error("NetworkError", &e.to_string())
@@ -119,9 +128,6 @@ impl ModelLoader {
                 model_error(&e)
             }
         })?;
-        // The metadata (hundreds of thousands of token strings) is no longer needed.
-        self.gguf.metadata.clear();
-        self.gguf.metadata.shrink_to_fit();
-        Ok(Model::new(gpu, tok, template, info))
+        Ok(Model::new(gpu, tok, template, self.info.clone()))
     }
 }
