@@ -175,14 +175,17 @@ export class Engine {
         return { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice], usage: last.usage, token_ids: last.tokenIds };
       });
     }
-    // Streaming: chunks are produced as the consumer asks for them.
+    // Streaming: the generator runs at most one chunk ahead of the consumer, so an abort (or an
+    // early `break`) stops it within one token.
     const pending = [];
     let wake = null;
+    let drained = null;
     let finished = false;
     let failure = null;
     const done = run(async (ev) => {
       pending.push(chunkOf(ev));
       if (wake) wake();
+      if (!ev.done && pending.length > 0) await new Promise((r) => (drained = r));
     }).then(
       () => {
         finished = true;
@@ -201,7 +204,14 @@ export class Engine {
       },
       async next() {
         for (;;) {
-          if (pending.length) return { value: pending.shift(), done: false };
+          if (pending.length) {
+            const value = pending.shift();
+            if (drained) {
+              drained();
+              drained = null;
+            }
+            return { value, done: false };
+          }
           if (failure) throw failure;
           if (finished) return { value: undefined, done: true };
           await new Promise((r) => (wake = r));
@@ -211,6 +221,7 @@ export class Engine {
       async return() {
         // The consumer stopped early: end the generation at the next token.
         ctl.stop = true;
+        if (drained) drained();
         await done;
         return { value: undefined, done: true };
       },

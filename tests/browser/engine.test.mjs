@@ -1,0 +1,240 @@
+// The JS package in headless Chromium on WebGPU (SwiftShader): llama.cpp's greedy ids in the page
+// and in a worker, streaming, abort, KV-cache reuse, the download cache, typed errors, default
+// device limits, and WebAssembly memory.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { launchBrowser, newPage, OUT_DIR } from './harness.mjs';
+import { start } from './server.mjs';
+import { goldenCases, MODELS } from './golden.mjs';
+
+let srv;
+before(async () => {
+  srv = await start();
+  // A tiny GGUF of an architecture we do not support (written here: no model files in git).
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OUT_DIR, 'mamba.gguf'), tinyGguf('mamba'));
+  fs.writeFileSync(path.join(OUT_DIR, 'not-a-model.gguf'), '<html>this is not a model</html>');
+});
+after(async () => srv && srv.close());
+
+/** A header-only GGUF v3 whose general.architecture is `arch`. */
+function tinyGguf(arch) {
+  const parts = [];
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
+  const str = (s) => { u64(Buffer.byteLength(s)); parts.push(Buffer.from(s)); };
+  parts.push(Buffer.from('GGUF'));
+  u32(3);
+  u64(0);
+  u64(1);
+  str('general.architecture');
+  u32(8);
+  str(arch);
+  return Buffer.concat(parts);
+}
+
+/** A fresh browser profile and the package's test page. */
+async function openPage(profile) {
+  const browser = await launchBrowser(profile ? { userDataDir: profile } : {});
+  const page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html');
+  await page.waitForFunction(() => window.gwReady);
+  return { browser, page };
+}
+
+for (const [key, file] of Object.entries(MODELS)) {
+  test(`${key}: greedy ids equal llama.cpp's in the page and in a worker`, async () => {
+    const c = goldenCases(key)[0];
+    const { browser, page } = await openPage();
+    try {
+      for (const host of ['Engine', 'WorkerEngine']) {
+        const r = await page.evaluate(
+          async ({ host, file, prompt, n }) => {
+            const e = await gw[host].load('/models/' + file, { cache: false });
+            const out = await e.completions.create({ prompt, max_tokens: n, temperature: 0, ignore_eos: true });
+            await e.unload();
+            return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens };
+          },
+          { host, file, prompt: c.prompt, n: c.nSure },
+        );
+        assert.equal(r.promptTokens, c.prompt_ids.length, `${host}: prompt tokens`);
+        assert.deepEqual(r.ids, c.ids.slice(0, c.nSure), `${host}: ids over the ${c.nSure} sure steps`);
+        console.log(`${key} ${host}: ${c.nSure} greedy ids equal llama.cpp's`);
+      }
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
+describe('generation API (SmolLM2)', () => {
+  let browser;
+  let page;
+  before(async () => {
+    ({ browser, page } = await openPage());
+    await page.evaluate(async (file) => {
+      window.engine = await gw.Engine.load('/models/' + file, { cache: false });
+    }, MODELS.smollm2);
+  });
+  after(async () => browser && browser.close());
+
+  test('streaming delivers chunks as tokens are generated, usage on the last', async () => {
+    const r = await page.evaluate(async () => {
+      const times = [];
+      const chunks = [];
+      const stream = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Count to five.' }], stream: true, max_tokens: 6, temperature: 0 });
+      for await (const ch of stream) {
+        times.push(performance.now());
+        chunks.push(ch);
+      }
+      return { times, chunks };
+    });
+    assert.ok(r.chunks.length >= 2, 'several chunks');
+    const last = r.chunks.at(-1);
+    assert.ok(last.usage && last.usage.completion_tokens > 0 && last.usage.prompt_tokens > 0);
+    assert.ok(last.usage.decode_tokens_per_second >= 0 && last.usage.time_to_first_token_ms > 0);
+    assert.ok(r.chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null));
+    // Chunks arrive spread over the generation, not all at the end.
+    assert.ok(r.times.at(-1) - r.times[0] > 0, 'chunks arrive over time');
+    assert.equal(r.chunks[0].object, 'chat.completion.chunk');
+  });
+
+  test('abort stops within one token and the engine answers the next request', async () => {
+    const r = await page.evaluate(async () => {
+      const ac = new AbortController();
+      let n = 0;
+      let error = null;
+      try {
+        const stream = await engine.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 40, temperature: 0, signal: ac.signal, ignore_eos: true });
+        for await (const ch of stream) {
+          if (ch.choices[0].finish_reason === null) n++;
+          if (n === 2) ac.abort();
+        }
+      } catch (e) {
+        error = { name: e.name, isAbort: e instanceof gw.AbortError };
+      }
+      const next = await engine.completions.create({ prompt: 'The capital of France is', max_tokens: 3, temperature: 0 });
+      return { n, error, next: next.choices[0].text, nextIds: next.token_ids.length };
+    });
+    assert.ok(r.error && r.error.isAbort, `an AbortError, got ${JSON.stringify(r.error)}`);
+    assert.ok(r.n <= 3, `at most one token after the abort (${r.n} tokens streamed)`);
+    assert.equal(r.nextIds, 3, 'the next request runs');
+  });
+
+  test('multi-turn chat reuses the KV cache for the shared prefix', async () => {
+    const r = await page.evaluate(async () => {
+      const messages = [{ role: 'user', content: 'Name a color.' }];
+      const a = await engine.chat.completions.create({ messages, max_tokens: 4, temperature: 0 });
+      messages.push(a.choices[0].message, { role: 'user', content: 'Another one.' });
+      const b = await engine.chat.completions.create({ messages, max_tokens: 4, temperature: 0 });
+      return { a: a.usage, b: b.usage };
+    });
+    assert.ok(r.b.reused_prompt_tokens > 0, `second turn reused ${r.b.reused_prompt_tokens} tokens`);
+    assert.ok(r.b.reused_prompt_tokens >= r.a.prompt_tokens - 1);
+  });
+
+  test('non-streaming completion objects and tokenizer calls', async () => {
+    const r = await page.evaluate(async () => {
+      const c = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2, temperature: 0 });
+      const ids = engine.tokenize('Hello world');
+      return { c, ids, text: engine.detokenize(ids), info: engine.info };
+    });
+    assert.equal(r.c.object, 'chat.completion');
+    assert.equal(r.c.choices[0].message.role, 'assistant');
+    assert.deepEqual(r.ids, [19556, 905]); // llama.cpp's ids (tests/fixtures/tokenizer/smollm2.json)
+    assert.equal(r.text, 'Hello world');
+    assert.equal(r.info.architecture, 'llama');
+    assert.equal(r.info.license, 'apache-2.0');
+  });
+});
+
+test('a second load is served from the cache; an interrupted download resumes with Range', async () => {
+  const profile = fs.mkdtempSync(path.join(OUT_DIR, 'profile-'));
+  const { browser, page } = await openPage(profile);
+  const model = '/models/' + MODELS.smollm2;
+  try {
+    // A first attempt cut off mid-file leaves its bytes in the cache.
+    const cut = await page.evaluate(async (m) => {
+      try {
+        await gw.Engine.load(m + '?cut=40000000', { retries: 0 });
+        return null;
+      } catch (e) {
+        return { name: e.name, net: e instanceof gw.NetworkError, message: e.message };
+      }
+    }, model);
+    assert.ok(cut && cut.net, `cut-off download: NetworkError, got ${JSON.stringify(cut)}`);
+    // The same URL again resumes from where the cut left it.
+    srv.log.reset();
+    await page.evaluate(async (m) => {
+      const e = await gw.Engine.load(m + '?cut=40000000', { retries: 3 });
+      await e.unload();
+    }, model);
+    const ranges = srv.log.filter('.gguf').map((e) => e.range);
+    assert.ok(ranges.some((r) => r && /^bytes=[1-9]\d{6,}-$/.test(r)), `a Range request from the cut: ${JSON.stringify(ranges)}`);
+    // Complete now: the next load makes no request for the weights at all.
+    srv.log.reset();
+    const stats = await page.evaluate(async (m) => {
+      const e = await gw.Engine.load(m + '?cut=40000000');
+      const out = await e.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 });
+      await e.unload();
+      return { ids: out.token_ids, stats: e.loadStats };
+    }, model);
+    assert.equal(srv.log.filter('.gguf').length, 0, 'no network request for the model');
+    assert.deepEqual(stats.ids, [7042, 30]);
+  } finally {
+    await browser.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test('typed errors: 404, not a GGUF, wrong sha256 (nothing cached), unsupported architecture', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (smol) => {
+      const attempt = async (url, opts) => {
+        try {
+          await gw.Engine.load(url, opts);
+          return 'loaded';
+        } catch (e) {
+          return { name: e.name, code: e.code, message: e.message };
+        }
+      };
+      return {
+        missing: await attempt('/models/does-not-exist.gguf'),
+        notGguf: await attempt('/tests/browser/out/not-a-model.gguf'),
+        unsupported: await attempt('/tests/browser/out/mamba.gguf'),
+        sha: await attempt(smol, { sha256: '0'.repeat(64) }),
+        afterwards: await attempt(smol, { cache: true }),
+      };
+    }, '/models/' + MODELS.smollm2);
+    assert.equal(r.missing.name, 'NetworkError', JSON.stringify(r.missing));
+    assert.match(r.missing.message, /404/);
+    assert.equal(r.notGguf.name, 'InvalidGGUFError', JSON.stringify(r.notGguf));
+    assert.equal(r.unsupported.name, 'UnsupportedArchitectureError', JSON.stringify(r.unsupported));
+    assert.match(r.unsupported.message, /mamba/);
+    assert.equal(r.sha.name, 'IntegrityError', JSON.stringify(r.sha));
+    assert.equal(r.afterwards, 'loaded', 'the engine keeps working after the errors');
+    // The failed integrity check left nothing cached: the last load came from the network.
+    assert.ok(srv.log.filter('.gguf').some((e) => e.path.endsWith(MODELS.smollm2) && e.bytes > 50e6));
+  } finally {
+    await browser.close();
+  }
+});
+
+test('Gemma runs on a device with the default WebGPU limits; WASM memory stays under 64 MiB', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (file) => {
+      const e = await gw.Engine.load('/models/' + file, { cache: false, defaultLimits: true });
+      const out = await e.completions.create({ prompt: 'The capital of France is', max_tokens: 3, temperature: 0 });
+      return { ids: out.token_ids, mem: e.wasmMemoryBytes() };
+    }, MODELS.gemma3);
+    const c = goldenCases('gemma3')[0];
+    assert.deepEqual(r.ids, c.ids.slice(0, 3));
+    assert.ok(r.mem < 64 * 1048576, `WASM memory ${(r.mem / 1048576).toFixed(1)} MiB`);
+    console.log(`gemma3 with default limits: ids ${r.ids}; WASM memory ${(r.mem / 1048576).toFixed(1)} MiB`);
+  } finally {
+    await browser.close();
+  }
+});
