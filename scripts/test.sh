@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite: setup (idempotent), the wasm32 build check, then every native test with
-# cargo-nextest. Ends with one summary line. Options are passed on to nextest (e.g. a filter).
+# The whole test suite: setup (idempotent), the wasm build with its JS bindings, the browser tests
+# (headless Chromium on WebGPU), then every native test with cargo-nextest. Ends with one summary
+# line. Options are passed on to nextest (e.g. a filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source scripts/env.sh
 bash scripts/setup.sh || { echo "test summary: FAILED (setup)"; exit 1; }
 
 status=0
-echo "== wasm32 build check"
-if wasm_build 2>&1 | tail -3; then wasm="ok"; else wasm="FAILED"; status=1; fi
+echo "== wasm32 build and bindings"
+if bash scripts/build-wasm.sh 2>&1 | tail -3; then wasm="ok"; else wasm="FAILED"; status=1; fi
+
+browser="not run"
+if [ "$wasm" = ok ]; then
+  echo "== browser tests (Chromium, WebGPU on SwiftShader)"
+  log=$(mktemp)
+  bash scripts/test-browser.sh 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  browser=$(grep -E '^ℹ (pass|fail) ' "$log" | tail -2 | sed 's/^ℹ //' | paste -sd, - | sed 's/,/, /')
+  rm -f "$log"
+fi
 
 echo "== native tests (cargo nextest, release profile)"
 log=$(mktemp)
@@ -17,5 +27,5 @@ cargo nextest run --release --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 native=$(grep -E "^\s+Summary" "$log" | tail -1 | sed 's/^ *Summary *//')
 rm -f "$log"
 
-echo "test summary: native: ${native:-no summary}; wasm32 build: $wasm; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
+echo "test summary: native: ${native:-no summary}; browser: ${browser:-no summary}; wasm32 build: $wasm; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
 exit $status
