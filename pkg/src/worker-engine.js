@@ -6,7 +6,8 @@ export class WorkerEngine {
   /** Same options as Engine.load; `onProgress` and `signal` stay on the page. */
   static load(url, options = {}) {
     const { onProgress, signal, workerUrl, ...rest } = options;
-    const worker = new Worker(workerUrl || new URL('./worker.js', import.meta.url), { type: 'module' });
+    // Written out so that bundlers (Vite, webpack) see the worker and emit it.
+    const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     return new Promise((resolve, reject) => {
       const onAbort = () => worker.postMessage({ type: MSG.ABORT_LOAD });
       if (signal) {

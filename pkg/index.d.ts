@@ -1,0 +1,196 @@
+// Types of the gguf-web package (src/index.js).
+
+export type Phase = 'header' | 'device' | 'download' | 'cache' | 'retry' | 'ready';
+
+export interface Progress {
+  phase: Phase;
+  /** Bytes of the file processed so far. */
+  loaded: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Expected sha256 (hex) of the whole file; checked while streaming, a mismatch caches nothing. */
+  sha256?: string;
+  /** KV-cache length in tokens (default: min(4096, the model's training context)). */
+  contextLength?: number;
+  /** Keep the file in the Origin Private File System for the next load (default true). */
+  cache?: boolean;
+  /** Resume attempts after a failed download stream (default 2). */
+  retries?: number;
+  /** Where the .wasm file is (default: next to the package's JS). */
+  wasmUrl?: string | URL;
+  /** Create the WebGPU device with the default limits only (for testing small devices). */
+  defaultLimits?: boolean;
+  /** WorkerEngine only: the worker script URL (default: the package's worker.js). */
+  workerUrl?: string | URL;
+}
+
+export interface ModelInfo {
+  name: string | null;
+  architecture: string | null;
+  license: string | null;
+  contextLength: number;
+  parameters: { layers: number; embedding: number; heads: number; kvHeads: number; headDim: number; feedForward: number; vocabulary: number };
+  /** Bytes per ggml type in the file. */
+  quantTypes: Record<string, number>;
+  fileBytes: number;
+  weightsBytes: number;
+  gpuBytes: number;
+  adapter: string;
+  chatTemplate: string;
+  supported: boolean;
+  url: string;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | string;
+  content: string;
+}
+
+export interface SamplingOptions {
+  max_tokens?: number;
+  /** 0 is greedy. Default 0.8. */
+  temperature?: number;
+  top_p?: number;
+  /** 0 disables. Default 40. */
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  seed?: number;
+  stop?: string | string[];
+  signal?: AbortSignal;
+  /** Keep generating past end-of-generation tokens. */
+  ignore_eos?: boolean;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Prompt tokens whose KV cache was reused from the previous request. */
+  reused_prompt_tokens: number;
+  time_to_first_token_ms: number;
+  prefill_tokens_per_second: number;
+  decode_tokens_per_second: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  usage: Usage;
+  token_ids: number[];
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [{ index: 0; delta: { content: string }; finish_reason: FinishReason | null }];
+  /** On the last chunk. */
+  usage?: Usage;
+  token_ids?: number[];
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason }];
+  usage: Usage;
+  /** The generated ids. */
+  token_ids: number[];
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason | null }];
+  usage?: Usage;
+  token_ids?: number[];
+}
+
+export interface ChatRequest extends SamplingOptions {
+  messages: ChatMessage[];
+}
+
+export interface CompletionRequest extends SamplingOptions {
+  prompt: string;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface EngineInterface {
+  readonly info: ModelInfo;
+  chat: {
+    completions: {
+      create(req: ChatRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(req: ChatRequest & { stream?: false }): Promise<ChatCompletion>;
+    };
+  };
+  completions: {
+    create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+    create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
+  };
+  tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): MaybePromise<number[]>;
+  detokenize(ids: number[]): MaybePromise<string>;
+  applyChatTemplate(messages: ChatMessage[]): MaybePromise<string>;
+  wasmMemoryBytes(): MaybePromise<number>;
+  unload(): Promise<void>;
+}
+
+export declare class Engine implements EngineInterface {
+  static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
+  readonly info: ModelInfo;
+  chat: EngineInterface['chat'];
+  completions: EngineInterface['completions'];
+  tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
+  detokenize(ids: number[]): string;
+  applyChatTemplate(messages: ChatMessage[]): string;
+  wasmMemoryBytes(): number;
+  unload(): Promise<void>;
+}
+
+/** The same interface with the model in a Web Worker. */
+export declare class WorkerEngine implements EngineInterface {
+  static load(url: string | URL, options?: LoadOptions): Promise<WorkerEngine>;
+  readonly info: ModelInfo;
+  chat: EngineInterface['chat'];
+  completions: EngineInterface['completions'];
+  tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
+  detokenize(ids: number[]): Promise<string>;
+  applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  wasmMemoryBytes(): Promise<number>;
+  unload(): Promise<void>;
+}
+
+/** Deletes every model file the package cached. */
+export declare function clearCache(): Promise<void>;
+
+export declare class GgufWebError extends Error {
+  code: string;
+  details?: unknown;
+}
+export declare class WebGPUUnavailableError extends GgufWebError {}
+export declare class AdapterTooSmallError extends GgufWebError {}
+export declare class InvalidGGUFError extends GgufWebError {}
+export declare class UnsupportedArchitectureError extends GgufWebError {}
+export declare class UnsupportedQuantTypeError extends GgufWebError {}
+export declare class NetworkError extends GgufWebError {}
+export declare class IntegrityError extends GgufWebError {}
+export declare class AbortError extends GgufWebError {}
+export declare class DeviceLostError extends GgufWebError {}
+export declare class ContextFullError extends GgufWebError {}
+export declare class InvalidArgumentError extends GgufWebError {}
+export declare class BusyError extends GgufWebError {}
