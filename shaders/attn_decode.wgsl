@@ -12,7 +12,8 @@ const D4: u32 = HEAD_DIM / 4u;
 
 var<workgroup> q: array<vec4<f32>, D4>;
 var<workgroup> s: array<f32, SPLIT>;
-var<workgroup> red: array<f32, WG_X>;
+
+#include "reduce.wgsl"
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -41,31 +42,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         s[k - split * SPLIT] = sc;
         m = max(m, sc);
     }
-    red[lid.x] = m;
-    workgroupBarrier();
-    for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
-        if (lid.x < stride) {
-            red[lid.x] = max(red[lid.x], red[lid.x + stride]);
-        }
-        workgroupBarrier();
-    }
-    m = red[0];
-    workgroupBarrier();
+    m = wg_max(lid.x, m);
     var l = 0.0;
     for (var k = k0 + lid.x; k < k1; k += WG_X) {
         let p = exp(s[k - split * SPLIT] - m);
         s[k - split * SPLIT] = p;
         l += p;
     }
-    red[lid.x] = l;
-    workgroupBarrier();
-    for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
-        if (lid.x < stride) {
-            red[lid.x] += red[lid.x + stride];
-        }
-        workgroupBarrier();
-    }
-    l = red[0];
+    l = wg_sum(lid.x, l);
     // PART layout per (head, split): [m, l, o[0..HEAD_DIM]].
     let po = (h * P.n_splits + split) * (HEAD_DIM + 2u);
     for (var d = lid.x; d < D4; d += WG_X) {

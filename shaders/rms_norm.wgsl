@@ -5,7 +5,7 @@
 @group(0) @binding(2) var<storage, read> NW: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
-var<workgroup> sums: array<f32, WG_X>;
+#include "reduce.wgsl"
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -16,15 +16,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let v = X[xo + i];
         s += v * v;
     }
-    sums[lid.x] = s;
-    workgroupBarrier();
-    for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
-        if (lid.x < stride) {
-            sums[lid.x] += sums[lid.x + stride];
-        }
-        workgroupBarrier();
-    }
-    let scale = 1.0 / sqrt(sums[0] / f32(P.n) + P.eps);
+    let scale = 1.0 / sqrt(wg_sum(lid.x, s) / f32(P.n) + P.eps);
     let yo = P.y_offset + row * P.n;
     for (var i = lid.x; i < P.n; i += WG_X) {
 #ifdef ADD

@@ -7,7 +7,7 @@
 @group(0) @binding(3) var<storage, read_write> Q: array<f32>;
 @group(0) @binding(4) var<storage, read_write> K: array<f32>;
 
-var<workgroup> sums: array<f32, WG_X>;
+#include "reduce.wgsl"
 
 fn head_base(t: u32, h: u32) -> u32 {
     if (h < P.n_head) {
@@ -44,22 +44,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let v = head_load(is_q, base + i);
             s += v * v;
         }
-        sums[lid.x] = s;
-        workgroupBarrier();
-        for (var stride = WG_X / 2u; stride > 0u; stride >>= 1u) {
-            if (lid.x < stride) {
-                sums[lid.x] += sums[lid.x + stride];
-            }
-            workgroupBarrier();
-        }
-        scale = 1.0 / sqrt(sums[0] / f32(P.head_dim) + P.eps);
-        // Every invocation has read the sums before anyone rewrites the head.
-        workgroupBarrier();
+        scale = 1.0 / sqrt(wg_sum(lid.x, s) / f32(P.head_dim) + P.eps);
         let nw = select(P.k_norm_offset, P.q_norm_offset, is_q);
         for (var i = lid.x; i < P.head_dim; i += WG_X) {
             head_store(is_q, base + i, head_load(is_q, base + i) * scale * NW[nw + i]);
         }
-        workgroupBarrier();
+        // The rotation reads normed values other invocations wrote to the storage buffer.
+        storageBarrier();
     }
     let pos = f32(P.pos0 + t);
     let half = P.n_rot / 2u;

@@ -39,6 +39,7 @@ shader_files!(
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",
     "softcap.wgsl",
+    "reduce.wgsl",
     "sample_common.wgsl",
     "sample_best.wgsl",
     "sample_reduce.wgsl",
