@@ -1,6 +1,7 @@
 // Attention of one query token over its keys, split along the keys (grid: splits × heads). Each
 // workgroup writes its split's max score, sum of exponentials and unnormalized output; attn_reduce
-// combines the splits. Grouped-query heads share K/V; keys before `first_key` are outside the
+// combines the splits. With SINGLE (all keys in one split) the workgroup writes the normalized
+// output itself and the reduction pass is skipped. Grouped-query heads share K/V; keys before `first_key` are outside the
 // sliding window.
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
@@ -50,21 +51,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         l += p;
     }
     l = wg_sum(lid.x, l);
+#ifdef SINGLE
+    let po = P.out_offset + h * HEAD_DIM;
+    let norm = 1.0 / l;
+#else
     // PART layout per (head, split): [m, l, o[0..HEAD_DIM]].
     let po = (h * P.n_splits + split) * (HEAD_DIM + 2u);
+    let norm = 1.0;
+#endif
     for (var d = lid.x; d < D4; d += WG_X) {
         var o = vec4<f32>();
         for (var k = k0; k < k1; k++) {
             o += s[k - split * SPLIT] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
         }
+        o *= norm;
+#ifdef SINGLE
+        let oo = po + d * 4u;
+#else
         let oo = po + 2u + d * 4u;
+#endif
         PART[oo] = o.x;
         PART[oo + 1u] = o.y;
         PART[oo + 2u] = o.z;
         PART[oo + 3u] = o.w;
     }
+#ifndef SINGLE
     if (lid.x == 0u) {
         PART[po] = select(m, -3.0e38, k0 >= k1);
         PART[po + 1u] = select(l, 0.0, k0 >= k1);
     }
+#endif
 }

@@ -19,6 +19,7 @@ wgsl_params! {
         pub n_splits: u32,
         pub scale: f32,
         pub softcap: f32,
+        pub out_offset: u32,
     }
 }
 
@@ -49,6 +50,8 @@ const KT: u32 = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AttnDecode {
     pub head_dim: u32,
+    /// All keys fit one split: normalize and write the output directly (no reduction pass).
+    pub single: bool,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AttnReduce {
@@ -65,7 +68,11 @@ impl Kernel for AttnDecode {
         "attn_decode.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        vec![("HEAD_DIM".into(), format!("{}u", self.head_dim)), ("SPLIT".into(), format!("{SPLIT}u"))]
+        let mut d = vec![("HEAD_DIM".into(), format!("{}u", self.head_dim)), ("SPLIT".into(), format!("{SPLIT}u"))];
+        if self.single {
+            d.push(("SINGLE".into(), "1".into()));
+        }
+        d
     }
     fn workgroup(&self) -> [u32; 3] {
         [64, 1, 1]
@@ -155,8 +162,15 @@ pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_
         n_splits,
         scale: g.scale,
         softcap: g.softcap.unwrap_or(0.0),
+        out_offset,
     };
-    rec.dispatch(&AttnDecode { head_dim: g.head_dim }, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), scratch.clone()], [n_splits, g.n_head, 1])?;
+    let single = n_splits == 1;
+    let key = AttnDecode { head_dim: g.head_dim, single };
+    let dst = if single { b.out } else { scratch };
+    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), dst.clone()], [n_splits, g.n_head, 1])?;
+    if single {
+        return Ok(());
+    }
     let r = AttnReduceParams { n_splits, out_offset };
     rec.dispatch(&AttnReduce { head_dim: g.head_dim }, &r, &[scratch.clone(), b.out.clone()], [g.n_head, 1, 1])
 }
