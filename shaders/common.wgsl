@@ -15,3 +15,27 @@ fn sbytes4(w: u32) -> vec4<i32> {
 fn byte_at(w: u32, i: u32) -> u32 {
     return (w >> (8u * i)) & 0xffu;
 }
+
+// Fast-path decoding (matvec): instead of shifting each field down, keep it in place, mask it and
+// convert the word to f32 directly, so that byte k is worth its value times 256^k; the x it meets
+// was multiplied by XSCALE once and serves every row. CPU-emulated adapters run shifts lane by
+// lane, masks and conversions as whole vectors.
+const XSCALE: vec4<f32> = vec4<f32>(1.0, 0.00390625, 0.0000152587890625, 0.000000059604644775390625);
+// The place values 256^k themselves (offsets and mins are given in place as o·SV).
+const SV: vec4<f32> = vec4<f32>(1.0, 256.0, 65536.0, 16777216.0);
+const M2: vec4<u32> = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u);
+const M3: vec4<u32> = vec4<u32>(0x7u, 0x700u, 0x70000u, 0x7000000u);
+const M4: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
+const M5: vec4<u32> = vec4<u32>(0x1fu, 0x1f00u, 0x1f0000u, 0x1f000000u);
+const M6: vec4<u32> = vec4<u32>(0x3fu, 0x3f00u, 0x3f0000u, 0x3f000000u);
+
+// The fields `m` (one of the masks above) of the four bytes of w, in place, as floats.
+fn inplace(w: u32, m: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & m));
+}
+
+// The four signed bytes of w, each times 2^24 (moved to the top byte by a multiplication).
+fn sbytes_top(w: u32) -> vec4<f32> {
+    let t = (vec4<u32>(w) * vec4<u32>(16777216u, 65536u, 256u, 1u)) & vec4<u32>(0xff000000u);
+    return vec4<f32>(bitcast<vec4<i32>>(t));
+}

@@ -17,3 +17,38 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let q = (bytes4(W[o + 4u + (h * 32u + part * 16u + l) / 4u]) >> vec4<u32>(2u * s)) & vec4<u32>(3u);
     return vec4<f32>(q) * (dm.x * f32(sc & 0xfu)) - dm.y * f32(sc >> 4u);
 }
+
+#ifdef MV_FAST
+// Matvec steps of one block: its scales vector and d|dmin side word are read once, then 2 sub-steps
+// of 128 values (ggml's halves), each 2 vectors of 2-bit quants.
+#define MV_STEP_BLOCKS 1u
+#define MV_SUBS 2
+#define MV_XV 32u
+#define MV_XSCALE 1
+struct MvHead {
+    sc: vec4<u32>,
+    dm: vec2<f32>,
+}
+
+fn mv_head(b: u32) -> MvHead {
+    return MvHead(W4[5u * b], unpack2x16float(W[scale_base() + b]));
+}
+
+// 16 values: 2-bit fields at `shift` of q, scale byte n (a constant after inlining).
+fn q2_group(q: vec4<u32>, shift: u32, j: u32, n: u32, h: MvHead) -> f32 {
+    let s = byte_at(h.sc[n / 4u], n % 4u);
+    // As ggml dequantizes: (d·sc)·q - dmin·m per value.
+    return dot4dm(q >> vec4<u32>(shift), M2, h.dm.x * f32(s & 0xfu), h.dm.y * f32(s >> 4u) * SV, j);
+}
+
+fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+    let o = 5u * b + 1u + 2u * c;
+    let q0 = W4[o];
+    let q1 = W4[o + 1u];
+    let n = 8u * c;
+    return q2_group(q0, 0u, 0u, n, h) + q2_group(q1, 0u, 4u, n + 1u, h)
+         + q2_group(q0, 2u, 8u, n + 2u, h) + q2_group(q1, 2u, 12u, n + 3u, h)
+         + q2_group(q0, 4u, 16u, n + 4u, h) + q2_group(q1, 4u, 20u, n + 5u, h)
+         + q2_group(q0, 6u, 24u, n + 6u, h) + q2_group(q1, 6u, 28u, n + 7u, h);
+}
+#endif

@@ -28,3 +28,49 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let hm = (bytes4(W[o + (part * 16u + l) / 4u]) >> vec4<u32>(h * 4u + s)) & vec4<u32>(1u);
     return (vec4<f32>(q) - 4.0 + 4.0 * vec4<f32>(hm)) * (d * sc);
 }
+
+#ifdef MV_FAST
+// Matvec steps of one block: hmask (2 vectors) and the scales vector are read once, then 2
+// sub-steps of 128 values (ggml's halves), each 2 vectors of low bits.
+#define MV_STEP_BLOCKS 1u
+#define MV_SUBS 2
+#define MV_XV 32u
+#define MV_XSCALE 1
+struct MvHead {
+    hm0: vec4<u32>,
+    hm1: vec4<u32>,
+    // The 16 six-bit scales (+32), one per byte, as ggml unpacks them.
+    sc: vec4<u32>,
+    d: f32,
+}
+
+fn mv_head(b: u32) -> MvHead {
+    let o = 7u * b;
+    let v = W4[o + 6u];
+    let t = v.z;
+    let sc = vec4<u32>((v.x & 0x0f0f0f0fu) | ((t & 0x03030303u) << 4u),
+                       (v.y & 0x0f0f0f0fu) | (((t >> 2u) & 0x03030303u) << 4u),
+                       ((v.x >> 4u) & 0x0f0f0f0fu) | (((t >> 4u) & 0x03030303u) << 4u),
+                       ((v.y >> 4u) & 0x0f0f0f0fu) | (((t >> 6u) & 0x03030303u) << 4u));
+    return MvHead(W4[o], W4[o + 1u], sc, unpack2x16float(v.w).x);
+}
+
+// 16 values: 2-bit fields at `shift` of q plus 4 × bit `hb` of hm, minus 4; scale byte n.
+fn q3_group(q: vec4<u32>, hm: vec4<u32>, shift: u32, hb: u32, j: u32, n: u32, sc: vec4<u32>) -> f32 {
+    let v = ((q >> vec4<u32>(shift)) & vec4<u32>(0x03030303u)) | (((hm >> vec4<u32>(hb)) & vec4<u32>(0x01010101u)) << vec4<u32>(2u));
+    let s = f32(byte_at(sc[n / 4u], n % 4u)) - 32.0;
+    return s * dot4o(v, M3, 4.0 * SV, j);
+}
+
+fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+    let o = 7u * b + 2u + 2u * c;
+    let q0 = W4[o];
+    let q1 = W4[o + 1u];
+    let n = 8u * c;
+    let hb = 4u * c;
+    return h.d * (q3_group(q0, h.hm0, 0u, hb, 0u, n, h.sc) + q3_group(q1, h.hm1, 0u, hb, 4u, n + 1u, h.sc)
+                + q3_group(q0, h.hm0, 2u, hb + 1u, 8u, n + 2u, h.sc) + q3_group(q1, h.hm1, 2u, hb + 1u, 12u, n + 3u, h.sc)
+                + q3_group(q0, h.hm0, 4u, hb + 2u, 16u, n + 4u, h.sc) + q3_group(q1, h.hm1, 4u, hb + 2u, 20u, n + 5u, h.sc)
+                + q3_group(q0, h.hm0, 6u, hb + 3u, 24u, n + 6u, h.sc) + q3_group(q1, h.hm1, 6u, hb + 3u, 28u, n + 7u, h.sc));
+}
+#endif

@@ -9,3 +9,29 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let q = (bytes4(w) >> vec4<u32>((i >> 2u) * 4u)) & vec4<u32>(0xfu);
     return vec4<f32>(q) * dm.x + dm.y;
 }
+
+#ifdef MV_FAST
+// Matvec steps of a pair of blocks: 2 vectors of quants; their d|m words are half of a side vector
+// (the side plane starts on a vector and the pair's first block is even).
+#define MV_STEP_BLOCKS 2u
+#define MV_SUBS 1
+#define MV_XV 16u
+#define MV_XSCALE 1
+alias MvHead = vec4<f32>;
+
+fn mv_head(b: u32) -> MvHead {
+    let v = W4[(scale_base() + b) / 4u];
+    let w = select(v.xy, v.zw, (b & 2u) != 0u);
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+
+// Σ (q·d + m)·x of one block (dm = (d, m)) against xs[j..j + 8].
+fn q4_dot(q: vec4<u32>, dm: vec2<f32>, j: u32) -> f32 {
+    let mv = -dm.y * SV;
+    return dot4dm(q, M4, dm.x, mv, j) + dot4dm(q >> vec4<u32>(4u), M4, dm.x, mv, j + 4u);
+}
+
+fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+    return q4_dot(W4[b], h.xy, 0u) + q4_dot(W4[b + 1u], h.zw, 8u);
+}
+#endif

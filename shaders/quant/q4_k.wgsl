@@ -16,3 +16,38 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let q = (bytes4(W[o + 4u + (c * 32u + l) / 4u]) >> vec4<u32>(4u * hi)) & vec4<u32>(0xfu);
     return vec4<f32>(q) * (dm.x * sm.x) - dm.y * sm.y;
 }
+
+#ifdef MV_FAST
+// Matvec steps of one block: its first vector (d, dmin, scales) is read once, then 4 sub-steps of
+// 64 values, each 2 vectors of quants (low nibbles: sub-block 2c, high nibbles: 2c + 1).
+#define MV_STEP_BLOCKS 1u
+#define MV_SUBS 4
+#define MV_XV 16u
+#define MV_XSCALE 1
+alias MvHead = vec4<u32>;
+
+fn mv_head(b: u32) -> MvHead {
+    return W4[9u * b];
+}
+
+// ggml's get_scale_min_k4 on the scale bytes in h.yzw (j is a constant after inlining).
+fn k4_sm(h: vec4<u32>, j: u32) -> vec2<f32> {
+    let i = j & 3u;
+    let lo = vec2<f32>(f32(byte_at(h.y, i) & 63u), f32(byte_at(h.z, i) & 63u));
+    let q = byte_at(h.w, i);
+    let hi = vec2<f32>(f32((q & 0xfu) | ((byte_at(h.y, i) >> 6u) << 4u)), f32((q >> 4u) | ((byte_at(h.z, i) >> 6u) << 4u)));
+    return select(hi, lo, j < 4u);
+}
+
+fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+    let o = 9u * b + 1u + 2u * c;
+    let q0 = W4[o];
+    let q1 = W4[o + 1u];
+    // As ggml dequantizes: (d·sc)·q - dmin·m per value.
+    let dm = unpack2x16float(h.x);
+    let a = dm * k4_sm(h, 2u * c);
+    let z = dm * k4_sm(h, 2u * c + 1u);
+    return dot4dm(q0, M4, a.x, a.y * SV, 0u) + dot4dm(q1, M4, a.x, a.y * SV, 4u)
+         + dot4dm(q0 >> vec4<u32>(4u), M4, z.x, z.y * SV, 8u) + dot4dm(q1 >> vec4<u32>(4u), M4, z.x, z.y * SV, 12u);
+}
+#endif

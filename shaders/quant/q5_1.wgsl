@@ -13,3 +13,36 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let hb = (vec4<u32>(qh) >> (vec4<u32>(e0) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u);
     return vec4<f32>(lo | (hb << vec4<u32>(4u))) * dm.x + dm.y;
 }
+
+#ifdef MV_FAST
+// Matvec steps of a pair of blocks: 2 vectors of quants and one side vector [dm, qh, dm, qh].
+#define MV_STEP_BLOCKS 2u
+#define MV_SUBS 1
+#define MV_XV 16u
+#define MV_XSCALE 1
+struct MvHead {
+    qh: vec2<u32>,
+    dm: vec4<f32>,
+}
+
+fn mv_head(b: u32) -> MvHead {
+    let v = W4[(scale_base() + 2u * b) / 4u];
+    return MvHead(v.yw, vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.z)));
+}
+
+fn q5_hi4(v: u32) -> u32 {
+    return ((v & 0xfu) * 0x02040810u) & 0x10101010u;
+}
+
+// Σ (q5·d + m)·x of one block (dm = (d, m)) against xs[j..j + 8].
+fn q5_dot(q: vec4<u32>, qh: u32, dm: vec2<f32>, j: u32) -> f32 {
+    let lo = (q & vec4<u32>(0x0f0f0f0fu)) | vec4<u32>(q5_hi4(qh), q5_hi4(qh >> 4u), q5_hi4(qh >> 8u), q5_hi4(qh >> 12u));
+    let hi = ((q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu)) | vec4<u32>(q5_hi4(qh >> 16u), q5_hi4(qh >> 20u), q5_hi4(qh >> 24u), q5_hi4(qh >> 28u));
+    let mv = -dm.y * SV;
+    return dot4dm(lo, M5, dm.x, mv, j) + dot4dm(hi, M5, dm.x, mv, j + 4u);
+}
+
+fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+    return q5_dot(W4[b], h.qh.x, h.dm.xy, 0u) + q5_dot(W4[b + 1u], h.qh.y, h.dm.zw, 8u);
+}
+#endif

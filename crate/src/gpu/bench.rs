@@ -9,6 +9,7 @@ use super::shader::ShaderError;
 use super::weights::GpuMatrix;
 use crate::engine::clock::now_ms;
 use crate::quant::testdata::{random_tensor, TestRng};
+use crate::quant::GgmlType;
 
 /// Seconds per call of `record`, which must record one call; repeated `reps` times per submission.
 pub async fn time_calls(
@@ -26,8 +27,9 @@ pub async fn time_calls(
     };
     run(1, record)?; // compile and warm up
     sync(k).await?;
+    // Best of several rounds: the CPU adapters share the machine with everything else.
     let mut best = f64::INFINITY;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let t0 = now_ms();
         run(reps, record)?;
         sync(k).await?;
@@ -49,30 +51,77 @@ pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, String> {
     let a = storage(&k.ctx, "copy a", bytes);
     let b = storage(&k.ctx, "copy b", bytes);
     let (ba, bb) = (Bind::whole(&a), Bind::whole(&b));
-    let reps = ((1u64 << 30) / bytes).clamp(2, 64) as usize;
+    let reps = ((1u64 << 28) / bytes).clamp(2, 64) as usize;
     let t = time_calls(k, reps, &mut |rec| copy(rec, ba.clone(), bb.clone(), bytes)).await?;
     Ok(bytes as f64 / t / 1e9)
 }
 
-/// A random matrix of `key.ty` on the GPU and its matvec time (seconds per call).
-pub async fn matvec_seconds(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(f64, u64), String> {
-    let ctx = &k.ctx;
-    let mut rng = TestRng::new(rows as u64 * 31 + cols as u64);
-    let w = GpuMatrix::new(&ctx.device, "bench", key.ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
-    let row_bytes = key.ty.row_bytes(cols as u64).unwrap() as usize;
-    // Upload in slices so the host never holds more than ~64 MiB of random weights.
-    let chunk_rows = ((64usize << 20) / row_bytes).max(2) & !1;
-    let mut r = 0;
-    while r < rows {
-        let n = chunk_rows.min(rows - r);
-        w.upload_rows(&ctx.queue, r, &random_tensor(key.ty, n * cols, 0.05, &mut rng))?;
-        r += n;
+/// A random `rows` × `cols` matrix of one type on the GPU, with x and y, to time matvec variants on.
+pub struct MatVecBench {
+    pub w: GpuMatrix,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+}
+
+impl MatVecBench {
+    pub fn new(k: &Kernels, ty: GgmlType, rows: usize, cols: usize) -> Result<MatVecBench, String> {
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(rows as u64 * 31 + cols as u64);
+        let w = GpuMatrix::new(&ctx.device, "bench", ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        // Upload in slices so the host never holds more than ~64 MiB of random weights.
+        let chunk_rows = ((64usize << 20) / row_bytes).max(2) & !1;
+        let mut r = 0;
+        while r < rows {
+            let n = chunk_rows.min(rows - r);
+            w.upload_rows(&ctx.queue, r, &random_tensor(ty, n * cols, 0.05, &mut rng))?;
+            r += n;
+        }
+        let x = super::buffers::storage_f32(ctx, "x", &rng.normals(cols, 1.0));
+        let y = storage(ctx, "y", rows as u64 * 4);
+        Ok(MatVecBench { w, x, y })
     }
+
+    /// Seconds per matvec with variant `key` (of the matrix's type).
+    pub async fn seconds(&self, k: &Kernels, key: MatVec) -> Result<f64, String> {
+        let (bx, by) = (Bind::whole(&self.x), Bind::whole(&self.y));
+        let reps = ((1u64 << 29) / self.w.gpu_bytes()).clamp(3, 200) as usize;
+        time_calls(k, reps, &mut |rec| matvec(rec, key, &self.w, &bx, 0, &by, 0, false)).await
+    }
+}
+
+/// A random matrix of `key.ty` on the GPU and its matvec time (seconds per call) and bytes.
+pub async fn matvec_seconds(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(f64, u64), String> {
+    let b = MatVecBench::new(k, key.ty, rows, cols)?;
+    Ok((b.seconds(k, key).await?, b.w.gpu_bytes()))
+}
+
+/// The fastest of `cands` on a `rows` × `cols` matrix (all of one type): the variant and its
+/// seconds per call. Engines can call this once per matrix shape at load time to pick a variant
+/// for their adapter.
+pub async fn fastest_matvec(k: &Kernels, cands: &[MatVec], rows: usize, cols: usize) -> Result<(MatVec, f64), String> {
+    let b = MatVecBench::new(k, cands[0].ty, rows, cols)?;
+    let mut best: Option<(MatVec, f64)> = None;
+    for &key in cands {
+        let t = b.seconds(k, key).await?;
+        if best.is_none_or(|b| t < b.1) {
+            best = Some((key, t));
+        }
+    }
+    best.ok_or_else(|| "no candidates".into())
+}
+
+/// One matvec of a small random matrix, waited for (compiles the pipeline on adapters that compile
+/// at the first dispatch).
+pub async fn matvec_seconds_once(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(), String> {
+    let ctx = &k.ctx;
+    let mut rng = TestRng::new(7);
+    let w = GpuMatrix::new(&ctx.device, "probe", key.ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
+    w.upload_rows(&ctx.queue, 0, &random_tensor(key.ty, rows * cols, 0.05, &mut rng))?;
     let x = super::buffers::storage_f32(ctx, "x", &rng.normals(cols, 1.0));
     let y = storage(ctx, "y", rows as u64 * 4);
-    let (bx, by) = (Bind::whole(&x), Bind::whole(&y));
-    let bytes = w.gpu_bytes();
-    let reps = ((1u64 << 30) / bytes).clamp(3, 200) as usize;
-    let t = time_calls(k, reps, &mut |rec| matvec(rec, key, &w, &bx, 0, &by, 0, false)).await?;
-    Ok((t, bytes))
+    let mut rec = k.recorder();
+    matvec(&mut rec, key, &w, &Bind::whole(&x), 0, &Bind::whole(&y), 0, false).map_err(|e| e.to_string())?;
+    rec.submit();
+    sync(k).await
 }

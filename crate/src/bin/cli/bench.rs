@@ -2,7 +2,7 @@
 //! as a ratio to a plain copy on the same adapter.
 
 use super::args::Args;
-use gguf_web::gpu::bench::{copy_gbps, matvec_seconds};
+use gguf_web::gpu::bench::{copy_gbps, MatVecBench};
 use gguf_web::gpu::context::block_on;
 use gguf_web::gpu::kernels::matvec::MatVec;
 use gguf_web::gpu::{DeviceRequest, GpuContext, Kernels};
@@ -27,8 +27,18 @@ const SHAPES: &[(&str, &str, usize, usize)] = &[
 
 pub fn variants(ty: GgmlType) -> Vec<MatVec> {
     let mut v = vec![MatVec::for_type(ty)];
-    for (tpr, g, rpt) in [(1, 64, 1), (1, 64, 2), (1, 32, 8), (1, 16, 16), (4, 16, 4), (8, 8, 4)] {
-        let k = MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt };
+    let base = MatVec::for_type(ty);
+    for (tpr, g, rpt, vec4, share_x) in [
+        (1, 16, 4, true, true),
+        (1, 8, 8, true, true),
+        (1, 64, 8, true, true),
+        (1, 16, 16, true, true),
+        (1, 16, 8, true, false),
+        (1, 64, 4, false, false),
+        (4, 16, 4, true, false),
+        (8, 8, 4, true, false),
+    ] {
+        let k = MatVec { threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, ..base };
         if !v.contains(&k) {
             v.push(k);
         }
@@ -36,14 +46,20 @@ pub fn variants(ty: GgmlType) -> Vec<MatVec> {
     v
 }
 
+fn describe(k: &MatVec) -> String {
+    format!("{}x{}x{}{}{}", k.threads_per_row, k.groups_of_rows, k.rows_per_thread, if k.vec4 { " v4" } else { "" }, if k.share_x { " sx" } else { "" })
+}
+
 pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["types", "model"], &["json", "all-variants"])?;
+    let args = Args::parse(argv, &["types", "model", "matrix"], &["json", "all-variants", "trusted"])?;
     let ctx = block_on(GpuContext::new(&DeviceRequest { max_binding: 1 << 30, max_buffer: 1 << 30, ..Default::default() }))
         .or_else(|_| block_on(GpuContext::new(&DeviceRequest::default())))
         .map_err(|e| e.to_string())?;
     let adapter = ctx.describe();
-    let k = Kernels::new(Rc::new(ctx));
-    let copy = block_on(copy_gbps(&k, 64 << 20))?;
+    let ctx = Rc::new(ctx);
+    // SAFETY: bench-kernels only dispatches the copy and the matvec, which stay in bounds.
+    let k = if args.flag("trusted") { unsafe { Kernels::new_trusted(ctx) } } else { Kernels::new(ctx) };
+    let mut copy = block_on(copy_gbps(&k, 64 << 20))?;
     let types: Vec<GgmlType> = match args.get("types") {
         Some(list) => list
             .split(',')
@@ -52,35 +68,51 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
         None => GgmlType::all().filter(|t| t.is_supported()).collect(),
     };
     let json_out = args.flag("json");
-    if !json_out {
-        println!("adapter: {adapter}\ncopy: {copy:.2} GB/s (bytes copied per second)");
-        println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {}", "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "variant");
-    }
-    let mut out = Vec::new();
+    // (type, model, matrix, rows, cols, seconds, bytes, variant); ratios are taken against the
+    // best copy bandwidth seen, re-measured after every type (the machine is shared).
+    let mut rows_out = Vec::new();
     for &ty in &types {
         let be = gguf_web::gpu::weights::gpu_block_elems(ty).max(ty.block_elems());
         for &(model, name, rows, cols) in SHAPES {
-            if args.get("model").is_some_and(|m| m != model) || cols % be != 0 {
+            if args.get("model").is_some_and(|m| m != model) || args.get("matrix").is_some_and(|m| !name.starts_with(m)) || cols % be != 0 {
                 continue;
             }
             let cands = if args.flag("all-variants") { variants(ty) } else { vec![MatVec::for_type(ty)] };
-            let mut best: Option<(f64, u64, MatVec)> = None;
+            let b = MatVecBench::new(&k, ty, rows, cols)?;
+            let mut best: Option<(f64, MatVec)> = None;
             for key in cands {
-                let (t, bytes) = block_on(matvec_seconds(&k, key, rows, cols))?;
+                let t = block_on(b.seconds(&k, key))?;
                 if best.is_none_or(|b| t < b.0) {
-                    best = Some((t, bytes, key));
+                    best = Some((t, key));
                 }
             }
-            let (t, bytes, key) = best.unwrap();
-            let gbps = bytes as f64 / t / 1e9;
-            let ratio = gbps / copy;
-            if json_out {
-                out.push(json!({"quant": ty.name(), "model": model, "matrix": name, "rows": rows, "cols": cols,
-                    "gbps": gbps, "copy_gbps": copy, "ratio": ratio, "us": t * 1e6,
-                    "variant": {"threads_per_row": key.threads_per_row, "groups_of_rows": key.groups_of_rows, "rows_per_thread": key.rows_per_thread}}));
-            } else {
-                println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {}x{}x{}", ty.name(), model, name, rows, cols, gbps, ratio, key.threads_per_row, key.groups_of_rows, key.rows_per_thread);
-            }
+            let (t, key) = best.unwrap();
+            rows_out.push((ty, model, name, rows, cols, t, b.w.gpu_bytes(), key));
+        }
+        copy = copy.max(block_on(copy_gbps(&k, 64 << 20))?);
+    }
+    if !json_out {
+        println!("adapter: {adapter}{}\ncopy: {copy:.2} GB/s (bytes copied per second)", if args.flag("trusted") { " (unchecked shaders)" } else { "" });
+        println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {}", "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "variant");
+    }
+    let mut out = Vec::new();
+    for (i, &(ty, model, name, rows, cols, t, bytes, key)) in rows_out.iter().enumerate() {
+        let gbps = bytes as f64 / t / 1e9;
+        let ratio = gbps / copy;
+        if json_out {
+            out.push(json!({"quant": ty.name(), "model": model, "matrix": name, "rows": rows, "cols": cols,
+                "gbps": gbps, "copy_gbps": copy, "ratio": ratio, "us": t * 1e6,
+                "variant": {"threads_per_row": key.threads_per_row, "groups_of_rows": key.groups_of_rows, "rows_per_thread": key.rows_per_thread,
+                    "vec4": key.vec4, "share_x": key.share_x}}));
+        } else {
+            println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {}", ty.name(), model, name, rows, cols, gbps, ratio, describe(&key));
+        }
+        // After a model's last shape of a type: all its shapes together (bytes ÷ time).
+        let last = rows_out.get(i + 1).is_none_or(|n| n.0 != ty || n.1 != model);
+        if last && !json_out {
+            let (tb, tt) = rows_out.iter().filter(|r| r.0 == ty && r.1 == model).fold((0u64, 0f64), |a, r| (a.0 + r.6, a.1 + r.5));
+            let g = tb as f64 / tt / 1e9;
+            println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2}", ty.name(), model, "(all shapes)", "", "", g, g / copy);
         }
     }
     if json_out {

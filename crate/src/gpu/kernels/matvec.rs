@@ -1,6 +1,7 @@
 //! Quantized matrix × vector for decoding one token: `y = W x`, every quant type from one shader
 //! (`matvec.wgsl`) with the type's block decoder included. The variant (threads per row, rows per
-//! workgroup) is part of the key so that the fastest one can be picked per adapter.
+//! workgroup, fast path, x shared per subgroup) is part of the key so that the fastest one can be
+//! picked per adapter.
 
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
@@ -16,6 +17,7 @@ wgsl_params! {
         pub x_offset: u32,
         pub y_offset: u32,
         pub accumulate: u32,
+        pub steps: u32,
     }
 }
 
@@ -33,15 +35,42 @@ pub struct MatVec {
     pub groups_of_rows: u32,
     /// Consecutive rows per invocation.
     pub rows_per_thread: u32,
+    /// Read the weights as whole vec4<u32> and decode a step of blocks at once (the type's
+    /// `mv_head`/`mv_sub`) wherever a row is a whole number of steps; the launcher falls back to
+    /// the generic per-4-values decoder otherwise.
+    pub vec4: bool,
+    /// Load each x vector once per subgroup and broadcast it, where the adapter has subgroups of 4
+    /// or 8 lanes (the CPU adapters' SIMD width), `threads_per_row` is 1 and `groups_of_rows` a
+    /// multiple of 8. CPU adapters load lane by lane, so this removes most of the x loads.
+    pub share_x: bool,
+}
+
+/// Blocks per fast-path step (`MV_STEP_BLOCKS` of the type's shader).
+pub fn step_blocks(ty: GgmlType) -> usize {
+    use GgmlType::*;
+    match ty {
+        F32 | F16 | BF16 => 8,
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => 2,
+        _ => 1,
+    }
 }
 
 impl MatVec {
-    /// The default variant for a type; benchmarks may pick another.
+    /// The default variant for a type: good on the CPU adapters (lavapipe, SwiftShader) and sound
+    /// everywhere; benchmarks may pick another.
     pub fn for_type(ty: GgmlType) -> MatVec {
-        MatVec { ty, threads_per_row: 1, groups_of_rows: 64, rows_per_thread: 4 }
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
+    }
+    /// The variant that runs on `w`: without the fast path when a row is not a whole number of
+    /// steps.
+    pub fn for_matrix(self, w: &GpuMatrix) -> MatVec {
+        MatVec { vec4: self.vec4 && w.blocks_per_row() % step_blocks(self.ty) == 0, ..self }
+    }
+    fn shares_x(&self) -> bool {
+        self.vec4 && self.share_x && self.threads_per_row == 1 && self.groups_of_rows % 8 == 0
     }
 }
 
@@ -51,13 +80,24 @@ impl Kernel for MatVec {
         "matvec.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        vec![("TYPE_FILE".into(), quant_file(self.ty)), ("ROWS".into(), format!("{}u", self.rows_per_thread))]
+        let mut d = vec![("TYPE_FILE".into(), quant_file(self.ty)), ("ROWS".into(), format!("{}u", self.rows_per_thread))];
+        if self.vec4 {
+            d.push(("MV_FAST".into(), "1".into()));
+        }
+        if self.shares_x() {
+            d.push(("SHARE_X".into(), "1".into()));
+        }
+        d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [self.threads_per_row, self.groups_of_rows, 1]
+        [self.groups_of_rows, self.threads_per_row, 1]
     }
     fn bindings(&self) -> Vec<Access> {
-        vec![Access::Read, Access::Read, Access::ReadWrite]
+        let mut b = vec![Access::Read, Access::Read, Access::ReadWrite];
+        if self.vec4 {
+            b.push(Access::Read);
+        }
+        b
     }
 }
 
@@ -84,6 +124,7 @@ pub fn matvec(
     accumulate: bool,
 ) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
+    let key = key.for_matrix(w);
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
@@ -92,9 +133,15 @@ pub fn matvec(
             x_offset,
             y_offset: y_offset + p.row0 as u32,
             accumulate: accumulate as u32,
+            steps: (w.blocks_per_row() / step_blocks(w.ty)) as u32,
         };
         let groups = grid((p.rows as u32).div_ceil(key.rows_per_group()));
-        rec.dispatch(&key, &params, &[Bind::whole(&p.buffer), x.clone(), y.clone()], groups)?;
+        let wb = Bind::whole(&p.buffer);
+        if key.vec4 {
+            rec.dispatch(&key, &params, &[wb.clone(), x.clone(), y.clone(), wb], groups)?;
+        } else {
+            rec.dispatch(&key, &params, &[wb, x.clone(), y.clone()], groups)?;
+        }
     }
     Ok(())
 }
@@ -102,15 +149,34 @@ pub fn matvec(
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::cpu::{ops, Matrix};
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels};
+    use crate::gpu::testing::kernels;
     use crate::quant::testdata::{random_tensor, TestRng};
     use crate::quant::dequantize;
 
-    /// f32 accumulation in a different order than the CPU; dequantization is exact.
+    /// f32 accumulation in a different order than the CPU (the fast path also sums a block before
+    /// applying its scale); dequantization is exact.
     const TOL: f64 = 1e-10;
+
+    /// Σ(got - want)² / max(Σ want², Σ_r Σ_k (W_rk x_k)²), `want` in f64. The second denominator
+    /// is the expected Σ y² for random data: a row whose random terms cancel to nearly 0 (the
+    /// 1-row shapes) would otherwise make any reordering of the f32 sum fail.
+    fn nmse_vs_products(got: &[f32], w: &[f32], x: &[f32]) -> (f64, Vec<f64>) {
+        let cols = x.len();
+        let (mut err, mut norm, mut energy) = (0f64, 0f64, 0f64);
+        let mut want = Vec::new();
+        for (r, &g) in got.iter().enumerate() {
+            let row = &w[r * cols..(r + 1) * cols];
+            let y: f64 = row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            energy += row.iter().zip(x).map(|(&a, &b)| (a as f64 * b as f64).powi(2)).sum::<f64>();
+            err += (g as f64 - y).powi(2);
+            norm += y * y;
+            want.push(y);
+        }
+        let e = err / norm.max(energy).max(1e-30);
+        (if e.is_finite() { e } else { f64::INFINITY }, want)
+    }
 
     fn check(k: &crate::gpu::Kernels, key: MatVec, rows: usize, cols: usize, max_binding: u64, seed: u64) {
         let ctx = &k.ctx;
@@ -119,7 +185,6 @@ mod tests {
         let mut wf = vec![0f32; rows * cols];
         dequantize(key.ty, &raw, &mut wf).unwrap();
         let x = rng.normals(cols + 8, 1.0);
-        let want = ops::matmul(&x[4..4 + cols], &Matrix { rows, cols, data: wf });
         let w = GpuMatrix::new(&ctx.device, "w", key.ty, cols, rows, max_binding).unwrap();
         // Upload in two chunks to exercise the streaming path.
         let row_bytes = key.ty.row_bytes(cols as u64).unwrap() as usize;
@@ -132,7 +197,14 @@ mod tests {
         matvec(&mut rec, key, &w, &Bind::whole(&bx), 4, &Bind::whole(&by), 3, false).unwrap();
         rec.submit();
         let got = block_on(read_f32(ctx, &by, 3, rows)).unwrap();
-        assert_nmse(&format!("{key:?} {rows}x{cols} parts={}", w.parts.len()), &got, &want, TOL);
+        let (e, want) = nmse_vs_products(&got, &wf, &x[4..4 + cols]);
+        assert!(
+            e <= TOL,
+            "{key:?} {rows}x{cols} parts={}: NMSE {e:.3e} > {TOL:.1e}\n got[..8]  {:?}\n want[..8] {:?}",
+            w.parts.len(),
+            &got[..rows.min(8)],
+            &want[..rows.min(8)]
+        );
     }
 
     #[test]
@@ -142,8 +214,22 @@ mod tests {
         for ty in GgmlType::all().filter(|t| t.is_supported()) {
             let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
             for (rows, blocks) in [(1, 1), (5, 3), (7, 2), (13, 5), (33, 1), (64, 4)] {
-                for (tpr, g, rpt) in [(1, 64, 4), (1, 7, 1), (4, 16, 2), (32, 2, 3), (1, 32, 8)] {
-                    check(&k, MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt }, rows, qk * blocks, 1 << 30, n);
+                // The generic path (alone and with a column split), the fast path with a column
+                // split and with odd sizes, the default, and x shared per subgroup with odd sizes
+                // (shared only where the adapter has subgroups of 4 or 8).
+                for (tpr, g, rpt, vec4, share_x) in [
+                    (1, 64, 4, false, false),
+                    (4, 16, 2, false, false),
+                    (32, 2, 3, true, false),
+                    (1, 7, 2, true, false),
+                    (1, 8, 3, true, true),
+                    (0, 0, 0, true, true),
+                ] {
+                    let key = match tpr {
+                        0 => MatVec::for_type(ty),
+                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x },
+                    };
+                    check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
                 }
             }
