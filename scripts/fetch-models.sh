@@ -39,3 +39,14 @@ else
   mv "$GEMMA.partial" "$GEMMA"
   ok "$GEMMA" "$GEMMA_SHA" || { log "Gemma sha256 mismatch"; exit 1; }
 fi
+
+# A three-part split of SmolLM2 (as llama.cpp's gguf-split writes them), for the split-file tests.
+SPLIT_FIRST=models/split/SmolLM2-135M-Instruct.Q4_1-00001-of-00003.gguf
+if [ -f "$SPLIT_FIRST" ] && [ models/split/.done -nt "$SMOL" ]; then
+  log "SmolLM2 split parts present"
+else
+  log "writing a 3-part split of SmolLM2 (scripts/make_split.py)"
+  rm -rf models/split
+  python3 scripts/make_split.py "$SMOL" models/split 3 >/dev/null
+  touch models/split/.done
+fi

@@ -127,3 +127,23 @@ fn tokenize_and_inspect_real_model() {
     assert_eq!(v["supported"], true);
     assert_eq!(v["quant_types"]["Q4_1"]["tensors"], 210);
 }
+
+#[test]
+fn split_gguf_loads_as_one_model() {
+    let single = common::model(common::SMOLLM);
+    let part = common::root().join("models/split/SmolLM2-135M-Instruct.Q4_1-00002-of-00003.gguf");
+    assert!(part.exists(), "{} is missing: run scripts/setup.sh", part.display());
+    let run = |m: &std::path::Path| {
+        let out = bin()
+            .args(["generate", "--model", m.to_str().unwrap(), "--prompt", "The capital of France is", "--max-tokens", "4", "--temperature", "0", "--json", "--backend", "cpu"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["ids"].clone()
+    };
+    assert_eq!(run(&part), run(&single));
+    let out = bin().args(["inspect", "--model", part.to_str().unwrap(), "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tensors"], 272);
+    assert_eq!(v["supported"], true);
+}

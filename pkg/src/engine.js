@@ -24,6 +24,16 @@ async function readHeader(core, file, signal, onProgress) {
   }
 }
 
+/** The URLs of all parts of a split GGUF (`name-00001-of-00003.gguf`), or null. */
+export function splitUrls(url) {
+  const m = /^(.*)-(\d{5})-of-(\d{5})\.gguf(\?.*)?$/.exec(String(url));
+  if (!m) return null;
+  const count = Number(m[3]);
+  if (count < 2 || Number(m[2]) < 1 || Number(m[2]) > count) return null;
+  const pad = (n) => String(n).padStart(5, '0');
+  return Array.from({ length: count }, (_, i) => `${m[1]}-${pad(i + 1)}-of-${m[3]}.gguf${m[4] || ''}`);
+}
+
 /** Serializes requests: one generation at a time per model. */
 class Queue {
   constructor() {
@@ -56,38 +66,54 @@ export class Engine {
     if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)', 'WebGPUUnavailable');
     const t0 = performance.now();
     const core = await loadCore(wasmUrl);
-    let file;
+    const parts = splitUrls(url);
+    if (parts && sha256) throw toTyped({ code: 'InvalidArgument', message: 'sha256 checks a single file; it cannot be used with a split GGUF' });
+    const files = [];
     let loader;
     try {
       check(signal);
-      file = await openModelFile(url, { signal, cache, retries, onProgress });
-      const { info, prefix } = await readHeader(core, file, signal, onProgress);
-      if (!info.supported) {
-        // Refused from the header alone, before any weight is downloaded.
-        const code = /architecture/.test(info.problem) ? 'UnsupportedArchitecture' : /quant type/.test(info.problem) ? 'UnsupportedQuantType' : 'InvalidGGUF';
-        throw toTyped({ code, message: info.problem });
+      const prefixes = [];
+      for (const u of parts || [url]) {
+        const file = await openModelFile(u, { signal, cache, retries, onProgress });
+        const { info, prefix } = await readHeader(core, file, signal, onProgress);
+        if (!parts && !info.supported) {
+          // Refused from the header alone, before any weight is downloaded.
+          const code = /architecture/.test(info.problem) ? 'UnsupportedArchitecture' : /quant type/.test(info.problem) ? 'UnsupportedQuantType' : 'InvalidGGUF';
+          throw toTyped({ code, message: info.problem });
+        }
+        files.push(file);
+        prefixes.push(prefix);
       }
-      onProgress({ phase: 'device', loaded: 0, total: file.total });
-      loader = await core.ModelLoader.create(prefix, file.total, { contextLength, sha256, defaultLimits });
-      let loaded = 0;
-      for await (const { offset, bytes } of file.chunks(0)) {
-        check(signal);
-        loader.feed(offset, bytes);
-        loaded = offset + bytes.length;
-        onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded, total: file.total });
+      const total = files.reduce((n, f) => n + f.total, 0);
+      onProgress({ phase: 'device', loaded: 0, total });
+      const opts = { contextLength, sha256, defaultLimits };
+      loader = parts
+        ? await core.ModelLoader.createSplit(prefixes, files.map((f) => f.total), opts)
+        : await core.ModelLoader.create(prefixes[0], files[0].total, opts);
+      // The parts are fed as one virtual file: their concatenation.
+      let base = 0;
+      for (const file of files) {
+        let loaded = 0;
+        for await (const { offset, bytes } of file.chunks(0)) {
+          check(signal);
+          loader.feed(base + offset, bytes);
+          loaded = offset + bytes.length;
+          onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded: base + loaded, total });
+        }
+        if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`, 'NetworkError');
+        base += file.total;
       }
-      if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`, 'NetworkError');
       let model;
       try {
         model = loader.finish();
       } catch (e) {
-        if (e && e.code === 'IntegrityError') await file.discard();
+        if (e && e.code === 'IntegrityError') await files[0].discard();
         throw e;
       }
-      await file.commit();
-      onProgress({ phase: 'ready', loaded: file.total, total: file.total });
+      for (const file of files) await file.commit();
+      onProgress({ phase: 'ready', loaded: total, total });
       const engine = new Engine(model, core, url);
-      engine.loadStats = { ms: performance.now() - t0, ...file.stats };
+      engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
       return engine;
     } catch (e) {
       throw toTyped(e);

@@ -188,6 +188,22 @@ test('a second load is served from the cache; an interrupted download resumes wi
   }
 });
 
+test('a split GGUF (-0000N-of-00003) loads as one model', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async () => {
+      const e = await gw.Engine.load('/models/split/SmolLM2-135M-Instruct.Q4_1-00002-of-00003.gguf', { cache: false });
+      const out = await e.completions.create({ prompt: 'The capital of France is', max_tokens: 3, temperature: 0 });
+      await e.unload();
+      return { ids: out.token_ids, parts: e.loadStats.parts };
+    });
+    assert.equal(r.parts, 3);
+    assert.deepEqual(r.ids, [7042, 30, 198]);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('typed errors: 404, not a GGUF, wrong sha256 (nothing cached), unsupported architecture', async () => {
   const { browser, page } = await openPage();
   try {

@@ -5,6 +5,7 @@ mod cursor;
 pub mod error;
 pub mod reader;
 pub mod source;
+pub mod split;
 pub mod value;
 pub mod writer;
 

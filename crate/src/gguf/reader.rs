@@ -143,6 +143,23 @@ impl Gguf {
         Ok(Gguf { version, metadata, index, tensors, tensor_index, alignment, data_offset, file_len })
     }
 
+    /// Makes this header describe `tensors` (offsets from the start of a virtual file of
+    /// `file_len` bytes) instead of its own (used to join split files).
+    pub(crate) fn replace_tensors(&mut self, tensors: Vec<TensorInfo>, file_len: u64) -> Result<()> {
+        let mut index = HashMap::with_capacity(tensors.len());
+        for (i, t) in tensors.iter().enumerate() {
+            if index.insert(t.name.clone(), i).is_some() {
+                return Err(GgufError::DuplicateTensor { name: t.name.clone() });
+            }
+        }
+        check_extents(&tensors, 0, file_len)?;
+        self.tensors = tensors;
+        self.tensor_index = index;
+        self.data_offset = 0;
+        self.file_len = file_len;
+        Ok(())
+    }
+
     /// Frees the metadata (keeps the tensor table); later lookups find nothing.
     pub fn strip_metadata(&mut self) {
         self.metadata = Vec::new();

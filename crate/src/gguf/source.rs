@@ -92,3 +92,47 @@ mod file {
 }
 #[cfg(not(target_arch = "wasm32"))]
 pub use file::FileSource;
+
+/// Several sources read as their concatenation (the parts of a split GGUF).
+pub struct ConcatSource<S: ByteSource> {
+    parts: Vec<(u64, S)>,
+    len: u64,
+}
+
+impl<S: ByteSource> ConcatSource<S> {
+    pub fn new(parts: Vec<S>) -> Self {
+        let mut start = 0;
+        let parts: Vec<(u64, S)> = parts
+            .into_iter()
+            .map(|p| {
+                let s = start;
+                start += p.len();
+                (s, p)
+            })
+            .collect();
+        ConcatSource { parts, len: start }
+    }
+}
+
+impl<S: ByteSource> ByteSource for ConcatSource<S> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        for (start, p) in &self.parts {
+            let end = start + p.len();
+            let pos = offset + done as u64;
+            if done == buf.len() {
+                break;
+            }
+            if pos >= end || pos < *start {
+                continue;
+            }
+            let n = ((end - pos) as usize).min(buf.len() - done);
+            p.read_at(pos - start, &mut buf[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+}

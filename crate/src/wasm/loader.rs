@@ -40,13 +40,35 @@ impl ModelLoader {
     /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
     /// `{ contextLength?, sha256?, defaultLimits? }`.
     pub async fn create(prefix: Vec<u8>, total_len: f64, opts: JsValue) -> Result<ModelLoader, JsValue> {
+        let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 }).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+        drop(prefix);
+        Self::from_header(gguf, opts).await
+    }
+
+    /// The parts of a split GGUF (`-00001-of-0000N.gguf`): one header prefix and one length per
+    /// part, in order. The bytes are then fed at their offsets in the parts' concatenation.
+    #[wasm_bindgen(js_name = createSplit)]
+    pub async fn create_split(prefixes: js_sys::Array, lengths: Vec<f64>, opts: JsValue) -> Result<ModelLoader, JsValue> {
+        if prefixes.length() as usize != lengths.len() {
+            return Err(js_error("InvalidArgument", "one prefix per part and one length per part"));
+        }
+        let mut parts = Vec::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            let bytes = js_sys::Uint8Array::new(&p).to_vec();
+            let g = Gguf::read(&PrefixSource { prefix: &bytes, total_len: lengths[i] as u64 })
+                .map_err(|e| js_error("InvalidGGUF", &format!("part {}: {e}", i + 1)))?;
+            parts.push(g);
+        }
+        let gguf = Gguf::merge_splits(parts).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+        Self::from_header(gguf, opts).await
+    }
+
+    async fn from_header(gguf: Gguf, opts: JsValue) -> Result<ModelLoader, JsValue> {
         let opts: LoadOptions = if opts.is_undefined() || opts.is_null() {
             LoadOptions::default()
         } else {
             serde_wasm_bindgen::from_value(opts).map_err(|e| js_error("InvalidArgument", &e.to_string()))?
         };
-        let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 }).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
-        drop(prefix);
         let cfg = ModelConfig::from_gguf(&gguf).map_err(|e| model_error(&e))?;
         crate::model::WeightTable::resolve(&cfg, &gguf).map_err(|e| model_error(&e))?;
         let n_ctx = opts.context_length.unwrap_or(4096).clamp(16, cfg.n_ctx_train);

@@ -7,7 +7,7 @@ use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, GpuBackend, Samplin
 use gguf_web::gpu::DeviceRequest;
 use gguf_web::tokenizer::{ChatMessage, Tokenizer};
 use std::io::Write;
-use gguf_web::gguf::{FileSource, Gguf};
+use gguf_web::gguf::{ByteSource, Gguf};
 use gguf_web::model::{ModelConfig, WeightTable};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -42,13 +42,16 @@ pub fn run(argv: &[String]) -> Result<(), String> {
 }
 
 struct Opened {
-    src: FileSource,
+    src: Box<dyn ByteSource>,
     gguf: Gguf,
 }
 
+/// A GGUF file, or all parts of a split GGUF (`--model name-00001-of-00003.gguf`).
 fn open(path: &str) -> Result<Opened, String> {
-    let src = FileSource::open(path).map_err(|e| e.to_string())?;
-    let gguf = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;
+    let (src, gguf) = gguf_web::gguf::split::open(std::path::Path::new(path)).map_err(|e| match e {
+        gguf_web::gguf::GgufError::Io(m) => m,
+        e => format!("{path}: {e}"),
+    })?;
     Ok(Opened { src, gguf })
 }
 
@@ -56,11 +59,11 @@ fn open(path: &str) -> Result<Opened, String> {
 fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, String> {
     match args.get("backend").unwrap_or("gpu") {
         "cpu" => {
-            let model = CpuModel::load(&m.src, &m.gguf).map_err(|e| e.to_string())?;
+            let model = CpuModel::load(&*m.src, &m.gguf).map_err(|e| e.to_string())?;
             Ok(Box::new(CpuBackend::new(model, context)))
         }
         "gpu" => {
-            let b = GpuBackend::open(&m.src, &m.gguf, context, DeviceRequest::default(), &mut |_, _| {}).map_err(|e| e.to_string())?;
+            let b = GpuBackend::open(&*m.src, &m.gguf, context, DeviceRequest::default(), &mut |_, _| {}).map_err(|e| e.to_string())?;
             Ok(Box::new(b))
         }
         other => Err(format!("--backend must be gpu or cpu, not {other:?}")),
