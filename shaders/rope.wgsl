@@ -1,8 +1,10 @@
 // Rotary position embedding of every q and k head of T tokens, optionally after a per-head RMSNorm
 // (Gemma 3's QK-norm). NEOX rotates (x[i], x[i + n_rot/2]), the original (x[2i], x[2i + 1]).
-// Angles use the inverse frequencies precomputed on the CPU (FREQ), like the reference engine.
+// The (cos, sin) of every angle come from a table computed on the CPU (ANGLES: [position][n_rot/2]),
+// the very values the reference engine uses: GPU sin/cos differ between drivers (SwiftShader's are
+// off by ~1e-4) and large arguments lose precision.
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> FREQ: array<f32>;
+@group(0) @binding(1) var<storage, read> ANGLES: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> NW: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Q: array<f32>;
 @group(0) @binding(4) var<storage, read_write> K: array<f32>;
@@ -52,12 +54,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         // The rotation reads normed values other invocations wrote to the storage buffer.
         storageBarrier();
     }
-    let pos = f32(P.pos0 + t);
     let half = P.n_rot / 2u;
+    let row = P.angles_offset + (P.pos0 + t) * half;
     for (var i = lid.x; i < half; i += WG_X) {
-        let theta = pos * P.freq_scale * FREQ[P.freq_offset + i];
-        let c = cos(theta);
-        let s = sin(theta);
+        let cs = ANGLES[row + i];
+        let c = cs.x;
+        let s = cs.y;
 #ifdef NEOX
         let a = base + i;
         let b = base + i + half;

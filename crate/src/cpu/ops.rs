@@ -61,18 +61,29 @@ pub fn matmul(x: &[f32], w: &Matrix) -> Vec<f32> {
     y
 }
 
-/// Rotary position embedding of one head vector. Angles follow ggml's `rope_f32`:
-/// theta_i = pos · scale · base^(-2i/n_rot), computed as a running product like ggml does.
-pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, base: f32, scale: f32, neox: bool) {
+/// The (cos, sin) of the `n_rot / 2` RoPE angles at `pos`, as ggml's `rope_f32` computes them:
+/// theta_i = pos · scale · base^(-2i/n_rot) as a running product. The GPU engine uploads these
+/// very values as a table, so both engines rotate by identical angles.
+pub fn rope_angles(pos: usize, n_rot: usize, base: f32, scale: f32) -> Vec<[f32; 2]> {
     let theta_scale = base.powf(-2.0 / n_rot as f32);
     let mut theta = pos as f32;
-    for i in 0..n_rot / 2 {
-        let (sin, cos) = (scale * theta).sin_cos();
+    (0..n_rot / 2)
+        .map(|_| {
+            let (sin, cos) = (scale * theta).sin_cos();
+            theta *= theta_scale;
+            [cos, sin]
+        })
+        .collect()
+}
+
+/// Rotary position embedding of one head vector: NeoX rotates (x[i], x[i + n_rot/2]), the original
+/// adjacent pairs (x[2i], x[2i+1]); dimensions past `n_rot` are left alone.
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, base: f32, scale: f32, neox: bool) {
+    for (i, [cos, sin]) in rope_angles(pos, n_rot, base, scale).into_iter().enumerate() {
         let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
         let (x0, x1) = (head[a], head[b]);
         head[a] = x0 * cos - x1 * sin;
         head[b] = x0 * sin + x1 * cos;
-        theta *= theta_scale;
     }
 }
 

@@ -12,7 +12,7 @@ use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
 use super::kernels::matvec::{matvec, MatVec};
 use super::kernels::norm::{rms_norm, NormArgs};
-use super::kernels::rope::{rope, rope_freqs, RopeArgs, RopeParams};
+use super::kernels::rope::{rope, rope_table, RopeArgs, RopeParams};
 use super::kernels::sample::GpuSampler;
 use crate::engine::SamplingParams;
 use super::loader::{Sink, WeightLoader};
@@ -41,8 +41,8 @@ pub struct GpuLayer {
     pub k_norm: Option<u32>,
     pub post_attn_norm: Option<u32>,
     pub post_ffn_norm: Option<u32>,
-    /// Offset of this layer's RoPE frequencies in the freqs buffer.
-    pub freq_offset: u32,
+    /// Offset of this layer's RoPE (cos, sin) table in the angles buffer, in pairs.
+    pub angles_offset: u32,
 }
 
 pub struct GpuWeights {
@@ -52,7 +52,8 @@ pub struct GpuWeights {
     pub output_norm: u32,
     pub layers: Vec<GpuLayer>,
     pub vectors: wgpu::Buffer,
-    pub freqs: wgpu::Buffer,
+    /// RoPE (cos, sin) tables for every position of the context, one per distinct (base, scale).
+    pub angles: wgpu::Buffer,
 }
 
 impl GpuWeights {
@@ -64,7 +65,7 @@ impl GpuWeights {
         for l in &self.layers {
             n += [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>();
         }
-        n + self.vectors.size() + self.freqs.size()
+        n + self.vectors.size() + self.angles.size()
     }
 }
 
@@ -200,18 +201,19 @@ impl GpuModelPlan {
         let mut take = |name: &str| mats.remove(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() });
         let vo = |t: &crate::gguf::TensorInfo| self.vec_offsets[&t.name];
         let cfg = self.cfg;
-        // RoPE frequency tables: one per distinct base.
-        let mut freqs: Vec<f32> = Vec::new();
-        let mut freq_at: Vec<(u32, u32)> = Vec::new(); // (base bits, offset)
+        // RoPE (cos, sin) tables: one per distinct (base, scale).
+        let mut angles: Vec<f32> = Vec::new();
+        let mut table_at: Vec<((u32, u32), u32)> = Vec::new();
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for (il, lt) in self.table.layers.iter().enumerate() {
-            let base = cfg.layers[il].rope_base;
-            let freq_offset = match freq_at.iter().find(|(b, _)| *b == base.to_bits()) {
+            let lc = cfg.layers[il];
+            let key = (lc.rope_base.to_bits(), lc.rope_scale.to_bits());
+            let angles_offset = match table_at.iter().find(|(k, _)| *k == key) {
                 Some(&(_, o)) => o,
                 None => {
-                    let o = freqs.len() as u32;
-                    freqs.extend(rope_freqs(base, cfg.rope_dim));
-                    freq_at.push((base.to_bits(), o));
+                    let o = (angles.len() / 2) as u32;
+                    angles.extend(rope_table(self.n_ctx, cfg.rope_dim, lc.rope_base, lc.rope_scale));
+                    table_at.push((key, o));
                     o
                 }
             };
@@ -229,7 +231,7 @@ impl GpuModelPlan {
                 k_norm: lt.k_norm.as_ref().map(vo),
                 post_attn_norm: lt.post_attn_norm.as_ref().map(vo),
                 post_ffn_norm: lt.post_ffn_norm.as_ref().map(vo),
-                freq_offset,
+                angles_offset,
             });
         }
         let w = GpuWeights {
@@ -241,7 +243,7 @@ impl GpuModelPlan {
             output_norm: vo(&self.table.output_norm),
             layers,
             vectors: super::buffers::storage_f32(&ctx, "norm weights", &vectors),
-            freqs: super::buffers::storage_f32(&ctx, "rope freqs", &freqs),
+            angles: super::buffers::storage_f32(&ctx, "rope angles", &angles),
         };
         let n_ctx = self.n_ctx;
         let kv = (0..cfg.n_layer)
@@ -356,7 +358,7 @@ impl GpuModel {
         let (x, h, o, q, attn) = (Bind::whole(&s.x), Bind::whole(&s.h), Bind::whole(&s.o), Bind::whole(&s.q), Bind::whole(&s.attn));
         let (g, u, a) = (Bind::whole(&s.g), Bind::whole(&s.u), Bind::whole(&s.a));
         let vecs = Bind::whole(&self.w.vectors);
-        let freqs = Bind::whole(&self.w.freqs);
+        let angles = Bind::whole(&self.w.angles);
         let pos0 = self.pos as u32;
         let tt = t as u32;
         let kv_dim = cfg.kv_dim() as u32;
@@ -377,7 +379,6 @@ impl GpuModel {
         };
         let (qd, vd, ff) = (cfg.q_dim() as u32, cfg.v_dim() as u32, cfg.n_ff as u32);
         for (il, l) in self.w.layers.iter().enumerate() {
-            let lc = &cfg.layers[il];
             let (kc, vc) = (Bind::whole(&self.kv[il].0), Bind::whole(&self.kv[il].1));
             norm(rec, &x, l.attn_norm, &h, false)?;
             proj(rec, &l.wq, &h, e, &q, 0, qd, false)?;
@@ -392,14 +393,13 @@ impl GpuModel {
                 k_offset: pos0 * kv_dim,
                 k_stride: kv_dim,
                 pos0,
-                freq_offset: l.freq_offset,
-                freq_scale: lc.rope_scale,
+                angles_offset: l.angles_offset,
                 norm: l.q_norm.is_some() as u32,
                 eps,
                 q_norm_offset: l.q_norm.unwrap_or(0),
                 k_norm_offset: l.k_norm.unwrap_or(0),
             };
-            rope(rec, cfg.rope_neox, RopeArgs { freqs: &freqs, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
+            rope(rec, cfg.rope_neox, RopeArgs { angles: &angles, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
             let geom = attn_geometry(cfg, il);
             let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
             if t == 1 {

@@ -14,8 +14,8 @@ wgsl_params! {
         pub k_offset: u32,
         pub k_stride: u32,
         pub pos0: u32,
-        pub freq_offset: u32,
-        pub freq_scale: f32,
+        // where this layer's table starts in the angles buffer, in (cos, sin) pairs
+        pub angles_offset: u32,
         pub norm: u32,
         pub eps: f32,
         pub q_norm_offset: u32,
@@ -48,21 +48,13 @@ impl Kernel for Rope {
     }
 }
 
-/// Inverse frequencies base^(-2i/n_rot), as the running product the CPU reference uses.
-pub fn rope_freqs(base: f32, n_rot: usize) -> Vec<f32> {
-    let ts = base.powf(-2.0 / n_rot as f32);
-    let mut f = 1.0f32;
-    (0..n_rot / 2)
-        .map(|_| {
-            let v = f;
-            f *= ts;
-            v
-        })
-        .collect()
+/// The (cos, sin) table of positions `0..n_pos`: `n_pos × n_rot/2` pairs, flattened.
+pub fn rope_table(n_pos: usize, n_rot: usize, base: f32, scale: f32) -> Vec<f32> {
+    (0..n_pos).flat_map(|p| crate::cpu::ops::rope_angles(p, n_rot, base, scale)).flatten().collect()
 }
 
 pub struct RopeArgs<'a> {
-    pub freqs: &'a Bind,
+    pub angles: &'a Bind,
     /// Norm weights (`norm` false: any buffer).
     pub norm_w: &'a Bind,
     pub q: &'a Bind,
@@ -71,7 +63,7 @@ pub struct RopeArgs<'a> {
 
 /// Applies (norm and) RoPE to `n_tokens` tokens' heads: `params.n_head` q heads then `n_kv` k heads.
 pub fn rope(rec: &mut Recorder, neox: bool, a: RopeArgs, params: &RopeParams, n_kv: u32, n_tokens: u32) -> Result<(), ShaderError> {
-    rec.dispatch(&Rope { neox }, params, &[a.freqs.clone(), a.norm_w.clone(), a.q.clone(), a.k.clone()], [params.n_head + n_kv, n_tokens, 1])
+    rec.dispatch(&Rope { neox }, params, &[a.angles.clone(), a.norm_w.clone(), a.q.clone(), a.k.clone()], [params.n_head + n_kv, n_tokens, 1])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -96,8 +88,8 @@ mod tests {
                     let q = rng.normals(t * nh * hd, 1.0);
                     let kk = rng.normals(t * nkv * hd, 1.0);
                     let nw = rng.normals(2 * hd, 1.0);
-                    let freqs = rope_freqs(base, n_rot);
-                    let (bq, bk, bn, bf) = (storage_f32(ctx, "q", &q), storage_f32(ctx, "k", &kk), storage_f32(ctx, "nw", &nw), storage_f32(ctx, "f", &freqs));
+                    let table = rope_table(pos0 + t, n_rot, base, 1.0);
+                    let (bq, bk, bn, bf) = (storage_f32(ctx, "q", &q), storage_f32(ctx, "k", &kk), storage_f32(ctx, "nw", &nw), storage_f32(ctx, "a", &table));
                     let p = RopeParams {
                         n_head: nh as u32,
                         head_dim: hd as u32,
@@ -107,15 +99,14 @@ mod tests {
                         k_offset: 0,
                         k_stride: (nkv * hd) as u32,
                         pos0: pos0 as u32,
-                        freq_offset: 0,
-                        freq_scale: 1.0,
+                        angles_offset: 0,
                         norm: norm as u32,
                         eps: 1e-6,
                         q_norm_offset: 0,
                         k_norm_offset: hd as u32,
                     };
                     let mut rec = k.recorder();
-                    let args = RopeArgs { freqs: &Bind::whole(&bf), norm_w: &Bind::whole(&bn), q: &Bind::whole(&bq), k: &Bind::whole(&bk) };
+                    let args = RopeArgs { angles: &Bind::whole(&bf), norm_w: &Bind::whole(&bn), q: &Bind::whole(&bq), k: &Bind::whole(&bk) };
                     rope(&mut rec, neox, args, &p, nkv as u32, t as u32).unwrap();
                     rec.submit();
                     let gq = block_on(read_f32(ctx, &bq, 0, q.len())).unwrap();
@@ -132,9 +123,9 @@ mod tests {
                         ops::rope(head, pos0 + i / nkv, n_rot, base, 1.0, neox);
                     }
                     let what = format!("rope hd={hd} n_rot={n_rot} pos0={pos0} neox={neox} norm={norm}");
-                    // sin/cos of angles up to ~2000 rad on the GPU and a few ulps of angle difference.
-                    assert_nmse(&format!("{what} q"), &gq, &wq, 1e-9);
-                    assert_nmse(&format!("{what} k"), &gk, &wk, 1e-9);
+                    // Same angles as the CPU; the norm's sum of squares is f32 in another order.
+                    assert_nmse(&format!("{what} q"), &gq, &wq, 1e-12);
+                    assert_nmse(&format!("{what} k"), &gk, &wk, 1e-12);
                 }
             }
         }
