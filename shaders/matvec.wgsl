@@ -41,8 +41,13 @@ var<workgroup> partial: array<array<f32, ROWS>, WG_SIZE>;
 #endif
 
 #ifdef MV_FAST
-// x of the current sub-step: as loaded (times XSCALE with MV_XSCALE, for in-place decoders).
+// x of the current sub-step: as loaded (times XSCALE with MV_XSCALE, for in-place decoders); xg[g]
+// is the sum of x over vectors [g·MV_XG, (g + 1)·MV_XG), for the types' offsets and mins, which
+// are applied once per group (d·Σq·x - m·Σx) instead of once per value.
 var<private> xs: array<vec4<f32>, MV_XV>;
+#ifdef MV_XG
+var<private> xg: array<f32, MV_XV / MV_XG>;
+#endif
 var<private> acc: array<f32, ROWS>;
 var<private> blk0: array<u32, ROWS>;
 var<private> head: array<MvHead, ROWS>;
@@ -50,58 +55,80 @@ var<private> head: array<MvHead, ROWS>;
 var<private> lane: u32;
 #endif
 
-fn load_x(v0: u32) {
-#ifdef SG_X
-    for (var k = 0u; k < MV_XV / SG_X; k++) {
-        let a = X[v0 + k * SG_X + lane];
-        xs[k * SG_X + 0u] = subgroupBroadcast(a, 0u);
-        xs[k * SG_X + 1u] = subgroupBroadcast(a, 1u);
-        xs[k * SG_X + 2u] = subgroupBroadcast(a, 2u);
-        xs[k * SG_X + 3u] = subgroupBroadcast(a, 3u);
+// Loads xs[j..j + 8] (j a constant after inlining: SwiftShader unrolls nothing and indexes private
+// arrays with a variable lane by lane) and their sums.
+fn load_x8(v0: u32, j: u32) {
 #if SG_X == 8u
-        xs[k * SG_X + 4u] = subgroupBroadcast(a, 4u);
-        xs[k * SG_X + 5u] = subgroupBroadcast(a, 5u);
-        xs[k * SG_X + 6u] = subgroupBroadcast(a, 6u);
-        xs[k * SG_X + 7u] = subgroupBroadcast(a, 7u);
-#endif
-    }
+    let a = X[v0 + j + lane];
+    xs[j] = subgroupBroadcast(a, 0u);
+    xs[j + 1u] = subgroupBroadcast(a, 1u);
+    xs[j + 2u] = subgroupBroadcast(a, 2u);
+    xs[j + 3u] = subgroupBroadcast(a, 3u);
+    xs[j + 4u] = subgroupBroadcast(a, 4u);
+    xs[j + 5u] = subgroupBroadcast(a, 5u);
+    xs[j + 6u] = subgroupBroadcast(a, 6u);
+    xs[j + 7u] = subgroupBroadcast(a, 7u);
+#elif SG_X == 4u
+    let a = X[v0 + j + lane];
+    let e = X[v0 + j + 4u + lane];
+    xs[j] = subgroupBroadcast(a, 0u);
+    xs[j + 1u] = subgroupBroadcast(a, 1u);
+    xs[j + 2u] = subgroupBroadcast(a, 2u);
+    xs[j + 3u] = subgroupBroadcast(a, 3u);
+    xs[j + 4u] = subgroupBroadcast(e, 0u);
+    xs[j + 5u] = subgroupBroadcast(e, 1u);
+    xs[j + 6u] = subgroupBroadcast(e, 2u);
+    xs[j + 7u] = subgroupBroadcast(e, 3u);
 #else
-    for (var j = 0u; j < MV_XV; j++) {
-        xs[j] = X[v0 + j];
-    }
+    xs[j] = X[v0 + j];
+    xs[j + 1u] = X[v0 + j + 1u];
+    xs[j + 2u] = X[v0 + j + 2u];
+    xs[j + 3u] = X[v0 + j + 3u];
+    xs[j + 4u] = X[v0 + j + 4u];
+    xs[j + 5u] = X[v0 + j + 5u];
+    xs[j + 6u] = X[v0 + j + 6u];
+    xs[j + 7u] = X[v0 + j + 7u];
+#endif
+#if MV_XG == 8u
+    xg[j / 8u] = dot(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u] + xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u], vec4<f32>(1.0));
+#elif MV_XG == 4u
+    xg[j / 4u] = dot(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u], vec4<f32>(1.0));
+    xg[j / 4u + 1u] = dot(xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u], vec4<f32>(1.0));
 #endif
 #if MV_XSCALE
-    for (var j = 0u; j < MV_XV; j++) {
-        xs[j] *= XSCALE;
-    }
+    xs[j] *= XSCALE;
+    xs[j + 1u] *= XSCALE;
+    xs[j + 2u] *= XSCALE;
+    xs[j + 3u] *= XSCALE;
+    xs[j + 4u] *= XSCALE;
+    xs[j + 5u] *= XSCALE;
+    xs[j + 6u] *= XSCALE;
+    xs[j + 7u] *= XSCALE;
 #endif
 }
 
-// Sub-step c of the step whose first block (in row 0) is b: called with constant c.
+fn load_x(v0: u32) {
+    load_x8(v0, 0u);
+#if MV_XV != 8u
+    load_x8(v0, 8u);
+#endif
+#if MV_XV == 32u
+    load_x8(v0, 16u);
+    load_x8(v0, 24u);
+#endif
+}
+
+// Sub-step c of the step whose first block (in row 0) is b: called with constant c. The rows are
+// unrolled by the launcher (MV_EACH_ROW_SUB: acc[r] += mv_sub(blk0[r] + b, c, head[r]) for each r).
 fn sub_step(v0: u32, b: u32, c: u32) {
     load_x(v0 + c * MV_XV);
-    for (var r = 0u; r < ROWS; r++) {
-        acc[r] += mv_sub(blk0[r] + b, c, head[r]);
-    }
+    MV_EACH_ROW_SUB
 }
 
 // Σ of the 16 fields m (in place) of the four words of q against xs[j..j + 4].
 fn dot4w(q: vec4<u32>, m: vec4<u32>, j: u32) -> f32 {
     return dot(inplace(q.x, m), xs[j]) + dot(inplace(q.y, m), xs[j + 1u])
          + dot(inplace(q.z, m), xs[j + 2u]) + dot(inplace(q.w, m), xs[j + 3u]);
-}
-
-// As dot4w for fields minus an offset, given in place (off = o·SV): exact, like ggml's q - o.
-fn dot4o(q: vec4<u32>, m: vec4<u32>, off: vec4<f32>, j: u32) -> f32 {
-    return dot(inplace(q.x, m) - off, xs[j]) + dot(inplace(q.y, m) - off, xs[j + 1u])
-         + dot(inplace(q.z, m) - off, xs[j + 2u]) + dot(inplace(q.w, m) - off, xs[j + 3u]);
-}
-
-// As dot4w for fields dequantized as field·d1 - m1 (m1v = m1·SV): every value rounds exactly as
-// ggml's dequantization does, so the sum does not cancel more than the reference's.
-fn dot4dm(q: vec4<u32>, m: vec4<u32>, d1: f32, m1v: vec4<f32>, j: u32) -> f32 {
-    return dot(inplace(q.x, m) * d1 - m1v, xs[j]) + dot(inplace(q.y, m) * d1 - m1v, xs[j + 1u])
-         + dot(inplace(q.z, m) * d1 - m1v, xs[j + 2u]) + dot(inplace(q.w, m) * d1 - m1v, xs[j + 3u]);
 }
 
 // Σ of the 16 signed bytes of q (each times 2^24) against xs[j..j + 4].
@@ -136,9 +163,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
         for (var s = lid.y; s < P.steps; s += WG_Y) {
             let b = s * MV_STEP_BLOCKS;
-            for (var r = 0u; r < ROWS; r++) {
-                head[r] = mv_head(blk0[r] + b);
-            }
+            MV_EACH_ROW_HEAD
             let v0 = P.x_offset / 4u + s * (MV_SUBS * MV_XV);
             sub_step(v0, b, 0u);
 #if MV_SUBS != 1

@@ -25,6 +25,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 2
 #define MV_XV 32u
 #define MV_XSCALE 1
+#define MV_XG 4u
 struct MvHead {
     sc: vec4<u32>,
     dm: vec2<f32>,
@@ -37,8 +38,7 @@ fn mv_head(b: u32) -> MvHead {
 // 16 values: 2-bit fields at `shift` of q, scale byte n (a constant after inlining).
 fn q2_group(q: vec4<u32>, shift: u32, j: u32, n: u32, h: MvHead) -> f32 {
     let s = byte_at(h.sc[n / 4u], n % 4u);
-    // As ggml dequantizes: (d·sc)·q - dmin·m per value.
-    return dot4dm(q >> vec4<u32>(shift), M2, h.dm.x * f32(s & 0xfu), h.dm.y * f32(s >> 4u) * SV, j);
+    return h.dm.x * f32(s & 0xfu) * dot4w(q >> vec4<u32>(shift), M2, j) - h.dm.y * f32(s >> 4u) * xg[j / 4u];
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {

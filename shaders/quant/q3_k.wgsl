@@ -36,6 +36,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 2
 #define MV_XV 32u
 #define MV_XSCALE 1
+#define MV_XG 4u
 struct MvHead {
     hm0: vec4<u32>,
     hm1: vec4<u32>,
@@ -59,7 +60,7 @@ fn mv_head(b: u32) -> MvHead {
 fn q3_group(q: vec4<u32>, hm: vec4<u32>, shift: u32, hb: u32, j: u32, n: u32, sc: vec4<u32>) -> f32 {
     let v = ((q >> vec4<u32>(shift)) & vec4<u32>(0x03030303u)) | (((hm >> vec4<u32>(hb)) & vec4<u32>(0x01010101u)) << vec4<u32>(2u));
     let s = f32(byte_at(sc[n / 4u], n % 4u)) - 32.0;
-    return s * dot4o(v, M3, 4.0 * SV, j);
+    return s * (dot4w(v, M3, j) - 4.0 * xg[j / 4u]);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {

@@ -17,18 +17,19 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 1
 #define MV_XV 16u
 #define MV_XSCALE 1
+#define MV_XG 8u
 alias MvHead = vec2<f32>;
 
 fn mv_head(b: u32) -> MvHead {
     return unpack2x16float(W[scale_base() + b / 2u]);
 }
 
-// Σ (q - 8)·x of one block against xs[j..j + 8]: low nibbles are values 0..15, high nibbles 16..31.
+// Σ q·x of one block against xs[j..j + 8]: low nibbles are values 0..15, high nibbles 16..31.
 fn q4_dot(q: vec4<u32>, j: u32) -> f32 {
-    return dot4o(q, M4, 8.0 * SV, j) + dot4o(q >> vec4<u32>(4u), M4, 8.0 * SV, j + 4u);
+    return dot4w(q, M4, j) + dot4w(q >> vec4<u32>(4u), M4, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
-    return h.x * q4_dot(W4[b], 0u) + h.y * q4_dot(W4[b + 1u], 8u);
+    return h.x * (q4_dot(W4[b], 0u) - 8.0 * xg[0]) + h.y * (q4_dot(W4[b + 1u], 8u) - 8.0 * xg[1]);
 }
 #endif

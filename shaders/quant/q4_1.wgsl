@@ -17,6 +17,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 1
 #define MV_XV 16u
 #define MV_XSCALE 1
+#define MV_XG 8u
 alias MvHead = vec4<f32>;
 
 fn mv_head(b: u32) -> MvHead {
@@ -25,13 +26,11 @@ fn mv_head(b: u32) -> MvHead {
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 
-// Σ (q·d + m)·x of one block (dm = (d, m)) against xs[j..j + 8].
-fn q4_dot(q: vec4<u32>, dm: vec2<f32>, j: u32) -> f32 {
-    let mv = -dm.y * SV;
-    return dot4dm(q, M4, dm.x, mv, j) + dot4dm(q >> vec4<u32>(4u), M4, dm.x, mv, j + 4u);
+fn q4_dot(q: vec4<u32>, j: u32) -> f32 {
+    return dot4w(q, M4, j) + dot4w(q >> vec4<u32>(4u), M4, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
-    return q4_dot(W4[b], h.xy, 0u) + q4_dot(W4[b + 1u], h.zw, 8u);
+    return h.x * q4_dot(W4[b], 0u) + h.y * xg[0] + h.z * q4_dot(W4[b + 1u], 8u) + h.w * xg[1];
 }
 #endif

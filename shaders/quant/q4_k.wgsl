@@ -24,6 +24,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 4
 #define MV_XV 16u
 #define MV_XSCALE 1
+#define MV_XG 8u
 alias MvHead = vec4<u32>;
 
 fn mv_head(b: u32) -> MvHead {
@@ -43,11 +44,11 @@ fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
     let o = 9u * b + 1u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];
-    // As ggml dequantizes: (d·sc)·q - dmin·m per value.
+    let s_lo = dot4w(q0, M4, 0u) + dot4w(q1, M4, 4u);
+    let s_hi = dot4w(q0 >> vec4<u32>(4u), M4, 8u) + dot4w(q1 >> vec4<u32>(4u), M4, 12u);
     let dm = unpack2x16float(h.x);
     let a = dm * k4_sm(h, 2u * c);
     let z = dm * k4_sm(h, 2u * c + 1u);
-    return dot4dm(q0, M4, a.x, a.y * SV, 0u) + dot4dm(q1, M4, a.x, a.y * SV, 4u)
-         + dot4dm(q0 >> vec4<u32>(4u), M4, z.x, z.y * SV, 8u) + dot4dm(q1 >> vec4<u32>(4u), M4, z.x, z.y * SV, 12u);
+    return a.x * s_lo - a.y * xg[0] + z.x * s_hi - z.y * xg[1];
 }
 #endif

@@ -20,6 +20,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 1
 #define MV_XV 16u
 #define MV_XSCALE 1
+#define MV_XG 8u
 struct MvHead {
     qh: vec2<u32>,
     dm: vec4<f32>,
@@ -34,15 +35,13 @@ fn q5_hi4(v: u32) -> u32 {
     return ((v & 0xfu) * 0x02040810u) & 0x10101010u;
 }
 
-// Σ (q5·d + m)·x of one block (dm = (d, m)) against xs[j..j + 8].
-fn q5_dot(q: vec4<u32>, qh: u32, dm: vec2<f32>, j: u32) -> f32 {
+fn q5_dot(q: vec4<u32>, qh: u32, j: u32) -> f32 {
     let lo = (q & vec4<u32>(0x0f0f0f0fu)) | vec4<u32>(q5_hi4(qh), q5_hi4(qh >> 4u), q5_hi4(qh >> 8u), q5_hi4(qh >> 12u));
     let hi = ((q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu)) | vec4<u32>(q5_hi4(qh >> 16u), q5_hi4(qh >> 20u), q5_hi4(qh >> 24u), q5_hi4(qh >> 28u));
-    let mv = -dm.y * SV;
-    return dot4dm(lo, M5, dm.x, mv, j) + dot4dm(hi, M5, dm.x, mv, j + 4u);
+    return dot4w(lo, M5, j) + dot4w(hi, M5, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
-    return q5_dot(W4[b], h.qh.x, h.dm.xy, 0u) + q5_dot(W4[b + 1u], h.qh.y, h.dm.zw, 8u);
+    return h.dm.x * q5_dot(W4[b], h.qh.x, 0u) + h.dm.y * xg[0] + h.dm.z * q5_dot(W4[b + 1u], h.qh.y, 8u) + h.dm.w * xg[1];
 }
 #endif

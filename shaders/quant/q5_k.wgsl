@@ -24,6 +24,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 4
 #define MV_XV 16u
 #define MV_XSCALE 1
+#define MV_XG 8u
 struct MvHead {
     h: vec4<u32>,
     qh0: vec4<u32>,
@@ -55,7 +56,8 @@ fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
     let dm = unpack2x16float(h.h.x);
     let a = dm * k4_sm(h.h, 2u * c);
     let z = dm * k4_sm(h.h, 2u * c + 1u);
-    return dot4dm(q5k_words(q0, h.qh0, 0u, 2u * c), M5, a.x, a.y * SV, 0u) + dot4dm(q5k_words(q1, h.qh1, 0u, 2u * c), M5, a.x, a.y * SV, 4u)
-         + dot4dm(q5k_words(q0, h.qh0, 4u, 2u * c + 1u), M5, z.x, z.y * SV, 8u) + dot4dm(q5k_words(q1, h.qh1, 4u, 2u * c + 1u), M5, z.x, z.y * SV, 12u);
+    let s_lo = dot4w(q5k_words(q0, h.qh0, 0u, 2u * c), M5, 0u) + dot4w(q5k_words(q1, h.qh1, 0u, 2u * c), M5, 4u);
+    let s_hi = dot4w(q5k_words(q0, h.qh0, 4u, 2u * c + 1u), M5, 8u) + dot4w(q5k_words(q1, h.qh1, 4u, 2u * c + 1u), M5, 12u);
+    return a.x * s_lo - a.y * xg[0] + z.x * s_hi - z.y * xg[1];
 }
 #endif

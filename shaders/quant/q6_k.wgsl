@@ -27,6 +27,7 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_SUBS 2
 #define MV_XV 32u
 #define MV_XSCALE 1
+#define MV_XG 4u
 struct MvHead {
     sc: vec4<u32>,
     d: f32,
@@ -51,8 +52,8 @@ fn q6_scale(sc: vec4<u32>, n: u32) -> f32 {
 fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq: u32, n: u32, sc: vec4<u32>) -> f32 {
     let ns = 4u * (qq >> 1u);
     let j = 8u * qq;
-    let s0 = dot4o(q6_words(ql0, qh0, ns, 2u * qq), M6, 32.0 * SV, j);
-    let s1 = dot4o(q6_words(ql1, qh1, ns, 2u * qq), M6, 32.0 * SV, j + 4u);
+    let s0 = dot4w(q6_words(ql0, qh0, ns, 2u * qq), M6, j) - 32.0 * xg[2u * qq];
+    let s1 = dot4w(q6_words(ql1, qh1, ns, 2u * qq), M6, j + 4u) - 32.0 * xg[2u * qq + 1u];
     return q6_scale(sc, n) * s0 + q6_scale(sc, n + 1u) * s1;
 }
 

@@ -83,6 +83,11 @@ impl Kernel for MatVec {
         let mut d = vec![("TYPE_FILE".into(), quant_file(self.ty)), ("ROWS".into(), format!("{}u", self.rows_per_thread))];
         if self.vec4 {
             d.push(("MV_FAST".into(), "1".into()));
+            // The fast path's per-row statements, unrolled: SwiftShader does not unroll loops and
+            // indexes private arrays with a loop counter lane by lane.
+            let each = |stmt: &str| (0..self.rows_per_thread).map(|r| stmt.replace('#', &format!("{r}u"))).collect::<Vec<_>>().join(" ");
+            d.push(("MV_EACH_ROW_HEAD".into(), each("head[#] = mv_head(blk0[#] + b);")));
+            d.push(("MV_EACH_ROW_SUB".into(), each("acc[#] += mv_sub(blk0[#] + b, c, head[#]);")));
         }
         if self.shares_x() {
             d.push(("SHARE_X".into(), "1".into()));
