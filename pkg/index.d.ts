@@ -18,7 +18,7 @@ export interface LoadOptions {
   contextLength?: number;
   /** Keep the file in the Origin Private File System for the next load (default true). */
   cache?: boolean;
-  /** Resume attempts after a failed download stream (default 2). */
+  /** Resume attempts in a row, each from where the stream broke, without new bytes arriving (default 2). */
   retries?: number;
   /** Where the .wasm file is (default: next to the package's JS). */
   wasmUrl?: string | URL;

@@ -188,6 +188,7 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
       }
       let failures = 0;
       while (offset < total) {
+        const attemptFrom = offset;
         try {
           const res = await request(offset);
           const reader = res.body.getReader();
@@ -203,6 +204,9 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
           if (offset < total) throw new NetworkError(`the download of ${href} ended after ${offset} of ${total} bytes`, 'NetworkError');
         } catch (e) {
           if ((signal && signal.aborted) || e.code === 'Aborted') throw new AbortError('the load was aborted', 'Aborted');
+          // `retries` bounds failures in a row: a stream that keeps advancing before it breaks resumes
+          // as often as it needs to.
+          if (offset > attemptFrom) failures = 0;
           if (++failures > retries) {
             throw e instanceof NetworkError ? e : new NetworkError(`the download of ${href} failed after ${offset} of ${total} bytes: ${e.message || e}`, 'NetworkError');
           }
