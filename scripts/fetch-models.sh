@@ -50,3 +50,13 @@ else
   python3 scripts/make_split.py "$SMOL" models/split 3 >/dev/null
   touch models/split/.done
 fi
+
+# Small random-weight models of the other architectures (deterministic; their llama.cpp fixtures
+# record each file's sha256). Rewritten when the generator changes.
+if [ -f models/gen/.done ] && [ models/gen/.done -nt tests/fixtures/gen_models.py ]; then
+  log "generated architecture models present"
+else
+  log "writing random-weight models of the other architectures (tests/fixtures/gen_models.py)"
+  python3 tests/fixtures/gen_models.py >/dev/null
+  touch models/gen/.done
+fi

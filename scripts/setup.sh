@@ -25,7 +25,9 @@ else
 fi
 
 # --- Python packages the tests need (fixture scripts need more: see tests/fixtures/README.md) ----------
-if ! python3 -c 'import gguf, numpy' 2>/dev/null; then
+# Pinned: the generated test models (tests/fixtures/gen_models.py) must come out byte for byte as
+# the ones llama.cpp's fixtures were made from.
+if ! python3 -c 'from importlib.metadata import version as v; import sys; sys.exit(v("gguf") != "0.19.0" or v("numpy") != "2.4.6")' 2>/dev/null; then
   log "pip: installing test requirements"
   python3 -m pip install -q -r scripts/requirements-test.txt
 else

@@ -1,7 +1,7 @@
 //! The forward pass of the shared decoder-only transformer, in the order llama.cpp's graph builders
 //! use (`llm_build_llama`, `llm_build_gemma3`); architecture differences come from [`ModelConfig`].
 
-use super::ops::{attention, gelu_tanh, matmul, rms_norm, rope, silu, softcap, AttnShape};
+use super::ops::{attention, gelu_tanh, matmul, rms_norm, rope, silu, softcap, AttnShape, RopeFreqs};
 use super::weights::{CpuLayer, CpuWeights};
 use crate::gguf::{ByteSource, Gguf};
 use crate::model::{Activation, ModelConfig, ModelError};
@@ -90,14 +90,20 @@ impl CpuModel {
         rms_norm(&mut h, e, &w.attn_norm, cfg.rms_eps);
         let mut q = matmul(&h, &w.wq);
         let mut k = matmul(&h, &w.wk);
-        let v = matmul(&h, &w.wv);
+        let mut v = matmul(&h, &w.wv);
+        for (y, b) in [(&mut q, &w.bq), (&mut k, &w.bk), (&mut v, &w.bv)] {
+            if let Some(b) = b {
+                y.chunks_exact_mut(b.len()).for_each(|row| row.iter_mut().zip(b).for_each(|(a, b)| *a += b));
+            }
+        }
         if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
             rms_norm(&mut q, hd, qn, cfg.rms_eps);
             rms_norm(&mut k, hd, kn, cfg.rms_eps);
         }
+        let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, factors: self.weights.rope_freqs.as_deref() };
         for (t, (qt, kt)) in q.chunks_exact_mut(cfg.q_dim()).zip(k.chunks_exact_mut(cfg.kv_dim())).enumerate() {
             for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
-                rope(head, p0 + t, cfg.rope_dim, lc.rope_base, lc.rope_scale, cfg.rope_neox);
+                rope(head, p0 + t, &freqs, cfg.rope_neox);
             }
         }
         cache.k[il].extend_from_slice(&k);

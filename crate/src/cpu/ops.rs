@@ -61,15 +61,35 @@ pub fn matmul(x: &[f32], w: &Matrix) -> Vec<f32> {
     y
 }
 
+/// How a layer's RoPE angles are computed: theta_i = pos · scale · base^(-2i/n_rot) / factors[i].
+#[derive(Clone, Copy, Debug)]
+pub struct RopeFreqs<'a> {
+    /// Rotated dimensions per head (the rest pass through).
+    pub n_rot: usize,
+    pub base: f32,
+    /// Positions are multiplied by this (1 / linear scaling factor).
+    pub scale: f32,
+    /// Per-pair frequency factors (Llama 3.1's `rope_freqs.weight`), `n_rot / 2` of them.
+    pub factors: Option<&'a [f32]>,
+}
+
+impl RopeFreqs<'_> {
+    pub fn plain(n_rot: usize, base: f32) -> RopeFreqs<'static> {
+        RopeFreqs { n_rot, base, scale: 1.0, factors: None }
+    }
+}
+
 /// The (cos, sin) of the `n_rot / 2` RoPE angles at `pos`, as ggml's `rope_f32` computes them:
-/// theta_i = pos · scale · base^(-2i/n_rot) as a running product. The GPU engine uploads these
-/// very values as a table, so both engines rotate by identical angles.
-pub fn rope_angles(pos: usize, n_rot: usize, base: f32, scale: f32) -> Vec<[f32; 2]> {
-    let theta_scale = base.powf(-2.0 / n_rot as f32);
+/// theta_i = pos · base^(-2i/n_rot) as a running product, divided by the frequency factor, then
+/// scaled. The GPU engine uploads these very values as a table, so both engines rotate by
+/// identical angles.
+pub fn rope_angles(pos: usize, f: &RopeFreqs) -> Vec<[f32; 2]> {
+    let theta_scale = f.base.powf(-2.0 / f.n_rot as f32);
     let mut theta = pos as f32;
-    (0..n_rot / 2)
-        .map(|_| {
-            let (sin, cos) = (scale * theta).sin_cos();
+    (0..f.n_rot / 2)
+        .map(|i| {
+            let factor = f.factors.map_or(1.0, |ff| ff[i]);
+            let (sin, cos) = (f.scale * (theta / factor)).sin_cos();
             theta *= theta_scale;
             [cos, sin]
         })
@@ -78,8 +98,9 @@ pub fn rope_angles(pos: usize, n_rot: usize, base: f32, scale: f32) -> Vec<[f32;
 
 /// Rotary position embedding of one head vector: NeoX rotates (x[i], x[i + n_rot/2]), the original
 /// adjacent pairs (x[2i], x[2i+1]); dimensions past `n_rot` are left alone.
-pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, base: f32, scale: f32, neox: bool) {
-    for (i, [cos, sin]) in rope_angles(pos, n_rot, base, scale).into_iter().enumerate() {
+pub fn rope(head: &mut [f32], pos: usize, f: &RopeFreqs, neox: bool) {
+    let n_rot = f.n_rot;
+    for (i, [cos, sin]) in rope_angles(pos, f).into_iter().enumerate() {
         let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
         let (x0, x1) = (head[a], head[b]);
         head[a] = x0 * cos - x1 * sin;

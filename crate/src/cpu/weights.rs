@@ -23,6 +23,9 @@ pub struct CpuLayer {
     pub wk: Matrix,
     pub wv: Matrix,
     pub wo: Matrix,
+    pub bq: Option<Vec<f32>>,
+    pub bk: Option<Vec<f32>>,
+    pub bv: Option<Vec<f32>>,
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
     pub post_attn_norm: Option<Vec<f32>>,
@@ -38,6 +41,7 @@ pub struct CpuWeights {
     pub output_norm: Vec<f32>,
     /// `None`: tied to `token_embd`.
     pub output: Option<Matrix>,
+    pub rope_freqs: Option<Vec<f32>>,
     pub layers: Vec<CpuLayer>,
 }
 
@@ -66,6 +70,9 @@ impl CpuWeights {
                 wk: load(src, g, &l.wk)?,
                 wv: load(src, g, &l.wv)?,
                 wo: load(src, g, &l.wo)?,
+                bq: opt(&l.bq)?,
+                bk: opt(&l.bk)?,
+                bv: opt(&l.bv)?,
                 q_norm: opt(&l.q_norm)?,
                 k_norm: opt(&l.k_norm)?,
                 post_attn_norm: opt(&l.post_attn_norm)?,
@@ -80,6 +87,7 @@ impl CpuWeights {
             token_embd: load(src, g, &table.token_embd)?,
             output_norm: vector(src, g, &table.output_norm)?,
             output: table.output.as_ref().map(|t| load(src, g, t)).transpose()?,
+            rope_freqs: opt(&table.rope_freqs)?,
             layers,
         })
     }

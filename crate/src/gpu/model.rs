@@ -6,13 +6,13 @@ use super::buffers::storage;
 use super::context::GpuContext;
 use super::error::GpuError;
 use super::kernels::attention::{attention_decode, attention_prefill, AttnBuffers, AttnGeometry};
-use super::kernels::elementwise::softcap;
+use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
 use super::kernels::matvec::{matvec, MatVec};
 use super::kernels::norm::{rms_norm, NormArgs};
-use super::kernels::rope::{rope, rope_table, RopeArgs, RopeParams};
+use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
 use super::kernels::sample::GpuSampler;
 use crate::engine::SamplingParams;
 use super::loader::{Sink, WeightLoader};
@@ -41,6 +41,8 @@ pub struct GpuLayer {
     pub k_norm: Option<u32>,
     pub post_attn_norm: Option<u32>,
     pub post_ffn_norm: Option<u32>,
+    /// Offsets of the q, k and v biases in the vectors buffer.
+    pub bias: Option<[u32; 3]>,
     /// Offset of this layer's RoPE (cos, sin) table in the angles buffer, in pairs.
     pub angles_offset: u32,
 }
@@ -201,6 +203,10 @@ impl GpuModelPlan {
         let mut take = |name: &str| mats.remove(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() });
         let vo = |t: &crate::gguf::TensorInfo| self.vec_offsets[&t.name];
         let cfg = self.cfg;
+        let factors = self.table.rope_freqs.as_ref().map(|t| {
+            let o = vo(t) as usize;
+            vectors[o..o + cfg.rope_dim / 2].to_vec()
+        });
         // RoPE (cos, sin) tables: one per distinct (base, scale).
         let mut angles: Vec<f32> = Vec::new();
         let mut table_at: Vec<((u32, u32), u32)> = Vec::new();
@@ -212,7 +218,8 @@ impl GpuModelPlan {
                 Some(&(_, o)) => o,
                 None => {
                     let o = (angles.len() / 2) as u32;
-                    angles.extend(rope_table(self.n_ctx, cfg.rope_dim, lc.rope_base, lc.rope_scale));
+                    let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, factors: factors.as_deref() };
+                    angles.extend(rope_table(self.n_ctx, &freqs));
                     table_at.push((key, o));
                     o
                 }
@@ -231,6 +238,10 @@ impl GpuModelPlan {
                 k_norm: lt.k_norm.as_ref().map(vo),
                 post_attn_norm: lt.post_attn_norm.as_ref().map(vo),
                 post_ffn_norm: lt.post_ffn_norm.as_ref().map(vo),
+                bias: match (&lt.bq, &lt.bk, &lt.bv) {
+                    (Some(q), Some(k), Some(v)) => Some([vo(q), vo(k), vo(v)]),
+                    _ => None,
+                },
                 angles_offset,
             });
         }
@@ -384,6 +395,11 @@ impl GpuModel {
             proj(rec, &l.wq, &h, e, &q, 0, qd, false)?;
             proj(rec, &l.wk, &h, e, &kc, pos0 * kv_dim, kv_dim, false)?;
             proj(rec, &l.wv, &h, e, &vc, pos0 * vd, vd, false)?;
+            if let Some([bq, bk, bv]) = l.bias {
+                add(rec, vecs.clone(), bq, q.clone(), 0, tt * qd, qd)?;
+                add(rec, vecs.clone(), bk, kc.clone(), pos0 * kv_dim, tt * kv_dim, kv_dim)?;
+                add(rec, vecs.clone(), bv, vc.clone(), pos0 * vd, tt * vd, vd)?;
+            }
             let rp = RopeParams {
                 n_head: cfg.n_head as u32,
                 head_dim: cfg.head_dim as u32,

@@ -7,14 +7,20 @@ use crate::gguf::Gguf;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arch {
     Llama,
+    Qwen2,
+    Qwen3,
+    Gemma2,
     Gemma3,
 }
 
 impl Arch {
-    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Gemma3];
+    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma2, Arch::Gemma3];
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
         }
     }
@@ -68,8 +74,10 @@ pub struct ModelConfig {
     /// Scale applied to q·k (1/sqrt(head_dim) unless the architecture says otherwise).
     pub attn_scale: f32,
     pub activation: Activation,
-    /// Per-head RMSNorm of q and k before RoPE (Gemma 3).
+    /// Per-head RMSNorm of q and k before RoPE (Gemma 3, Qwen 3).
     pub qk_norm: bool,
+    /// Biases added to the q, k and v projections (Qwen 2).
+    pub qkv_bias: bool,
     /// RMSNorm of the attention and FFN outputs before the residual add (Gemma 2/3).
     pub post_norms: bool,
     /// logits = cap * tanh(logits / cap).
@@ -152,12 +160,41 @@ impl ModelConfig {
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
             activation: Activation::Silu,
             qk_norm: false,
+            qkv_bias: false,
             post_norms: false,
             final_softcap: None,
             attn_softcap: None,
         };
+        // Per architecture, what llama.cpp's graph builder for it does differently.
         match arch {
             Arch::Llama => {}
+            Arch::Qwen2 => {
+                cfg.rope_neox = true;
+                cfg.qkv_bias = true;
+            }
+            Arch::Qwen3 => {
+                cfg.rope_neox = true;
+                cfg.qk_norm = true;
+            }
+            Arch::Gemma2 => {
+                cfg.rope_neox = true;
+                cfg.embed_scale = Some((n_embd as f32).sqrt());
+                cfg.activation = Activation::GeluTanh;
+                cfg.post_norms = true;
+                // llama.cpp: 27B (46 layers) scales by n_embd/n_head, the rest by head_dim.
+                if n_layer == 46 {
+                    cfg.attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
+                }
+                cfg.attn_softcap = Some(opt_f32("attn_logit_softcapping")?.unwrap_or(50.0)).filter(|&c| c > 0.0);
+                cfg.final_softcap = Some(opt_f32("final_logit_softcapping")?.unwrap_or(30.0)).filter(|&c| c > 0.0);
+                // Even layers slide (llama.cpp's swa pattern 2), with the one RoPE base of the model.
+                let window = opt_usize("attention.sliding_window")?.unwrap_or(4096);
+                for (il, l) in cfg.layers.iter_mut().enumerate() {
+                    if il % 2 == 0 {
+                        l.sliding_window = Some(window);
+                    }
+                }
+            }
             Arch::Gemma3 => {
                 cfg.rope_neox = true;
                 cfg.embed_scale = Some((n_embd as f32).sqrt());

@@ -17,6 +17,9 @@ pub struct LayerTensors {
     pub wk: TensorSpec,
     pub wv: TensorSpec,
     pub wo: TensorSpec,
+    pub bq: Option<TensorSpec>,
+    pub bk: Option<TensorSpec>,
+    pub bv: Option<TensorSpec>,
     pub q_norm: Option<TensorSpec>,
     pub k_norm: Option<TensorSpec>,
     pub post_attn_norm: Option<TensorSpec>,
@@ -33,6 +36,8 @@ pub struct WeightTable {
     pub output_norm: TensorSpec,
     /// `None` when the output projection is tied to the token embedding.
     pub output: Option<TensorSpec>,
+    /// RoPE frequency factors (Llama 3.1 and later), one per rotated pair: angles are divided by them.
+    pub rope_freqs: Option<TensorSpec>,
     pub layers: Vec<LayerTensors>,
 }
 
@@ -80,12 +85,18 @@ impl WeightTable {
             let need = |s: &str, shape: &[usize], on: bool| -> Result<Option<TensorSpec>, ModelError> {
                 if on { r.get(&n(s), shape).map(Some) } else { Ok(None) }
             };
+            let bias = |s: &str, len: usize| -> Result<Option<TensorSpec>, ModelError> {
+                if cfg.qkv_bias { r.get(&format!("blk.{il}.{s}.bias"), &[len]).map(Some) } else { Ok(None) }
+            };
             layers.push(LayerTensors {
                 attn_norm: r.get(&n("attn_norm"), &[e])?,
                 wq: r.get(&n("attn_q"), &[e, cfg.q_dim()])?,
                 wk: r.get(&n("attn_k"), &[e, cfg.kv_dim()])?,
                 wv: r.get(&n("attn_v"), &[e, cfg.v_dim()])?,
                 wo: r.get(&n("attn_output"), &[cfg.n_head * cfg.head_dim_v, e])?,
+                bq: bias("attn_q", cfg.q_dim())?,
+                bk: bias("attn_k", cfg.kv_dim())?,
+                bv: bias("attn_v", cfg.v_dim())?,
                 q_norm: need("attn_q_norm", &[hd], cfg.qk_norm)?,
                 k_norm: need("attn_k_norm", &[hd], cfg.qk_norm)?,
                 post_attn_norm: need("post_attention_norm", &[e], cfg.post_norms)?,
@@ -100,6 +111,7 @@ impl WeightTable {
             token_embd: r.get("token_embd.weight", &[e, cfg.n_vocab])?,
             output_norm: r.get("output_norm.weight", &[e])?,
             output: r.opt("output.weight", &[e, cfg.n_vocab])?,
+            rope_freqs: r.opt("rope_freqs.weight", &[cfg.rope_dim / 2])?,
             layers,
         })
     }
@@ -108,9 +120,10 @@ impl WeightTable {
     pub fn all(&self) -> Vec<&TensorSpec> {
         let mut v = vec![&self.token_embd, &self.output_norm];
         v.extend(self.output.as_ref());
+        v.extend(self.rope_freqs.as_ref());
         for l in &self.layers {
             v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.gate, &l.up, &l.down]);
-            v.extend([&l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm].into_iter().flatten());
+            v.extend([&l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm].into_iter().flatten());
         }
         v
     }

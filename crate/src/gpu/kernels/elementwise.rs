@@ -1,4 +1,5 @@
-//! Element-wise kernels: the copy used as the bandwidth reference, and the residual add.
+//! Element-wise kernels: the copy used as the bandwidth reference, the add (residuals and biases)
+//! and soft-capping.
 
 use crate::gpu::pipeline::{groups_for, Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
@@ -36,7 +37,7 @@ pub fn copy(rec: &mut Recorder, a: Bind, b: Bind, bytes: u64) -> Result<(), Shad
 }
 
 wgsl_params! {
-    pub struct AddParams { pub n: u32, pub x_offset: u32, pub y_offset: u32 }
+    pub struct AddParams { pub n: u32, pub x_offset: u32, pub y_offset: u32, pub period: u32 }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,9 +59,10 @@ impl Kernel for Add {
     }
 }
 
-/// y[y_offset..][..n] += x[x_offset..][..n]
-pub fn add(rec: &mut Recorder, x: Bind, x_offset: u32, y: Bind, y_offset: u32, n: u32) -> Result<(), ShaderError> {
-    rec.dispatch(&Add, &AddParams { n, x_offset, y_offset }, &[x, y], [groups_for(n, 256), 1, 1])
+/// y[y_offset + i] += x[x_offset + i % period] for i < n: `period = n` adds two vectors, a shorter
+/// period adds a bias to each of `n / period` rows.
+pub fn add(rec: &mut Recorder, x: Bind, x_offset: u32, y: Bind, y_offset: u32, n: u32, period: u32) -> Result<(), ShaderError> {
+    rec.dispatch(&Add, &AddParams { n, x_offset, y_offset, period }, &[x, y], super::matvec::grid(groups_for(n, 256)))
 }
 
 wgsl_params! {
@@ -108,12 +110,13 @@ mod tests {
             let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &y));
             let out = storage_f32(ctx, "out", &vec![0.0; n + 4]);
             let mut rec = k.recorder();
-            add(&mut rec, Bind::whole(&bx), 3, Bind::whole(&by), 2, n as u32).unwrap();
+            let period = if n > 7 { 6 } else { n };
+            add(&mut rec, Bind::whole(&bx), 3, Bind::whole(&by), 2, n as u32, period as u32).unwrap();
             copy(&mut rec, Bind::whole(&by), Bind::whole(&out), by.size().min(out.size())).unwrap();
             rec.submit();
             let got = block_on(read_f32(ctx, &out, 2, n)).unwrap();
-            let want: Vec<f32> = (0..n).map(|i| y[2 + i] + x[3 + i]).collect();
-            assert_nmse(&format!("add n={n}"), &got, &want, 0.0);
+            let want: Vec<f32> = (0..n).map(|i| y[2 + i] + x[3 + i % period]).collect();
+            assert_nmse(&format!("add n={n} period={period}"), &got, &want, 0.0);
         }
     }
 

@@ -1,5 +1,6 @@
 //! RoPE of the q and k heads of a block of tokens, with Gemma 3's per-head RMSNorm fused in front.
 
+pub use crate::cpu::ops::RopeFreqs;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
@@ -49,8 +50,8 @@ impl Kernel for Rope {
 }
 
 /// The (cos, sin) table of positions `0..n_pos`: `n_pos × n_rot/2` pairs, flattened.
-pub fn rope_table(n_pos: usize, n_rot: usize, base: f32, scale: f32) -> Vec<f32> {
-    (0..n_pos).flat_map(|p| crate::cpu::ops::rope_angles(p, n_rot, base, scale)).flatten().collect()
+pub fn rope_table(n_pos: usize, f: &RopeFreqs) -> Vec<f32> {
+    (0..n_pos).flat_map(|p| crate::cpu::ops::rope_angles(p, f)).flatten().collect()
 }
 
 pub struct RopeArgs<'a> {
@@ -88,7 +89,9 @@ mod tests {
                     let q = rng.normals(t * nh * hd, 1.0);
                     let kk = rng.normals(t * nkv * hd, 1.0);
                     let nw = rng.normals(2 * hd, 1.0);
-                    let table = rope_table(pos0 + t, n_rot, base, 1.0);
+                    let factors: Vec<f32> = (0..n_rot / 2).map(|i| 1.0 + (i % 5) as f32).collect();
+                    let freqs = RopeFreqs { n_rot, base, scale: if norm { 0.5 } else { 1.0 }, factors: neox.then_some(&factors[..]) };
+                    let table = rope_table(pos0 + t, &freqs);
                     let (bq, bk, bn, bf) = (storage_f32(ctx, "q", &q), storage_f32(ctx, "k", &kk), storage_f32(ctx, "nw", &nw), storage_f32(ctx, "a", &table));
                     let p = RopeParams {
                         n_head: nh as u32,
@@ -117,10 +120,10 @@ mod tests {
                         ops::rms_norm(&mut wk, hd, &nw[hd..], 1e-6);
                     }
                     for (i, head) in wq.chunks_exact_mut(hd).enumerate() {
-                        ops::rope(head, pos0 + i / nh, n_rot, base, 1.0, neox);
+                        ops::rope(head, pos0 + i / nh, &freqs, neox);
                     }
                     for (i, head) in wk.chunks_exact_mut(hd).enumerate() {
-                        ops::rope(head, pos0 + i / nkv, n_rot, base, 1.0, neox);
+                        ops::rope(head, pos0 + i / nkv, &freqs, neox);
                     }
                     let what = format!("rope hd={hd} n_rot={n_rot} pos0={pos0} neox={neox} norm={norm}");
                     // Same angles as the CPU; the norm's sum of squares is f32 in another order.

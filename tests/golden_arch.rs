@@ -1,0 +1,58 @@
+//! The architectures beyond the two default models (llama with Llama 3 RoPE frequency factors,
+//! qwen2, qwen3, gemma2), on small random-weight models that tests/fixtures/gen_models.py writes
+//! into models/gen/ (scripts/setup.sh runs it), checked against llama.cpp
+//! (tests/fixtures/golden/gen-*.json, by gen_arch_golden.py) with the rules of
+//! tests/common/golden.rs: exact-f32 logits, teacher-forced argmax where llama.cpp is sure,
+//! free-running ids up to the first unsure step. The GPU engine's logits must also be within
+//! NMSE 1e-6 of the CPU reference's.
+
+mod common;
+use common::golden::{golden, load_cpu};
+use common::*;
+use gguf_web::engine::{CpuBackend, GpuBackend};
+use gguf_web::gguf::{FileSource, Gguf};
+use gguf_web::gpu::DeviceRequest;
+use sha2::{Digest, Sha256};
+
+/// The generated model, after checking that its bytes are those llama.cpp saw.
+fn generated(name: &str) -> String {
+    let file = format!("gen/{name}.gguf");
+    let bytes = std::fs::read(model(&file)).unwrap();
+    let want = json(&fixtures().join(format!("golden/gen-{name}.json")))["sha256"].as_str().unwrap().to_string();
+    let got: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        got, want,
+        "models/{file} differs from the model of the llama.cpp fixture: regenerate both (tests/fixtures/gen_models.py, then gen_arch_golden.py)"
+    );
+    file
+}
+
+fn cpu(name: &str) {
+    let file = generated(name);
+    let (tok, model) = load_cpu(&file);
+    let mut backend = CpuBackend::new(model, 512);
+    golden(&format!("gen-{name}"), &tok, &mut backend, None, 0.0, None);
+}
+
+fn gpu(name: &str) {
+    let file = generated(name);
+    let (tok, cpu) = load_cpu(&file);
+    let mut reference = CpuBackend::new(cpu, 512);
+    let src = FileSource::open(model(&file)).unwrap();
+    let g = Gguf::read(&src).unwrap();
+    let mut gpu = GpuBackend::open(&src, &g, 512, DeviceRequest::default(), &mut |_, _| {}).unwrap();
+    golden(&format!("gen-{name}"), &tok, &mut gpu, Some(&mut reference), 1e-6, None);
+}
+
+macro_rules! arch_tests {
+    ($($name:ident),*) => {
+        mod cpu_engine {
+            $(#[test] fn $name() { super::cpu(stringify!($name)); })*
+        }
+        mod gpu_engine {
+            $(#[test] fn $name() { super::gpu(stringify!($name)); })*
+        }
+    };
+}
+
+arch_tests!(llama3, qwen2, qwen3, gemma2);
