@@ -71,12 +71,8 @@ pub struct RopeFreqs<'a> {
     pub scale: f32,
     /// Per-pair frequency factors (Llama 3.1's `rope_freqs.weight`), `n_rot / 2` of them.
     pub factors: Option<&'a [f32]>,
-}
-
-impl RopeFreqs<'_> {
-    pub fn plain(n_rot: usize, base: f32) -> RopeFreqs<'static> {
-        RopeFreqs { n_rot, base, scale: 1.0, factors: None }
-    }
+    /// cos and sin are multiplied by this (ggml's `attn_factor`).
+    pub mscale: f32,
 }
 
 /// The (cos, sin) of the `n_rot / 2` RoPE angles at `pos`, as ggml's `rope_f32` computes them:
@@ -91,7 +87,7 @@ pub fn rope_angles(pos: usize, f: &RopeFreqs) -> Vec<[f32; 2]> {
             let factor = f.factors.map_or(1.0, |ff| ff[i]);
             let (sin, cos) = (f.scale * (theta / factor)).sin_cos();
             theta *= theta_scale;
-            [cos, sin]
+            [cos * f.mscale, sin * f.mscale]
         })
         .collect()
 }

@@ -44,6 +44,21 @@ impl TensorInfo {
     pub fn n_rows(&self) -> u64 {
         self.n_elements / self.dims[0].max(1)
     }
+    /// Rows `start..start + count` of a matrix as a tensor of their own (named `name#part`): fused
+    /// projections (Phi-3's `attn_qkv`, its gate and up halves of `ffn_up`) load as separate
+    /// matrices without copying.
+    pub fn row_slice(&self, start: u64, count: u64, part: &str) -> TensorInfo {
+        let row_bytes = self.n_bytes / self.n_rows().max(1);
+        debug_assert!(start + count <= self.n_rows());
+        TensorInfo {
+            name: format!("{}#{part}", self.name),
+            dims: vec![self.dims[0], count],
+            ty: self.ty,
+            offset: self.offset + start * row_bytes,
+            n_elements: self.dims[0] * count,
+            n_bytes: row_bytes * count,
+        }
+    }
 }
 
 /// A parsed GGUF header: everything but the tensor data.

@@ -207,18 +207,18 @@ impl GpuModelPlan {
             let o = vo(t) as usize;
             vectors[o..o + cfg.rope_dim / 2].to_vec()
         });
-        // RoPE (cos, sin) tables: one per distinct (base, scale).
+        // RoPE (cos, sin) tables: one per distinct (base, scale, mscale).
         let mut angles: Vec<f32> = Vec::new();
-        let mut table_at: Vec<((u32, u32), u32)> = Vec::new();
+        let mut table_at: Vec<((u32, u32, u32), u32)> = Vec::new();
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for (il, lt) in self.table.layers.iter().enumerate() {
             let lc = cfg.layers[il];
-            let key = (lc.rope_base.to_bits(), lc.rope_scale.to_bits());
+            let key = (lc.rope_base.to_bits(), lc.rope_scale.to_bits(), lc.rope_mscale.to_bits());
             let angles_offset = match table_at.iter().find(|(k, _)| *k == key) {
                 Some(&(_, o)) => o,
                 None => {
                     let o = (angles.len() / 2) as u32;
-                    let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, factors: factors.as_deref() };
+                    let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, mscale: lc.rope_mscale, factors: factors.as_deref() };
                     angles.extend(rope_table(self.n_ctx, &freqs));
                     table_at.push((key, o));
                     o

@@ -11,10 +11,11 @@ pub enum Arch {
     Qwen3,
     Gemma2,
     Gemma3,
+    Phi3,
 }
 
 impl Arch {
-    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma2, Arch::Gemma3];
+    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma2, Arch::Gemma3, Arch::Phi3];
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
@@ -22,6 +23,7 @@ impl Arch {
             Arch::Qwen3 => "qwen3",
             Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
         }
     }
     pub fn from_name(name: &str) -> Option<Arch> {
@@ -49,6 +51,8 @@ pub struct LayerConfig {
     pub rope_base: f32,
     /// Positions are multiplied by this before computing angles (1 / linear scaling factor).
     pub rope_scale: f32,
+    /// cos and sin are multiplied by this (`rope.scaling.attn_factor`, LongRoPE's magnitude fix).
+    pub rope_mscale: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -129,17 +133,19 @@ impl ModelConfig {
             Some(f) if f > 0.0 => 1.0 / f,
             _ => 1.0,
         };
+        // LongRoPE needs no type-specific arithmetic here: its frequency factors are tensors.
         if let Some(kind) = g.get_str(&key("rope.scaling.type"))? {
-            if kind != "linear" && kind != "none" {
-                return Err(bad(&key("rope.scaling.type"), kind, "only linear RoPE scaling is supported"));
+            if !["linear", "none", "longrope"].contains(&kind) {
+                return Err(bad(&key("rope.scaling.type"), kind, "only linear RoPE scaling and LongRoPE are supported"));
             }
         }
+        let rope_mscale = opt_f32("rope.scaling.attn_factor")?.filter(|&f| f > 0.0).unwrap_or(1.0);
         // The vocabulary size is the token list's length; `{arch}.vocab_size` is optional.
         let n_vocab = match g.get_array("tokenizer.ggml.tokens")? {
             Some(t) => t.len(),
             None => req_usize("vocab_size")?,
         };
-        let global = LayerConfig { sliding_window: None, rope_base, rope_scale };
+        let global = LayerConfig { sliding_window: None, rope_base, rope_scale, rope_mscale };
 
         let mut cfg = ModelConfig {
             arch,
@@ -195,6 +201,17 @@ impl ModelConfig {
                     }
                 }
             }
+            Arch::Phi3 => {
+                // llama.cpp ignores Phi-3's `attention.sliding_window` (its SWA is disabled).
+                cfg.rope_neox = true;
+                // LongRoPE's short factors hold up to the original context; the long ones (and
+                // contexts beyond it) are not supported, so the usable context stops there.
+                if g.tensor("rope_factors_short.weight").is_some() {
+                    if let Some(orig) = opt_usize("rope.scaling.original_context_length")? {
+                        cfg.n_ctx_train = cfg.n_ctx_train.min(orig);
+                    }
+                }
+            }
             Arch::Gemma3 => {
                 cfg.rope_neox = true;
                 cfg.embed_scale = Some((n_embd as f32).sqrt());
@@ -211,7 +228,7 @@ impl ModelConfig {
                     // Every sixth layer is global; the others slide with their own fixed RoPE base.
                     for (il, l) in cfg.layers.iter_mut().enumerate() {
                         if il % 6 < 5 {
-                            *l = LayerConfig { sliding_window: Some(window), rope_base: 10000.0, rope_scale: 1.0 };
+                            *l = LayerConfig { sliding_window: Some(window), rope_base: 10000.0, rope_scale: 1.0, rope_mscale: 1.0 };
                         }
                     }
                 }

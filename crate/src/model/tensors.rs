@@ -2,7 +2,7 @@
 //! (`[row length, rows]`, ggml order). Resolving it checks presence, shape and quant type from the
 //! header alone, so an unusable file is refused before any weight is read.
 
-use super::config::ModelConfig;
+use super::config::{Arch, ModelConfig};
 use super::error::ModelError;
 use crate::gguf::{Gguf, TensorInfo};
 use crate::quant::GgmlType;
@@ -88,11 +88,24 @@ impl WeightTable {
             let bias = |s: &str, len: usize| -> Result<Option<TensorSpec>, ModelError> {
                 if cfg.qkv_bias { r.get(&format!("blk.{il}.{s}.bias"), &[len]).map(Some) } else { Ok(None) }
             };
+            let (qd, kd, vd) = (cfg.q_dim(), cfg.kv_dim(), cfg.v_dim());
+            // Phi-3 fuses q, k, v into one matrix and gate, up into another: their row ranges
+            // load as separate matrices.
+            let (wq, wk, wv) = match r.opt(&n("attn_qkv"), &[e, qd + kd + vd])? {
+                Some(qkv) => (qkv.row_slice(0, qd as u64, "q"), qkv.row_slice(qd as u64, kd as u64, "k"), qkv.row_slice((qd + kd) as u64, vd as u64, "v")),
+                None => (r.get(&n("attn_q"), &[e, qd])?, r.get(&n("attn_k"), &[e, kd])?, r.get(&n("attn_v"), &[e, vd])?),
+            };
+            let (gate, up) = if cfg.arch == Arch::Phi3 {
+                let gu = r.get(&n("ffn_up"), &[e, 2 * f])?;
+                (gu.row_slice(0, f as u64, "gate"), gu.row_slice(f as u64, f as u64, "up"))
+            } else {
+                (r.get(&n("ffn_gate"), &[e, f])?, r.get(&n("ffn_up"), &[e, f])?)
+            };
             layers.push(LayerTensors {
                 attn_norm: r.get(&n("attn_norm"), &[e])?,
-                wq: r.get(&n("attn_q"), &[e, cfg.q_dim()])?,
-                wk: r.get(&n("attn_k"), &[e, cfg.kv_dim()])?,
-                wv: r.get(&n("attn_v"), &[e, cfg.v_dim()])?,
+                wq,
+                wk,
+                wv,
                 wo: r.get(&n("attn_output"), &[cfg.n_head * cfg.head_dim_v, e])?,
                 bq: bias("attn_q", cfg.q_dim())?,
                 bk: bias("attn_k", cfg.kv_dim())?,
@@ -101,8 +114,8 @@ impl WeightTable {
                 k_norm: need("attn_k_norm", &[hd], cfg.qk_norm)?,
                 post_attn_norm: need("post_attention_norm", &[e], cfg.post_norms)?,
                 ffn_norm: r.get(&n("ffn_norm"), &[e])?,
-                gate: r.get(&n("ffn_gate"), &[e, f])?,
-                up: r.get(&n("ffn_up"), &[e, f])?,
+                gate,
+                up,
                 down: r.get(&n("ffn_down"), &[f, e])?,
                 post_ffn_norm: need("post_ffw_norm", &[e], cfg.post_norms)?,
             });
@@ -111,7 +124,11 @@ impl WeightTable {
             token_embd: r.get("token_embd.weight", &[e, cfg.n_vocab])?,
             output_norm: r.get("output_norm.weight", &[e])?,
             output: r.opt("output.weight", &[e, cfg.n_vocab])?,
-            rope_freqs: r.opt("rope_freqs.weight", &[cfg.rope_dim / 2])?,
+            // LongRoPE's short factors: the context is capped where they hold (see ModelConfig).
+            rope_freqs: match r.opt("rope_freqs.weight", &[cfg.rope_dim / 2])? {
+                Some(t) => Some(t),
+                None => r.opt("rope_factors_short.weight", &[cfg.rope_dim / 2])?,
+            },
             layers,
         })
     }

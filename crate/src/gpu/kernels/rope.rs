@@ -90,7 +90,7 @@ mod tests {
                     let kk = rng.normals(t * nkv * hd, 1.0);
                     let nw = rng.normals(2 * hd, 1.0);
                     let factors: Vec<f32> = (0..n_rot / 2).map(|i| 1.0 + (i % 5) as f32).collect();
-                    let freqs = RopeFreqs { n_rot, base, scale: if norm { 0.5 } else { 1.0 }, factors: neox.then_some(&factors[..]) };
+                    let freqs = RopeFreqs { n_rot, base, scale: if norm { 0.5 } else { 1.0 }, factors: neox.then_some(&factors[..]), mscale: if norm { 1.0 } else { 1.25 } };
                     let table = rope_table(pos0 + t, &freqs);
                     let (bq, bk, bn, bf) = (storage_f32(ctx, "q", &q), storage_f32(ctx, "k", &kk), storage_f32(ctx, "nw", &nw), storage_f32(ctx, "a", &table));
                     let p = RopeParams {
