@@ -29,6 +29,15 @@
 #ifdef MV_FAST
 @group(0) @binding(4) var<storage, read> W4: array<vec4<u32>>;
 #endif
+// EXPERTS: W stacks the experts of a mixture, P.rows rows each; workgroup z = token · P.slots +
+// pick runs the expert SEL[z] on that token's x, so only the chosen experts' rows are read.
+#ifdef EXPERTS
+#ifdef MV_FAST
+@group(0) @binding(5) var<storage, read> SEL: array<u32>;
+#else
+@group(0) @binding(4) var<storage, read> SEL: array<u32>;
+#endif
+#endif
 
 fn scale_base() -> u32 {
     return P.scale_base;
@@ -146,13 +155,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
         ) {
     let row0 = ((wid.y * nwg.x + wid.x) * WG_X + lid.x) * ROWS;
+#ifdef EXPERTS
+    let z = wid.z;
+    let x_off = P.x_offset + (z / P.slots) * P.x_stride_token + (z % P.slots) * P.x_stride_slot;
+    let y_off = P.y_offset + z * P.y_stride;
+    let first_row = SEL[z] * P.rows;
+#else
+    let x_off = P.x_offset;
+    let y_off = P.y_offset;
+    let first_row = 0u;
+#endif
 #ifndef MV_FAST
     var acc: array<f32, ROWS>;
     var blk0: array<u32, ROWS>;
 #endif
     // Rows past the end re-read the last row instead of branching per row.
     for (var r = 0u; r < ROWS; r++) {
-        blk0[r] = min(row0 + r, P.rows - 1u) * P.blocks_per_row;
+        blk0[r] = (first_row + min(row0 + r, P.rows - 1u)) * P.blocks_per_row;
     }
 #ifdef MV_FAST
 #ifdef SG_X
@@ -164,7 +183,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var s = lid.y; s < P.steps; s += WG_Y) {
             let b = s * MV_STEP_BLOCKS;
             MV_EACH_ROW_HEAD
-            let v0 = P.x_offset / 4u + s * (MV_SUBS * MV_XV);
+            let v0 = x_off / 4u + s * (MV_SUBS * MV_XV);
             sub_step(v0, b, 0u);
 #if MV_SUBS != 1
             sub_step(v0, b, 1u);
@@ -179,7 +198,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
 #else
     if (row0 < P.rows) {
-        let xb = P.x_offset / 4u;
+        let xb = x_off / 4u;
         for (var b = lid.y; b < P.blocks_per_row; b += WG_Y) {
             let x0 = xb + b * (QK / 4u);
             for (var i = 0u; i < QK / 4u; i++) {
@@ -210,9 +229,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let row = row0 + r;
             if (row < P.rows) {
                 if (P.accumulate != 0u) {
-                    Y[P.y_offset + row] += acc[r];
+                    Y[y_off + row] += acc[r];
                 } else {
-                    Y[P.y_offset + row] = acc[r];
+                    Y[y_off + row] = acc[r];
                 }
             }
         }

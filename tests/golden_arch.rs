@@ -55,4 +55,4 @@ macro_rules! arch_tests {
     };
 }
 
-arch_tests!(llama3, qwen2, qwen3, gemma2, phi3);
+arch_tests!(llama3, qwen2, qwen3, gemma2, phi3, qwen3moe);

@@ -1,7 +1,7 @@
 //! The forward pass of the shared decoder-only transformer, in the order llama.cpp's graph builders
 //! use (`llm_build_llama`, `llm_build_gemma3`); architecture differences come from [`ModelConfig`].
 
-use super::ops::{attention, gelu_tanh, matmul, rms_norm, rope, silu, softcap, AttnShape, RopeFreqs};
+use super::ops::{attention, gelu_tanh, matmul, matvec_rows, rms_norm, rope, silu, softcap, top_experts, AttnShape, RopeFreqs};
 use super::weights::{CpuLayer, CpuWeights};
 use crate::gguf::{ByteSource, Gguf};
 use crate::model::{Activation, ModelConfig, ModelError};
@@ -128,14 +128,33 @@ impl CpuModel {
 
         let mut h = x.to_vec();
         rms_norm(&mut h, e, &w.ffn_norm, cfg.rms_eps);
-        let gate = matmul(&h, &w.gate);
-        let up = matmul(&h, &w.up);
         let act: fn(f32) -> f32 = match cfg.activation {
             Activation::Silu => silu,
             Activation::GeluTanh => gelu_tanh,
         };
-        let a: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| act(g) * u).collect();
-        let mut d = matmul(&a, &w.down);
+        let mut d = match (&w.router, cfg.moe) {
+            (Some(router), Some(m)) => {
+                // Per token: the router's picks, each expert's gated FFN, summed by weight in the
+                // order picked (as llama.cpp adds them).
+                let mut d = vec![0f32; h.len()];
+                for (ht, dt) in h.chunks_exact(e).zip(d.chunks_exact_mut(e)) {
+                    for (j, wj) in top_experts(&matmul(ht, router), m.n_used, m.norm_weights) {
+                        let g = matvec_rows(ht, &w.gate, j * m.n_ff_exp, m.n_ff_exp);
+                        let u = matvec_rows(ht, &w.up, j * m.n_ff_exp, m.n_ff_exp);
+                        let a: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| act(g) * u).collect();
+                        let y = matvec_rows(&a, &w.down, j * e, e);
+                        dt.iter_mut().zip(&y).for_each(|(o, &v)| *o += v * wj);
+                    }
+                }
+                d
+            }
+            _ => {
+                let gate = matmul(&h, &w.gate);
+                let up = matmul(&h, &w.up);
+                let a: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| act(g) * u).collect();
+                matmul(&a, &w.down)
+            }
+        };
         if let Some(n) = &w.post_ffn_norm {
             rms_norm(&mut d, e, n, cfg.rms_eps);
         }

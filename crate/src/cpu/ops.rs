@@ -75,6 +75,27 @@ pub struct RopeFreqs<'a> {
     pub mscale: f32,
 }
 
+/// y[r] = Σ_k x[k] · w[row0 + r, k] for `n` rows from `row0`: one token through a slice of the
+/// matrix (an expert of a mixture).
+pub fn matvec_rows(x: &[f32], w: &Matrix, row0: usize, n: usize) -> Vec<f32> {
+    (row0..row0 + n).map(|r| dot(x, w.row(r))).collect()
+}
+
+/// The experts a router picks for one token: the `k` largest softmax probabilities of `logits`
+/// (ties to the lower id), with their probabilities, renormalized to sum to 1 when `renorm`.
+pub fn top_experts(logits: &[f32], k: usize, renorm: bool) -> Vec<(usize, f32)> {
+    let mut p = logits.to_vec();
+    softmax(&mut p);
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    let mut chosen: Vec<(usize, f32)> = order[..k].iter().map(|&i| (i, p[i])).collect();
+    if renorm {
+        let sum: f32 = chosen.iter().map(|c| c.1).sum();
+        chosen.iter_mut().for_each(|c| c.1 /= sum);
+    }
+    chosen
+}
+
 /// The (cos, sin) of the `n_rot / 2` RoPE angles at `pos`, as ggml's `rope_f32` computes them:
 /// theta_i = pos · base^(-2i/n_rot) as a running product, divided by the frequency factor, then
 /// scaled. The GPU engine uploads these very values as a table, so both engines rotate by

@@ -30,6 +30,8 @@ pub struct CpuLayer {
     pub k_norm: Option<Vec<f32>>,
     pub post_attn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
+    /// Mixture of experts: the router; `gate`, `up`, `down` then stack every expert's rows.
+    pub router: Option<Matrix>,
     pub gate: Matrix,
     pub up: Matrix,
     pub down: Matrix,
@@ -77,6 +79,7 @@ impl CpuWeights {
                 k_norm: opt(&l.k_norm)?,
                 post_attn_norm: opt(&l.post_attn_norm)?,
                 ffn_norm: vector(src, g, &l.ffn_norm)?,
+                router: l.router.as_ref().map(|t| load(src, g, t)).transpose()?,
                 gate: load(src, g, &l.gate)?,
                 up: load(src, g, &l.up)?,
                 down: load(src, g, &l.down)?,

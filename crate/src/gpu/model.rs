@@ -10,7 +10,8 @@ use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, MatVec};
+use super::kernels::matvec::{matvec, matvec_experts, ExpertIo, MatVec};
+use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
 use super::kernels::sample::GpuSampler;
@@ -31,6 +32,8 @@ pub struct GpuLayer {
     pub wk: GpuMatrix,
     pub wv: GpuMatrix,
     pub wo: GpuMatrix,
+    /// Mixture of experts: the router; `gate`, `up`, `down` then stack the experts.
+    pub router: Option<GpuMatrix>,
     pub gate: GpuMatrix,
     pub up: GpuMatrix,
     pub down: GpuMatrix,
@@ -66,6 +69,7 @@ impl GpuWeights {
         let mut n = self.token_embd.gpu_bytes() + self.output.as_ref().map_or(0, |m| m.gpu_bytes());
         for l in &self.layers {
             n += [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>();
+            n += l.router.as_ref().map_or(0, |m| m.gpu_bytes());
         }
         n + self.vectors.size() + self.angles.size()
     }
@@ -84,6 +88,10 @@ struct Scratch {
     ids: wgpu::Buffer,
     logits: wgpu::Buffer,
     attn_parts: wgpu::Buffer,
+    /// Mixture of experts: router logits, the route (ids and weights), the experts' outputs.
+    router_logits: wgpu::Buffer,
+    route: wgpu::Buffer,
+    experts_out: wgpu::Buffer,
 }
 
 pub struct GpuModel {
@@ -157,6 +165,13 @@ impl GpuModel {
             } else {
                 let m = GpuMatrix::new(&ctx.device, &t.name, t.ty, t.dims[0] as usize, t.n_rows() as usize, max_binding)
                     .map_err(ModelError::Gpu)?;
+                // The expert matvec picks experts inside one binding.
+                if t.dims.len() == 3 && m.parts.len() > 1 {
+                    return Err(ModelError::Gpu(format!(
+                        "the experts tensor {} ({} bytes) exceeds this device's largest storage binding ({max_binding} bytes)",
+                        t.name, t.n_bytes
+                    )));
+                }
                 loader.add(t, data, Sink::Matrix(m));
             }
         }
@@ -229,6 +244,10 @@ impl GpuModelPlan {
                 wk: take(&lt.wk.name)?,
                 wv: take(&lt.wv.name)?,
                 wo: take(&lt.wo.name)?,
+                router: match &lt.router {
+                    Some(t) => Some(take(&t.name)?),
+                    None => None,
+                },
                 gate: take(&lt.gate.name)?,
                 up: take(&lt.up.name)?,
                 down: take(&lt.down.name)?,
@@ -263,18 +282,26 @@ impl GpuModelPlan {
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
         let geom = attn_geometry(&cfg, 0);
+        // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
+        let (ff_width, n_expert, k) = match cfg.moe {
+            Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
+            None => (cfg.n_ff, 1, 1),
+        };
         let s = Scratch {
             x: storage(&ctx, "x", f(cfg.n_embd)),
             h: storage(&ctx, "h", f(cfg.n_embd.max(cfg.q_dim()))),
             o: storage(&ctx, "o", f(cfg.n_embd)),
             q: storage(&ctx, "q", f(cfg.q_dim())),
             attn: storage(&ctx, "attn", f(cfg.n_head * cfg.head_dim_v)),
-            g: storage(&ctx, "g", f(cfg.n_ff)),
-            u: storage(&ctx, "u", f(cfg.n_ff)),
-            a: storage(&ctx, "a", f(cfg.n_ff)),
+            g: storage(&ctx, "g", f(ff_width)),
+            u: storage(&ctx, "u", f(ff_width)),
+            a: storage(&ctx, "a", f(ff_width)),
             ids: storage(&ctx, "ids", b * 4),
             logits: storage(&ctx, "logits", f(cfg.n_vocab)),
             attn_parts: storage(&ctx, "attn parts", geom.scratch_floats(n_ctx as u32) * 4),
+            router_logits: storage(&ctx, "router logits", f(n_expert)),
+            route: storage(&ctx, "route", f(2 * k)),
+            experts_out: storage(&ctx, "experts out", if cfg.moe.is_some() { f(k * cfg.n_embd) } else { 4 }),
         };
         let sampler = GpuSampler::new(&self.k, cfg.n_vocab);
         let id_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -308,7 +335,10 @@ impl GpuModel {
     pub fn gpu_bytes(&self) -> u64 {
         let kv: u64 = self.kv.iter().map(|(k, v)| k.size() + v.size()).sum();
         let s = &self.s;
-        let scratch: u64 = [&s.x, &s.h, &s.o, &s.q, &s.attn, &s.g, &s.u, &s.a, &s.ids, &s.logits, &s.attn_parts].iter().map(|b| b.size()).sum();
+        let scratch: u64 = [&s.x, &s.h, &s.o, &s.q, &s.attn, &s.g, &s.u, &s.a, &s.ids, &s.logits, &s.attn_parts, &s.router_logits, &s.route, &s.experts_out]
+            .iter()
+            .map(|b| b.size())
+            .sum();
         self.w.gpu_bytes() + kv + scratch
     }
 
@@ -431,6 +461,29 @@ impl GpuModel {
                 None => proj(rec, &l.wo, &attn, qd, &x, 0, e, true)?,
             }
             norm(rec, &x, l.ffn_norm, &h, false)?;
+            if let (Some(router), Some(m)) = (&l.router, cfg.moe) {
+                // The router picks k experts per token on the GPU; the expert matvecs read only
+                // those experts' rows; their outputs are summed by weight onto the residual.
+                let (ne, k, fe) = (m.n_expert as u32, m.n_used as u32, m.n_ff_exp as u32);
+                let (rl, rt, d) = (Bind::whole(&s.router_logits), Bind::whole(&s.route), Bind::whole(&s.experts_out));
+                proj(rec, router, &h, e, &rl, 0, ne, false)?;
+                route(rec, m.norm_weights, &rl, 0, &rt, tt, ne, k)?;
+                for (w, y) in [(&l.gate, &g), (&l.up, &u)] {
+                    let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt };
+                    matvec_experts(rec, MatVec::for_type(w.ty), w, eio, fe, tt, k)?;
+                }
+                glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * k * fe)?;
+                let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt };
+                matvec_experts(rec, MatVec::for_type(l.down.ty), &l.down, eio, e, tt, k)?;
+                match l.post_ffn_norm {
+                    Some(pn) => {
+                        combine(rec, &rt, &d, &o, 0, tt, e, k, false)?;
+                        norm(rec, &o, pn, &x, true)?;
+                    }
+                    None => combine(rec, &rt, &d, &x, 0, tt, e, k, true)?,
+                }
+                continue;
+            }
             proj(rec, &l.gate, &h, e, &g, 0, ff, false)?;
             proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
             glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
@@ -462,11 +515,20 @@ impl GpuModel {
         Ok(())
     }
 
-    /// Bytes of weights a decode step reads: every layer matrix, the output matrix, the norm
-    /// weights and one embedding row.
+    /// Bytes of weights a decode step reads: every layer matrix (of a mixture, the router and the
+    /// chosen experts' share), the output matrix, the norm weights and one embedding row.
     pub fn bytes_per_token(&self) -> u64 {
         let w = &self.w;
-        let layers: u64 = w.layers.iter().map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>()).sum();
+        let (used, total) = self.cfg.moe.map_or((1, 1), |m| (m.n_used as u64, m.n_expert as u64));
+        let layers: u64 = w
+            .layers
+            .iter()
+            .map(|l| {
+                let attn: u64 = [&l.wq, &l.wk, &l.wv, &l.wo].iter().map(|m| m.gpu_bytes()).sum();
+                let ffn: u64 = [&l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum();
+                attn + ffn * used / total + l.router.as_ref().map_or(0, |m| m.gpu_bytes())
+            })
+            .sum();
         let emb_row = w.token_embd.gpu_bytes() / w.token_embd.rows.max(1) as u64;
         layers + w.output().gpu_bytes() + w.vectors.size() + emb_row
     }

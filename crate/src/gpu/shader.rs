@@ -35,6 +35,8 @@ shader_files!(
     "rms_norm.wgsl",
     "rope.wgsl",
     "glu.wgsl",
+    "moe_route.wgsl",
+    "moe_combine.wgsl",
     "attn_decode.wgsl",
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",

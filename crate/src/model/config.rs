@@ -12,10 +12,11 @@ pub enum Arch {
     Gemma2,
     Gemma3,
     Phi3,
+    Qwen3Moe,
 }
 
 impl Arch {
-    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma2, Arch::Gemma3, Arch::Phi3];
+    pub const ALL: &'static [Arch] = &[Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma2, Arch::Gemma3, Arch::Phi3, Arch::Qwen3Moe];
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
@@ -24,6 +25,7 @@ impl Arch {
             Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
             Arch::Phi3 => "phi3",
+            Arch::Qwen3Moe => "qwen3moe",
         }
     }
     pub fn from_name(name: &str) -> Option<Arch> {
@@ -41,6 +43,17 @@ pub enum Activation {
     Silu,
     /// GeGLU (gemma): gelu with the tanh approximation.
     GeluTanh,
+}
+
+/// A mixture-of-experts feed-forward: a router picks `n_used` of `n_expert` gated FFNs per token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoeConfig {
+    pub n_expert: usize,
+    pub n_used: usize,
+    /// Hidden size of one expert.
+    pub n_ff_exp: usize,
+    /// Renormalize the chosen experts' softmax weights to sum to 1.
+    pub norm_weights: bool,
 }
 
 /// What differs from layer to layer (Gemma alternates sliding-window and global attention).
@@ -87,6 +100,8 @@ pub struct ModelConfig {
     /// logits = cap * tanh(logits / cap).
     pub final_softcap: Option<f32>,
     pub attn_softcap: Option<f32>,
+    /// `Some`: every layer's feed-forward is a mixture of experts.
+    pub moe: Option<MoeConfig>,
 }
 
 impl ModelConfig {
@@ -121,7 +136,7 @@ impl ModelConfig {
         if head_dim % 2 != 0 {
             return Err(bad(&key("attention.key_length"), head_dim, "must be even for RoPE"));
         }
-        let n_ff = req_usize("feed_forward_length")?;
+        let n_ff = if arch == Arch::Qwen3Moe { opt_usize("feed_forward_length")?.unwrap_or(0) } else { req_usize("feed_forward_length")? };
         let n_ctx_train = opt_usize("context_length")?.unwrap_or(2048);
         let rms_eps = opt_f32("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5);
         let rope_dim = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
@@ -170,6 +185,7 @@ impl ModelConfig {
             post_norms: false,
             final_softcap: None,
             attn_softcap: None,
+            moe: None,
         };
         // Per architecture, what llama.cpp's graph builder for it does differently.
         match arch {
@@ -181,6 +197,16 @@ impl ModelConfig {
             Arch::Qwen3 => {
                 cfg.rope_neox = true;
                 cfg.qk_norm = true;
+            }
+            Arch::Qwen3Moe => {
+                cfg.rope_neox = true;
+                cfg.qk_norm = true;
+                let n_expert = req_usize("expert_count")?;
+                let n_used = req_usize("expert_used_count")?;
+                if n_used > n_expert || n_used > 64 {
+                    return Err(bad(&key("expert_used_count"), n_used, "must be at most expert_count and 64"));
+                }
+                cfg.moe = Some(MoeConfig { n_expert, n_used, n_ff_exp: req_usize("expert_feed_forward_length")?, norm_weights: true });
             }
             Arch::Gemma2 => {
                 cfg.rope_neox = true;

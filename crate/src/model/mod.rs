@@ -6,6 +6,6 @@ pub mod config;
 pub mod error;
 pub mod tensors;
 
-pub use config::{Activation, Arch, LayerConfig, ModelConfig};
+pub use config::{Activation, Arch, LayerConfig, ModelConfig, MoeConfig};
 pub use error::ModelError;
 pub use tensors::{LayerTensors, TensorSpec, WeightTable};

@@ -24,6 +24,10 @@ pub struct LayerTensors {
     pub k_norm: Option<TensorSpec>,
     pub post_attn_norm: Option<TensorSpec>,
     pub ffn_norm: TensorSpec,
+    /// Mixture of experts: the router (`[n_embd, n_expert]`); `gate`, `up` and `down` then hold
+    /// every expert (`[n_embd, n_ff_exp, n_expert]`, `[n_ff_exp, n_embd, n_expert]`), expert `j`
+    /// being rows `j·n` to `(j+1)·n` of their 2-D view.
+    pub router: Option<TensorSpec>,
     pub gate: TensorSpec,
     pub up: TensorSpec,
     pub down: TensorSpec,
@@ -95,11 +99,16 @@ impl WeightTable {
                 Some(qkv) => (qkv.row_slice(0, qd as u64, "q"), qkv.row_slice(qd as u64, kd as u64, "k"), qkv.row_slice((qd + kd) as u64, vd as u64, "v")),
                 None => (r.get(&n("attn_q"), &[e, qd])?, r.get(&n("attn_k"), &[e, kd])?, r.get(&n("attn_v"), &[e, vd])?),
             };
-            let (gate, up) = if cfg.arch == Arch::Phi3 {
+            let (router, gate, up, down) = if let Some(m) = cfg.moe {
+                let (ne, fe) = (m.n_expert, m.n_ff_exp);
+                let router = r.get(&n("ffn_gate_inp"), &[e, ne])?;
+                let gate = r.get(&n("ffn_gate_exps"), &[e, fe, ne])?;
+                (Some(router), gate, r.get(&n("ffn_up_exps"), &[e, fe, ne])?, r.get(&n("ffn_down_exps"), &[fe, e, ne])?)
+            } else if cfg.arch == Arch::Phi3 {
                 let gu = r.get(&n("ffn_up"), &[e, 2 * f])?;
-                (gu.row_slice(0, f as u64, "gate"), gu.row_slice(f as u64, f as u64, "up"))
+                (None, gu.row_slice(0, f as u64, "gate"), gu.row_slice(f as u64, f as u64, "up"), r.get(&n("ffn_down"), &[f, e])?)
             } else {
-                (r.get(&n("ffn_gate"), &[e, f])?, r.get(&n("ffn_up"), &[e, f])?)
+                (None, r.get(&n("ffn_gate"), &[e, f])?, r.get(&n("ffn_up"), &[e, f])?, r.get(&n("ffn_down"), &[f, e])?)
             };
             layers.push(LayerTensors {
                 attn_norm: r.get(&n("attn_norm"), &[e])?,
@@ -114,9 +123,10 @@ impl WeightTable {
                 k_norm: need("attn_k_norm", &[hd], cfg.qk_norm)?,
                 post_attn_norm: need("post_attention_norm", &[e], cfg.post_norms)?,
                 ffn_norm: r.get(&n("ffn_norm"), &[e])?,
+                router,
                 gate,
                 up,
-                down: r.get(&n("ffn_down"), &[f, e])?,
+                down,
                 post_ffn_norm: need("post_ffw_norm", &[e], cfg.post_norms)?,
             });
         }
@@ -140,7 +150,7 @@ impl WeightTable {
         v.extend(self.rope_freqs.as_ref());
         for l in &self.layers {
             v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.gate, &l.up, &l.down]);
-            v.extend([&l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm].into_iter().flatten());
+            v.extend([&l.router, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm].into_iter().flatten());
         }
         v
     }

@@ -18,6 +18,10 @@ wgsl_params! {
         pub y_offset: u32,
         pub accumulate: u32,
         pub steps: u32,
+        pub slots: u32,
+        pub x_stride_token: u32,
+        pub x_stride_slot: u32,
+        pub y_stride: u32,
     }
 }
 
@@ -43,6 +47,9 @@ pub struct MatVec {
     /// or 8 lanes (the CPU adapters' SIMD width), `threads_per_row` is 1 and `groups_of_rows` a
     /// multiple of 8. CPU adapters load lane by lane, so this removes most of the x loads.
     pub share_x: bool,
+    /// Expert mode: the matrix stacks the experts of a mixture and each workgroup layer z runs the
+    /// expert the route buffer names (see `matvec_experts`).
+    pub experts: bool,
 }
 
 /// Blocks per fast-path step (`MV_STEP_BLOCKS` of the type's shader).
@@ -59,7 +66,7 @@ impl MatVec {
     /// The default variant for a type: good on the CPU adapters (lavapipe, SwiftShader) and sound
     /// everywhere; benchmarks may pick another.
     pub fn for_type(ty: GgmlType) -> MatVec {
-        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true }
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true, experts: false }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
@@ -92,6 +99,9 @@ impl Kernel for MatVec {
         if self.shares_x() {
             d.push(("SHARE_X".into(), "1".into()));
         }
+        if self.experts {
+            d.push(("EXPERTS".into(), "1".into()));
+        }
         d
     }
     fn workgroup(&self) -> [u32; 3] {
@@ -100,6 +110,9 @@ impl Kernel for MatVec {
     fn bindings(&self) -> Vec<Access> {
         let mut b = vec![Access::Read, Access::Read, Access::ReadWrite];
         if self.vec4 {
+            b.push(Access::Read);
+        }
+        if self.experts {
             b.push(Access::Read);
         }
         b
@@ -139,6 +152,10 @@ pub fn matvec(
             y_offset: y_offset + p.row0 as u32,
             accumulate: accumulate as u32,
             steps: (w.blocks_per_row() / step_blocks(w.ty)) as u32,
+            slots: 1,
+            x_stride_token: 0,
+            x_stride_slot: 0,
+            y_stride: 0,
         };
         let groups = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
@@ -149,6 +166,51 @@ pub fn matvec(
         }
     }
     Ok(())
+}
+
+/// Inputs and outputs of the experts of a mixture for `tokens` tokens and `slots` picks each: pick
+/// `j` of token `t` reads x from `x_offset + t·x_stride_token + j·x_stride_slot` and writes
+/// `expert_rows` values at `y_offset + (t·slots + j)·y_stride`; `route` holds the expert ids
+/// (`t·slots + j`), as the router writes them.
+pub struct ExpertIo<'a> {
+    pub x: &'a Bind,
+    pub x_offset: u32,
+    pub x_stride_token: u32,
+    pub x_stride_slot: u32,
+    pub y: &'a Bind,
+    pub y_offset: u32,
+    pub y_stride: u32,
+    pub route: &'a Bind,
+}
+
+/// Runs the chosen experts of `w` (experts of `expert_rows` rows each, stacked; one binding):
+/// only their rows are read.
+pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: ExpertIo, expert_rows: u32, tokens: u32, slots: u32) -> Result<(), ShaderError> {
+    debug_assert_eq!(w.parts.len(), 1, "expert matrices must fit one binding");
+    debug_assert!(io.x_offset % 4 == 0 && io.x_stride_token % 4 == 0 && io.x_stride_slot % 4 == 0);
+    let key = MatVec { experts: true, ..key.for_matrix(w) };
+    let p = &w.parts[0];
+    let params = MatVecParams {
+        rows: expert_rows,
+        blocks_per_row: w.blocks_per_row() as u32,
+        scale_base: p.scale_base,
+        x_offset: io.x_offset,
+        y_offset: io.y_offset,
+        accumulate: 0,
+        steps: (w.blocks_per_row() / step_blocks(w.ty)) as u32,
+        slots,
+        x_stride_token: io.x_stride_token,
+        x_stride_slot: io.x_stride_slot,
+        y_stride: io.y_stride,
+    };
+    let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
+    let wb = Bind::whole(&p.buffer);
+    let mut binds = vec![wb.clone(), io.x.clone(), io.y.clone()];
+    if key.vec4 {
+        binds.push(wb);
+    }
+    binds.push(io.route.clone());
+    rec.dispatch(&key, &params, &binds, [gx, gy, tokens * slots])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -232,7 +294,7 @@ mod tests {
                 ] {
                     let key = match tpr {
                         0 => MatVec::for_type(ty),
-                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x },
+                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false },
                     };
                     check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
@@ -250,6 +312,56 @@ mod tests {
             let row_bytes = ty.row_bytes(cols as u64).unwrap();
             // A binding of ~6 rows: 37 rows need 7 parts.
             check(&k, MatVec::for_type(ty), 37, cols, row_bytes * 6 + 8, 99);
+        }
+    }
+
+    /// Expert mode: for each token and pick, the rows of the expert the route names, from that
+    /// token's (or pick's) x, into its own slice of y.
+    #[test]
+    fn expert_matvec_reads_the_chosen_experts() {
+        let k = kernels();
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(23);
+        for ty in [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F32] {
+            // (experts, rows per expert, blocks per row, tokens, picks, x per pick)
+            for (ne, er, blocks, t, kk, per_pick) in [(8usize, 13usize, 2usize, 1usize, 2usize, false), (5, 40, 3, 3, 2, true), (4, 7, 1, 2, 4, false)] {
+                let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
+                let cols = qk * blocks;
+                let raw = random_tensor(ty, ne * er * cols, 1.0, &mut rng);
+                let mut wf = vec![0f32; ne * er * cols];
+                dequantize(ty, &raw, &mut wf).unwrap();
+                let w = GpuMatrix::new(&ctx.device, "w", ty, cols, ne * er, 1 << 30).unwrap();
+                w.upload_rows(&ctx.queue, 0, &raw).unwrap();
+                let n_x = if per_pick { t * kk } else { t };
+                let x = rng.normals(4 + n_x * cols, 1.0);
+                let ids: Vec<u32> = (0..t * kk).map(|i| ((i * 3 + 1) % ne) as u32).collect();
+                let (bx, br) = (storage_f32(ctx, "x", &x), crate::gpu::buffers::storage_u32(ctx, "route", &ids));
+                let y_stride = er as u32 + 1;
+                let by = storage_f32(ctx, "y", &vec![0.0; 2 + t * kk * y_stride as usize]);
+                let io = ExpertIo {
+                    x: &Bind::whole(&bx),
+                    x_offset: 4,
+                    x_stride_token: if per_pick { (kk * cols) as u32 } else { cols as u32 },
+                    x_stride_slot: if per_pick { cols as u32 } else { 0 },
+                    y: &Bind::whole(&by),
+                    y_offset: 2,
+                    y_stride,
+                    route: &Bind::whole(&br),
+                };
+                let mut rec = k.recorder();
+                matvec_experts(&mut rec, MatVec::for_type(ty), &w, io, er as u32, t as u32, kk as u32).unwrap();
+                rec.submit();
+                let got = block_on(read_f32(ctx, &by, 0, by.size() as usize / 4)).unwrap();
+                for z in 0..t * kk {
+                    let xz = if per_pick { z } else { z / kk };
+                    let xs = &x[4 + xz * cols..4 + (xz + 1) * cols];
+                    let expert = ids[z] as usize;
+                    let rows = &wf[expert * er * cols..(expert + 1) * er * cols];
+                    let y0 = 2 + z * y_stride as usize;
+                    let (e, _) = nmse_vs_products(&got[y0..y0 + er], rows, xs);
+                    assert!(e <= TOL, "{ty} experts={ne}x{er} t={t} k={kk} pick {z}: NMSE {e:.3e}");
+                }
+            }
         }
     }
 }

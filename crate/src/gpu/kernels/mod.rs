@@ -6,6 +6,7 @@ pub mod embed;
 pub mod glu;
 pub mod matmul;
 pub mod matvec;
+pub mod moe;
 pub mod norm;
 pub mod rope;
 pub mod sample;
