@@ -146,6 +146,8 @@ export interface EngineInterface {
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): MaybePromise<number[]>;
   detokenize(ids: number[]): MaybePromise<string>;
   applyChatTemplate(messages: ChatMessage[]): MaybePromise<string>;
+  /** One teacher-forced pass over `ids` from position 0: the `top` (default 5) largest next-token logits at every position. */
+  topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): MaybePromise<number>;
   unload(): Promise<void>;
 }
@@ -158,6 +160,7 @@ export declare class Engine implements EngineInterface {
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   detokenize(ids: number[]): string;
   applyChatTemplate(messages: ChatMessage[]): string;
+  topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): number;
   unload(): Promise<void>;
 }
@@ -171,8 +174,15 @@ export declare class WorkerEngine implements EngineInterface {
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
   applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): Promise<number>;
   unload(): Promise<void>;
+}
+
+/** A token id and its logit (unnormalized log-probability). */
+export interface TokenLogit {
+  id: number;
+  logit: number;
 }
 
 /** Deletes every model file the package cached. */

@@ -144,6 +144,26 @@ export class Engine {
     return this.model.applyChatTemplate(messages);
   }
 
+  /**
+   * Runs `ids` as one teacher-forced pass from the start of the context and returns, for every
+   * position, the `top` most likely next tokens with their logits: `[[{ id, logit }, ...], ...]`.
+   */
+  topLogits(ids, { top = 5 } = {}) {
+    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    return this.queue.run(async () => {
+      let flat;
+      try {
+        flat = await this.model.topLogits(Uint32Array.from(ids), top);
+      } catch (e) {
+        throw toTyped(e);
+      }
+      const k = flat.length / 2 / ids.length;
+      return Array.from({ length: ids.length }, (_, p) =>
+        Array.from({ length: k }, (_, j) => ({ id: flat[(p * k + j) * 2], logit: flat[(p * k + j) * 2 + 1] })),
+      );
+    });
+  }
+
   /** Bytes of WebAssembly memory in use (the weights live in GPU buffers, not here). */
   wasmMemoryBytes() {
     return this.core.Model.wasmMemoryBytes();

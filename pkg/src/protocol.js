@@ -2,7 +2,7 @@
 //
 // page → worker: { type: 'load', url, options }           options without functions/signals
 //                { type: 'abortLoad' }
-//                { type: 'call', id, method, args }         tokenize | detokenize | applyChatTemplate | unload | wasmMemoryBytes
+//                { type: 'call', id, method, args }         tokenize | detokenize | applyChatTemplate | topLogits | unload | wasmMemoryBytes
 //                { type: 'create', id, chat, request }      request without `signal`
 //                { type: 'abort', id }                      abort request `id`
 // worker → page: { type: 'progress', progress }
@@ -26,4 +26,4 @@ export const MSG = Object.freeze({
   ERROR: 'error',
 });
 
-export const CALLS = Object.freeze(['tokenize', 'detokenize', 'applyChatTemplate', 'unload', 'wasmMemoryBytes']);
+export const CALLS = Object.freeze(['tokenize', 'detokenize', 'applyChatTemplate', 'topLogits', 'unload', 'wasmMemoryBytes']);

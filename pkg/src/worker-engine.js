@@ -67,6 +67,9 @@ export class WorkerEngine {
   applyChatTemplate(messages) {
     return this.#call('applyChatTemplate', messages);
   }
+  topLogits(ids, opts) {
+    return this.#call('topLogits', ids, opts);
+  }
   wasmMemoryBytes() {
     return this.#call('wasmMemoryBytes');
   }

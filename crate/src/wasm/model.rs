@@ -235,6 +235,50 @@ impl Model {
         }))
     }
 
+    /// Evaluates `ids` from position 0 in one teacher-forced pass and returns, for every position,
+    /// the `top` largest next-token logits as `(id, logit)` pairs: `top` pairs per position,
+    /// flattened. For scoring and for comparing with other engines; the cache then holds `ids`.
+    #[wasm_bindgen(js_name = topLogits)]
+    pub async fn top_logits(&mut self, ids: Vec<u32>, top: u32) -> Result<Vec<f32>, JsValue> {
+        if self.busy || self.gen.is_some() {
+            return Err(js_error("Busy", "a generation is in progress"));
+        }
+        let n_vocab = self.gpu.cfg.n_vocab;
+        if ids.is_empty() || ids.len() > self.gpu.n_ctx {
+            return Err(js_error("InvalidArgument", &format!("topLogits needs 1 to {} ids, got {}", self.gpu.n_ctx, ids.len())));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= n_vocab) {
+            return Err(js_error("InvalidArgument", &format!("token id {bad} is not below the vocabulary size {n_vocab}")));
+        }
+        let top = (top as usize).clamp(1, n_vocab);
+        self.cached.clear();
+        self.gpu.truncate(0);
+        let mut out = Vec::with_capacity(ids.len() * top * 2);
+        self.busy = true;
+        // A batch at a time, so that at most one batch of logits is in WASM memory.
+        for chunk in ids.chunks(crate::gpu::model::MAX_BATCH) {
+            let r = self.gpu.forward(chunk, crate::gpu::model::Logits::All).await;
+            let logits = match r {
+                Ok(l) => l,
+                Err(e) => {
+                    self.busy = false;
+                    self.gpu.truncate(0);
+                    return Err(gpu_error(&e));
+                }
+            };
+            for row in logits.chunks_exact(n_vocab) {
+                let mut order: Vec<u32> = (0..n_vocab as u32).collect();
+                order.select_nth_unstable_by(top - 1, |&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+                order.truncate(top);
+                order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+                out.extend(order.iter().flat_map(|&i| [i as f32, row[i as usize]]));
+            }
+        }
+        self.busy = false;
+        self.cached = ids;
+        Ok(out)
+    }
+
     /// Frees the GPU buffers now (dropping the JS object also does, when it is collected).
     pub fn unload(self) {}
 
