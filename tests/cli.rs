@@ -126,6 +126,18 @@ fn tokenize_and_inspect_real_model() {
     assert_eq!(v["context_length"], 8192);
     assert_eq!(v["supported"], true);
     assert_eq!(v["quant_types"]["Q4_1"]["tensors"], 210);
+    assert!(v["supported_architectures"].as_array().unwrap().contains(&serde_json::json!("gemma3")));
+    assert!(v["supported_quant_types"].as_array().unwrap().contains(&serde_json::json!("Q6_K")));
+}
+
+#[test]
+fn inspect_describes_a_mixture_of_experts() {
+    let m = common::model("gen/qwen3moe.gguf");
+    let out = bin().args(["inspect", "--model", m.to_str().unwrap(), "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["architecture"], "qwen3moe");
+    assert_eq!(v["supported"], true);
+    assert_eq!(v["hyperparameters"]["experts"], serde_json::json!({"count": 8, "used": 2, "n_ff": 64}));
 }
 
 #[test]

@@ -8,7 +8,8 @@ use gguf_web::gpu::DeviceRequest;
 use gguf_web::tokenizer::{ChatMessage, Tokenizer};
 use std::io::Write;
 use gguf_web::gguf::{ByteSource, Gguf};
-use gguf_web::model::{ModelConfig, WeightTable};
+use gguf_web::model::tensors::supported_quants;
+use gguf_web::model::{Arch, ModelConfig, WeightTable};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -238,6 +239,7 @@ fn inspect(argv: &[String]) -> Result<(), String> {
                 "n_layer": c.n_layer, "n_embd": c.n_embd, "n_head": c.n_head, "n_head_kv": c.n_head_kv,
                 "head_dim": c.head_dim, "n_ff": c.n_ff, "n_vocab": c.n_vocab, "rope_base": c.layers.last().map(|l| l.rope_base),
                 "sliding_window": c.layers.iter().find_map(|l| l.sliding_window),
+                "experts": c.moe.map(|m| json!({"count": m.n_expert, "used": m.n_used, "n_ff": m.n_ff_exp})),
             })
         });
         let types: BTreeMap<_, _> = by_type.iter().map(|(k, v)| (k, json!({"tensors": v.0, "bytes": v.1}))).collect();
@@ -248,6 +250,8 @@ fn inspect(argv: &[String]) -> Result<(), String> {
                 "context_length": cfg.as_ref().map(|c| c.n_ctx_train), "hyperparameters": hp,
                 "tensors": g.tensors.len(), "quant_types": types, "weights_bytes": weights,
                 "supported": problem.is_none(), "problem": problem,
+                "supported_architectures": Arch::ALL.iter().map(|a| a.name()).collect::<Vec<_>>(),
+                "supported_quant_types": supported_quants().split(", ").collect::<Vec<_>>(),
             })
         );
         return Ok(());
@@ -262,6 +266,9 @@ fn inspect(argv: &[String]) -> Result<(), String> {
             "layers {}, embedding {}, heads {} (kv {}), head dim {}, ffn {}, vocabulary {}",
             c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff, c.n_vocab
         );
+        if let Some(m) = c.moe {
+            println!("experts:        {} of {} per token, ffn {} each", m.n_used, m.n_expert, m.n_ff_exp);
+        }
     }
     println!("tensors:        {}", g.tensors.len());
     for (ty, (n, bytes)) in &by_type {
@@ -272,5 +279,6 @@ fn inspect(argv: &[String]) -> Result<(), String> {
         None => println!("supported:      yes"),
         Some(p) => println!("supported:      no: {p}"),
     }
+    println!("this build runs: {} (quant types {})", Arch::supported_list(), supported_quants());
     Ok(())
 }
