@@ -2,9 +2,9 @@
 //! aligned words, and the matvec whole 16-byte vectors: each block's quant bytes form its "main"
 //! part (a multiple of 16 bytes for every quant type), stored block after block; the small fields
 //! that would break that alignment (f16 scales, Q4_1/Q5_1 scale-min words, Q5 high bits, Q2_K
-//! d/dmin) go to a "side plane" after the blocks, one record per pair of blocks. GPU bytes stay
-//! within 2% of the GGUF bytes (Q3_K pads its 110-byte block to 112). Matrices larger than one
-//! storage binding are split into parts of whole rows.
+//! d/dmin, IQ4_XS scales) go to a "side plane" after the blocks, one record per pair of blocks.
+//! GPU bytes stay within 2% of the GGUF bytes (Q3_K pads its 110-byte block to 112). Matrices
+//! larger than one storage binding are split into parts of whole rows.
 
 use crate::quant::GgmlType;
 
@@ -52,6 +52,10 @@ pub fn split(ty: GgmlType) -> Option<Split> {
         Q3_K => s(&[(0, 110)], 2, (0, 0), None),
         // ql[128] qh[64] scales[16] | d
         Q6_K => s(&[(0, 208)], 0, (0, 0), Some(208)),
+        // d | qs[16], as Q4_0
+        IQ4_NL => s(&[(2, 18)], 0, (0, 0), Some(0)),
+        // d scales_h scales_l[4] | qs[128]: side record [d|scales_h, scales_l] of each block
+        IQ4_XS => s(&[(8, 136)], 0, (0, 8), None),
         _ => None,
     }
 }

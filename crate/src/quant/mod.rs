@@ -3,11 +3,13 @@
 //! checked against `gguf.quants.dequantize` from the `gguf` Python package (tests/quant_dequant.rs).
 
 mod blocks;
+mod iquants;
 pub mod testdata;
 mod kquants;
 mod types;
 
 pub use blocks::*;
+pub use iquants::*;
 pub use kquants::*;
 pub use types::GgmlType;
 
@@ -71,6 +73,8 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
         GgmlType::Q4_K => decode_all::<BlockQ4K>(bytes, out),
         GgmlType::Q5_K => decode_all::<BlockQ5K>(bytes, out),
         GgmlType::Q6_K => decode_all::<BlockQ6K>(bytes, out),
+        GgmlType::IQ4_NL => decode_all::<BlockIQ4NL>(bytes, out),
+        GgmlType::IQ4_XS => decode_all::<BlockIQ4XS>(bytes, out),
         other => return Err(QuantError::Unsupported(other)),
     }
     Ok(())

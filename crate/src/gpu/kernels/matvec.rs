@@ -57,7 +57,7 @@ pub fn step_blocks(ty: GgmlType) -> usize {
     use GgmlType::*;
     match ty {
         F32 | F16 | BF16 => 8,
-        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => 2,
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL => 2,
         _ => 1,
     }
 }
