@@ -161,8 +161,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y_off = P.y_offset + z * P.y_stride;
     let first_row = SEL[z] * P.rows;
 #else
-    let x_off = P.x_offset;
-    let y_off = P.y_offset;
+    // Workgroup layer z: token z of a batch (prefill), its x and y a stride further on.
+    let x_off = P.x_offset + wid.z * P.x_stride_token;
+    let y_off = P.y_offset + wid.z * P.y_stride;
     let first_row = 0u;
 #endif
 #ifndef MV_FAST

@@ -10,7 +10,7 @@ use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, matvec_experts, ExpertIo, MatVec};
+use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, MatVec, TokensIo};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
@@ -110,6 +110,8 @@ pub struct GpuModel {
     pub last_dispatches: u32,
     /// Queue submissions so far.
     pub submits: u64,
+    /// Prefill batches run through the matvec (see `GpuContext::prefill_by_matvec`).
+    pub prefill_by_matvec: bool,
 }
 
 /// What the caller wants back from a forward pass.
@@ -311,7 +313,8 @@ impl GpuModelPlan {
             mapped_at_creation: false,
         });
         ctx.check().map_err(gpu_err)?;
-        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0 })
+        let prefill_by_matvec = ctx.prefill_by_matvec();
+        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec })
     }
 }
 
@@ -410,6 +413,9 @@ impl GpuModel {
         let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
             if t == 1 {
                 matvec(rec, MatVec::for_type(w.ty), w, src, 0, dst, dst_off, acc)
+            } else if self.prefill_by_matvec {
+                let io = TokensIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                matvec_tokens(rec, MatVec::for_type(w.ty), w, io, tt, acc)
             } else {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
                 matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
@@ -504,6 +510,9 @@ impl GpuModel {
             let nv = cfg.n_vocab as u32;
             if logit_rows == 1 {
                 matvec(rec, MatVec::for_type(out.ty), out, &h, 0, &logits, 0, false)?;
+            } else if self.prefill_by_matvec {
+                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
+                matvec_tokens(rec, MatVec::for_type(out.ty), out, io, lr, false)?;
             } else {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;

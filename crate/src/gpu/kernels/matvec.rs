@@ -141,28 +141,48 @@ pub fn matvec(
     y_offset: u32,
     accumulate: bool,
 ) -> Result<(), ShaderError> {
+    let io = TokensIo { x, x_offset, x_stride: 0, y, y_offset, y_stride: 0 };
+    matvec_tokens(rec, key, w, io, 1, accumulate)
+}
+
+/// Where the tokens of a batch read x and write y: token `t` at `x_offset + t·x_stride` and
+/// `y_offset + t·y_stride`.
+pub struct TokensIo<'a> {
+    pub x: &'a Bind,
+    pub x_offset: u32,
+    pub x_stride: u32,
+    pub y: &'a Bind,
+    pub y_offset: u32,
+    pub y_stride: u32,
+}
+
+/// The matvec of every token of a batch in one dispatch (workgroup layer z = token): each token
+/// decodes the weights again, so this pays where decoding is cheap next to the matmul's tiles.
+/// Offsets and strides must be multiples of 4.
+pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensIo, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
+    debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
     let key = key.for_matrix(w);
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
             blocks_per_row: w.blocks_per_row() as u32,
             scale_base: p.scale_base,
-            x_offset,
-            y_offset: y_offset + p.row0 as u32,
+            x_offset: io.x_offset,
+            y_offset: io.y_offset + p.row0 as u32,
             accumulate: accumulate as u32,
             steps: (w.blocks_per_row() / step_blocks(w.ty)) as u32,
             slots: 1,
-            x_stride_token: 0,
+            x_stride_token: io.x_stride,
             x_stride_slot: 0,
-            y_stride: 0,
+            y_stride: io.y_stride,
         };
-        let groups = grid((p.rows as u32).div_ceil(key.rows_per_group()));
+        let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
         if key.vec4 {
-            rec.dispatch(&key, &params, &[wb.clone(), x.clone(), y.clone(), wb], groups)?;
+            rec.dispatch(&key, &params, &[wb.clone(), io.x.clone(), io.y.clone(), wb], [gx, gy, tokens])?;
         } else {
-            rec.dispatch(&key, &params, &[wb, x.clone(), y.clone()], groups)?;
+            rec.dispatch(&key, &params, &[wb, io.x.clone(), io.y.clone()], [gx, gy, tokens])?;
         }
     }
     Ok(())
@@ -312,6 +332,46 @@ mod tests {
             let row_bytes = ty.row_bytes(cols as u64).unwrap();
             // A binding of ~6 rows: 37 rows need 7 parts.
             check(&k, MatVec::for_type(ty), 37, cols, row_bytes * 6 + 8, 99);
+        }
+    }
+
+    /// A batch of tokens in one dispatch: token t reads x at a stride and writes y at another, and
+    /// adds to y when accumulating.
+    #[test]
+    fn matvec_over_a_batch_of_tokens() {
+        let k = kernels();
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(29);
+        for ty in [GgmlType::Q4_1, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::BF16] {
+            for (rows, blocks, t, parts_binding) in [(13usize, 2usize, 5usize, 1u64 << 30), (37, 3, 3, 0)] {
+                let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
+                let cols = qk * blocks;
+                let raw = random_tensor(ty, rows * cols, 1.0, &mut rng);
+                let mut wf = vec![0f32; rows * cols];
+                dequantize(ty, &raw, &mut wf).unwrap();
+                let row_bytes = ty.row_bytes(cols as u64).unwrap();
+                let binding = if parts_binding == 0 { row_bytes * 6 + 8 } else { parts_binding };
+                let w = GpuMatrix::new(&ctx.device, "w", ty, cols, rows, binding).unwrap();
+                w.upload_rows(&ctx.queue, 0, &raw).unwrap();
+                let (xs, ys) = (cols as u32 + 4, rows as u32 + 3);
+                let x = rng.normals(8 + t * xs as usize, 1.0);
+                let y0 = rng.normals(1 + t * ys as usize, 1.0);
+                let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &y0));
+                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 8, x_stride: xs, y: &Bind::whole(&by), y_offset: 1, y_stride: ys };
+                let mut rec = k.recorder();
+                matvec_tokens(&mut rec, MatVec::for_type(ty), &w, io, t as u32, true).unwrap();
+                rec.submit();
+                let got = block_on(read_f32(ctx, &by, 0, y0.len())).unwrap();
+                for tok in 0..t {
+                    let y_at = 1 + tok * ys as usize;
+                    let sums: Vec<f32> = (0..rows).map(|r| got[y_at + r] - y0[y_at + r]).collect();
+                    let x_at = 8 + tok * xs as usize;
+                    let (e, _) = nmse_vs_products(&sums, &wf, &x[x_at..x_at + cols]);
+                    assert!(e <= 1e-9, "{ty} {rows}x{cols} parts={} token {tok}: NMSE {e:.3e}", w.parts.len());
+                }
+                // Values between the tokens' rows are untouched.
+                assert_eq!(got[1 + rows], y0[1 + rows]);
+            }
         }
     }
 
