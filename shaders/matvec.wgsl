@@ -181,7 +181,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #else
     if (row0 < P.rows) {
 #endif
+#ifdef SG_X
+        // WG_Y is 1 here; a loop bound free of invocation ids keeps the broadcasts in subgroup-
+        // uniform control flow, as Tint's uniformity analysis requires.
+        for (var s = 0u; s < P.steps; s++) {
+#else
         for (var s = lid.y; s < P.steps; s += WG_Y) {
+#endif
             let b = s * MV_STEP_BLOCKS;
             MV_EACH_ROW_HEAD
             let v0 = x_off / 4u + s * (MV_SUBS * MV_XV);
