@@ -50,16 +50,22 @@ for (const [key, file] of Object.entries(MODELS)) {
     try {
       for (const host of ['Engine', 'WorkerEngine']) {
         const r = await page.evaluate(
-          async ({ host, file, prompt, n }) => {
+          async ({ host, file, prompt, n, seq }) => {
             const e = await gw[host].load('/models/' + file, { cache: false });
             const out = await e.completions.create({ prompt, max_tokens: n, temperature: 0, ignore_eos: true });
+            // Teacher-forced over the prompt and llama.cpp's ids: the argmax at every position.
+            const top = await e.topLogits(seq, { top: 1 });
             await e.unload();
-            return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens };
+            return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens, argmax: top.map((row) => row[0].id) };
           },
-          { host, file, prompt: c.prompt, n: c.nSure },
+          { host, file, prompt: c.prompt, n: c.nSure, seq: [...c.prompt_ids, ...c.ids.slice(0, -1)] },
         );
         assert.equal(r.promptTokens, c.prompt_ids.length, `${host}: prompt tokens`);
         assert.deepEqual(r.ids, c.ids.slice(0, c.nSure), `${host}: ids over the ${c.nSure} sure steps`);
+        const p = c.prompt_ids.length;
+        c.ids.forEach((id, i) => {
+          if (c.sure[i]) assert.equal(r.argmax[p - 1 + i], id, `${host}: teacher-forced argmax at step ${i}`);
+        });
         console.log(`${key} ${host}: ${c.nSure} greedy ids equal llama.cpp's`);
       }
     } finally {
