@@ -12,7 +12,7 @@ use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
 use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, MatVec, TokensIo};
 use super::kernels::moe::{combine, route};
-use super::kernels::norm::{rms_norm, NormArgs};
+use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
 use super::kernels::sample::GpuSampler;
 use crate::engine::SamplingParams;
@@ -425,9 +425,24 @@ impl GpuModel {
             rms_norm(rec, NormArgs { x: src, x_offset: 0, w: &vecs, w_offset: w_off, y: dst, y_offset: 0 }, e, tt, eps, add)
         };
         let (qd, vd, ff) = (cfg.q_dim() as u32, cfg.v_dim() as u32, cfg.n_ff as u32);
+        // A post-norm into the residual and the next block's pre-norm (of the updated residual)
+        // share one dispatch; `next` is that pre-norm's weight offset (None: the last layer's
+        // output norm runs on its own, on the logit rows only).
+        let post_norm = |rec: &mut Recorder, pn: u32, next: Option<u32>| match next {
+            Some(w2) => {
+                let args = NormArgs { x: &o, x_offset: 0, w: &vecs, w_offset: pn, y: &x, y_offset: 0 };
+                rms_norm_add_then_norm(rec, args, &h, 0, w2, e, tt, eps)
+            }
+            None => norm(rec, &o, pn, &x, true),
+        };
+        let n_layers = self.w.layers.len();
+        let mut pre_normed = false;
         for (il, l) in self.w.layers.iter().enumerate() {
             let (kc, vc) = (Bind::whole(&self.kv[il].0), Bind::whole(&self.kv[il].1));
-            norm(rec, &x, l.attn_norm, &h, false)?;
+            if !pre_normed {
+                norm(rec, &x, l.attn_norm, &h, false)?;
+            }
+            let next_attn_norm = (il + 1 < n_layers).then(|| self.w.layers[il + 1].attn_norm);
             proj(rec, &l.wq, &h, e, &q, 0, qd, false)?;
             proj(rec, &l.wk, &h, e, &kc, pos0 * kv_dim, kv_dim, false)?;
             proj(rec, &l.wv, &h, e, &vc, pos0 * vd, vd, false)?;
@@ -462,11 +477,14 @@ impl GpuModel {
             match l.post_attn_norm {
                 Some(pn) => {
                     proj(rec, &l.wo, &attn, qd, &o, 0, e, false)?;
-                    norm(rec, &o, pn, &x, true)?;
+                    post_norm(rec, pn, Some(l.ffn_norm))?;
                 }
-                None => proj(rec, &l.wo, &attn, qd, &x, 0, e, true)?,
+                None => {
+                    proj(rec, &l.wo, &attn, qd, &x, 0, e, true)?;
+                    norm(rec, &x, l.ffn_norm, &h, false)?;
+                }
             }
-            norm(rec, &x, l.ffn_norm, &h, false)?;
+            pre_normed = l.post_ffn_norm.is_some() && next_attn_norm.is_some();
             if let (Some(router), Some(m)) = (&l.router, cfg.moe) {
                 // The router picks k experts per token on the GPU; the expert matvecs read only
                 // those experts' rows; their outputs are summed by weight onto the residual.
@@ -484,7 +502,7 @@ impl GpuModel {
                 match l.post_ffn_norm {
                     Some(pn) => {
                         combine(rec, &rt, &d, &o, 0, tt, e, k, false)?;
-                        norm(rec, &o, pn, &x, true)?;
+                        post_norm(rec, pn, next_attn_norm)?;
                     }
                     None => combine(rec, &rt, &d, &x, 0, tt, e, k, true)?,
                 }
@@ -496,7 +514,7 @@ impl GpuModel {
             match l.post_ffn_norm {
                 Some(pn) => {
                     proj(rec, &l.down, &a, ff, &o, 0, e, false)?;
-                    norm(rec, &o, pn, &x, true)?;
+                    post_norm(rec, pn, next_attn_norm)?;
                 }
                 None => proj(rec, &l.down, &a, ff, &x, 0, e, true)?,
             }

@@ -1,17 +1,20 @@
-//! RMSNorm of rows, writing to another buffer or adding into it (Gemma's post-norms).
+//! RMSNorm of rows, writing to another buffer or adding into it (Gemma's post-norms), optionally
+//! followed by the norm of the updated rows (the next block's pre-norm) in the same dispatch.
 
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
 
 wgsl_params! {
-    pub struct RmsNormParams { pub n: u32, pub x_offset: u32, pub y_offset: u32, pub w_offset: u32, pub eps: f32 }
+    pub struct RmsNormParams { pub n: u32, pub x_offset: u32, pub y_offset: u32, pub w_offset: u32, pub eps: f32, pub z_offset: u32, pub w2_offset: u32 }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RmsNorm {
     /// Add the result into y instead of overwriting it.
     pub add: bool,
+    /// Then norm the updated y into z (`rms_norm_add_then_norm`).
+    pub then_norm: bool,
 }
 
 impl Kernel for RmsNorm {
@@ -20,17 +23,24 @@ impl Kernel for RmsNorm {
         "rms_norm.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
+        let mut d = vec![];
         if self.add {
-            vec![("ADD".into(), "1".into())]
-        } else {
-            vec![]
+            d.push(("ADD".into(), "1".into()));
         }
+        if self.then_norm {
+            d.push(("THEN_NORM".into(), "1".into()));
+        }
+        d
     }
     fn workgroup(&self) -> [u32; 3] {
         [64, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
-        vec![Access::Read, Access::Read, Access::ReadWrite]
+        let mut b = vec![Access::Read, Access::Read, Access::ReadWrite];
+        if self.then_norm {
+            b.push(Access::ReadWrite);
+        }
+        b
     }
 }
 
@@ -46,8 +56,15 @@ pub struct NormArgs<'a> {
 
 /// `rows` rows of `n` values: y = rmsnorm(x) · w (or y += …).
 pub fn rms_norm(rec: &mut Recorder, a: NormArgs, n: u32, rows: u32, eps: f32, add: bool) -> Result<(), ShaderError> {
-    let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps };
-    rec.dispatch(&RmsNorm { add }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
+    let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset: 0, w2_offset: 0 };
+    rec.dispatch(&RmsNorm { add, then_norm: false }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
+}
+
+/// y += rmsnorm(x) · w, then z = rmsnorm(y) · w2 (weights at `w2_offset` of the same buffer), row by
+/// row in one dispatch: a post-norm into the residual stream and the next block's pre-norm.
+pub fn rms_norm_add_then_norm(rec: &mut Recorder, a: NormArgs, z: &Bind, z_offset: u32, w2_offset: u32, n: u32, rows: u32, eps: f32) -> Result<(), ShaderError> {
+    let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset, w2_offset };
+    rec.dispatch(&RmsNorm { add: true, then_norm: true }, &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -82,6 +99,32 @@ mod tests {
                 }
                 assert_nmse(&format!("rms_norm n={n} rows={rows} add={add}"), &got, &want, 1e-11);
             }
+        }
+    }
+
+    #[test]
+    fn add_then_norm_matches_cpu() {
+        let k = kernels();
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(31);
+        for (n, rows) in [(5usize, 3usize), (640, 7), (1, 1)] {
+            let x = rng.normals(n * rows + 2, 3.0);
+            let w = rng.normals(2 * n + 1, 1.0);
+            let y0 = rng.normals(n * rows, 1.0);
+            let (bx, bw, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "w", &w), storage_f32(ctx, "y", &y0));
+            let bz = storage_f32(ctx, "z", &vec![0.0; n * rows + 1]);
+            let mut rec = k.recorder();
+            let args = NormArgs { x: &Bind::whole(&bx), x_offset: 2, w: &Bind::whole(&bw), w_offset: 1, y: &Bind::whole(&by), y_offset: 0 };
+            rms_norm_add_then_norm(&mut rec, args, &Bind::whole(&bz), 1, 1 + n as u32, n as u32, rows as u32, 1e-6).unwrap();
+            rec.submit();
+            let (gy, gz) = (block_on(read_f32(ctx, &by, 0, n * rows)).unwrap(), block_on(read_f32(ctx, &bz, 1, n * rows)).unwrap());
+            let mut normed = x[2..].to_vec();
+            ops::rms_norm(&mut normed, n, &w[1..], 1e-6);
+            let want_y: Vec<f32> = y0.iter().zip(&normed).map(|(a, b)| a + b).collect();
+            let mut want_z = want_y.clone();
+            ops::rms_norm(&mut want_z, n, &w[1 + n..], 1e-6);
+            assert_nmse(&format!("add-then-norm y n={n}"), &gy, &want_y, 1e-12);
+            assert_nmse(&format!("add-then-norm z n={n}"), &gz, &want_z, 1e-12);
         }
     }
 }
