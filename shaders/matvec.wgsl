@@ -31,6 +31,12 @@
 #endif
 // EXPERTS: W stacks the experts of a mixture, P.rows rows each; workgroup z = token · P.slots +
 // pick runs the expert SEL[z] on that token's x, so only the chosen experts' rows are read.
+// GLU_OUT: y = act(G) · (W x), G laid out as y (the gate projection's output): the up projection
+// and the activation in one dispatch. G_BINDING is set by the launcher after the other bindings.
+#ifdef GLU_OUT
+@group(0) @binding(G_BINDING) var<storage, read> G: array<f32>;
+#include "activation.wgsl"
+#endif
 #ifdef EXPERTS
 #ifdef MV_FAST
 @group(0) @binding(5) var<storage, read> SEL: array<u32>;
@@ -235,11 +241,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var r = 0u; r < ROWS; r++) {
             let row = row0 + r;
             if (row < P.rows) {
+#ifdef GLU_OUT
+                Y[y_off + row] = glu_act(G[P.g_offset + (y_off - P.y_offset) + row]) * acc[r];
+#else
                 if (P.accumulate != 0u) {
                     Y[y_off + row] += acc[r];
                 } else {
                     Y[y_off + row] = acc[r];
                 }
+#endif
             }
         }
     }

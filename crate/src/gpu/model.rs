@@ -10,7 +10,7 @@ use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, MatVec, TokensIo};
+use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, GluIn, MatVec, TokensIo};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
@@ -414,7 +414,7 @@ impl GpuModel {
             if t == 1 {
                 matvec(rec, MatVec::for_type(w.ty), w, src, 0, dst, dst_off, acc)
             } else if self.prefill_by_matvec {
-                let io = TokensIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                let io = TokensIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride, glu: None };
                 matvec_tokens(rec, MatVec::for_type(w.ty), w, io, tt, acc)
             } else {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
@@ -492,12 +492,13 @@ impl GpuModel {
                 let (rl, rt, d) = (Bind::whole(&s.router_logits), Bind::whole(&s.route), Bind::whole(&s.experts_out));
                 proj(rec, router, &h, e, &rl, 0, ne, false)?;
                 route(rec, m.norm_weights, &rl, 0, &rt, tt, ne, k)?;
-                for (w, y) in [(&l.gate, &g), (&l.up, &u)] {
-                    let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt };
+                // The up projection applies the activation of the gate's output as it writes.
+                let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
+                for (w, y, glu) in [(&l.gate, &g, None), (&l.up, &a, Some(gate_in))] {
+                    let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
                     matvec_experts(rec, MatVec::for_type(w.ty), w, eio, fe, tt, k)?;
                 }
-                glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * k * fe)?;
-                let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt };
+                let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt, glu: None };
                 matvec_experts(rec, MatVec::for_type(l.down.ty), &l.down, eio, e, tt, k)?;
                 match l.post_ffn_norm {
                     Some(pn) => {
@@ -509,8 +510,15 @@ impl GpuModel {
                 continue;
             }
             proj(rec, &l.gate, &h, e, &g, 0, ff, false)?;
-            proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
-            glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
+            if t == 1 || self.prefill_by_matvec {
+                // The up projection applies the activation of the gate's output as it writes.
+                let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
+                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff, glu: Some(gate_in) };
+                matvec_tokens(rec, MatVec::for_type(l.up.ty), &l.up, io, tt, false)?;
+            } else {
+                proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
+                glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
+            }
             match l.post_ffn_norm {
                 Some(pn) => {
                     proj(rec, &l.down, &a, ff, &o, 0, e, false)?;
@@ -529,7 +537,7 @@ impl GpuModel {
             if logit_rows == 1 {
                 matvec(rec, MatVec::for_type(out.ty), out, &h, 0, &logits, 0, false)?;
             } else if self.prefill_by_matvec {
-                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
+                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv, glu: None };
                 matvec_tokens(rec, MatVec::for_type(out.ty), out, io, lr, false)?;
             } else {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };

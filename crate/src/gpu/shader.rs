@@ -38,6 +38,7 @@ shader_files!(
     "rms_norm.wgsl",
     "rope.wgsl",
     "glu.wgsl",
+    "activation.wgsl",
     "moe_route.wgsl",
     "moe_combine.wgsl",
     "attn_decode.wgsl",

@@ -6,6 +6,7 @@
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::gpu::weights::GpuMatrix;
+use crate::model::Activation;
 use crate::quant::GgmlType;
 use crate::wgsl_params;
 
@@ -22,6 +23,7 @@ wgsl_params! {
         pub x_stride_token: u32,
         pub x_stride_slot: u32,
         pub y_stride: u32,
+        pub g_offset: u32,
     }
 }
 
@@ -50,6 +52,8 @@ pub struct MatVec {
     /// Expert mode: the matrix stacks the experts of a mixture and each workgroup layer z runs the
     /// expert the route buffer names (see `matvec_experts`).
     pub experts: bool,
+    /// Write act(gate) · (W x), the gate read from a buffer laid out as y (see `GluIn`).
+    pub glu: Option<Activation>,
 }
 
 /// Blocks per fast-path step (`MV_STEP_BLOCKS` of the type's shader).
@@ -66,7 +70,7 @@ impl MatVec {
     /// The default variant for a type: good on the CPU adapters (lavapipe, SwiftShader) and sound
     /// everywhere; benchmarks may pick another.
     pub fn for_type(ty: GgmlType) -> MatVec {
-        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true, experts: false }
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true, experts: false, glu: None }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
@@ -102,6 +106,13 @@ impl Kernel for MatVec {
         if self.experts {
             d.push(("EXPERTS".into(), "1".into()));
         }
+        if let Some(act) = self.glu {
+            d.push(("GLU_OUT".into(), "1".into()));
+            d.push(("G_BINDING".into(), (4 + self.vec4 as u32 + self.experts as u32).to_string()));
+            if act == Activation::GeluTanh {
+                d.push(("GELU".into(), "1".into()));
+            }
+        }
         d
     }
     fn workgroup(&self) -> [u32; 3] {
@@ -113,6 +124,9 @@ impl Kernel for MatVec {
             b.push(Access::Read);
         }
         if self.experts {
+            b.push(Access::Read);
+        }
+        if self.glu.is_some() {
             b.push(Access::Read);
         }
         b
@@ -141,7 +155,7 @@ pub fn matvec(
     y_offset: u32,
     accumulate: bool,
 ) -> Result<(), ShaderError> {
-    let io = TokensIo { x, x_offset, x_stride: 0, y, y_offset, y_stride: 0 };
+    let io = TokensIo { x, x_offset, x_stride: 0, y, y_offset, y_stride: 0, glu: None };
     matvec_tokens(rec, key, w, io, 1, accumulate)
 }
 
@@ -154,6 +168,16 @@ pub struct TokensIo<'a> {
     pub y: &'a Bind,
     pub y_offset: u32,
     pub y_stride: u32,
+    /// Fuse the feed-forward's activation into the output.
+    pub glu: Option<GluIn<'a>>,
+}
+
+/// The gate of a fused GLU: `y[i] = act(g[g_offset + i]) · (W x)[i]`, g laid out as y.
+#[derive(Clone, Copy)]
+pub struct GluIn<'a> {
+    pub act: Activation,
+    pub g: &'a Bind,
+    pub g_offset: u32,
 }
 
 /// The matvec of every token of a batch in one dispatch (workgroup layer z = token): each token
@@ -162,7 +186,8 @@ pub struct TokensIo<'a> {
 pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensIo, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
-    let key = key.for_matrix(w);
+    debug_assert!(io.glu.is_none() || !accumulate);
+    let key = MatVec { glu: io.glu.map(|g| g.act), ..key.for_matrix(w) };
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
@@ -176,14 +201,18 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensI
             x_stride_token: io.x_stride,
             x_stride_slot: 0,
             y_stride: io.y_stride,
+            g_offset: io.glu.map_or(0, |g| g.g_offset + p.row0 as u32),
         };
         let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
+        let mut binds = vec![wb.clone(), io.x.clone(), io.y.clone()];
         if key.vec4 {
-            rec.dispatch(&key, &params, &[wb.clone(), io.x.clone(), io.y.clone(), wb], [gx, gy, tokens])?;
-        } else {
-            rec.dispatch(&key, &params, &[wb, io.x.clone(), io.y.clone()], [gx, gy, tokens])?;
+            binds.push(wb);
         }
+        if let Some(g) = io.glu {
+            binds.push(g.g.clone());
+        }
+        rec.dispatch(&key, &params, &binds, [gx, gy, tokens])?;
     }
     Ok(())
 }
@@ -201,6 +230,7 @@ pub struct ExpertIo<'a> {
     pub y_offset: u32,
     pub y_stride: u32,
     pub route: &'a Bind,
+    pub glu: Option<GluIn<'a>>,
 }
 
 /// Runs the chosen experts of `w` (experts of `expert_rows` rows each, stacked; one binding):
@@ -208,7 +238,7 @@ pub struct ExpertIo<'a> {
 pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: ExpertIo, expert_rows: u32, tokens: u32, slots: u32) -> Result<(), ShaderError> {
     debug_assert_eq!(w.parts.len(), 1, "expert matrices must fit one binding");
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride_token % 4 == 0 && io.x_stride_slot % 4 == 0);
-    let key = MatVec { experts: true, ..key.for_matrix(w) };
+    let key = MatVec { experts: true, glu: io.glu.map(|g| g.act), ..key.for_matrix(w) };
     let p = &w.parts[0];
     let params = MatVecParams {
         rows: expert_rows,
@@ -222,6 +252,7 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         x_stride_token: io.x_stride_token,
         x_stride_slot: io.x_stride_slot,
         y_stride: io.y_stride,
+        g_offset: io.glu.map_or(0, |g| g.g_offset),
     };
     let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
     let wb = Bind::whole(&p.buffer);
@@ -230,6 +261,9 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         binds.push(wb);
     }
     binds.push(io.route.clone());
+    if let Some(g) = io.glu {
+        binds.push(g.g.clone());
+    }
     rec.dispatch(&key, &params, &binds, [gx, gy, tokens * slots])
 }
 
@@ -314,7 +348,7 @@ mod tests {
                 ] {
                     let key = match tpr {
                         0 => MatVec::for_type(ty),
-                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false },
+                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None },
                     };
                     check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
@@ -357,7 +391,7 @@ mod tests {
                 let x = rng.normals(8 + t * xs as usize, 1.0);
                 let y0 = rng.normals(1 + t * ys as usize, 1.0);
                 let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &y0));
-                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 8, x_stride: xs, y: &Bind::whole(&by), y_offset: 1, y_stride: ys };
+                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 8, x_stride: xs, y: &Bind::whole(&by), y_offset: 1, y_stride: ys, glu: None };
                 let mut rec = k.recorder();
                 matvec_tokens(&mut rec, MatVec::for_type(ty), &w, io, t as u32, true).unwrap();
                 rec.submit();
@@ -371,6 +405,52 @@ mod tests {
                 }
                 // Values between the tokens' rows are untouched.
                 assert_eq!(got[1 + rows], y0[1 + rows]);
+            }
+        }
+    }
+
+    /// The fused GLU: y = act(g) · (W x) for a batch of tokens and for chosen experts, with g laid
+    /// out as y.
+    #[test]
+    fn fused_glu_matches_cpu() {
+        use crate::cpu::ops::{gelu_tanh, silu};
+        let k = kernels();
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(37);
+        for ty in [GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16] {
+            for act in [Activation::Silu, Activation::GeluTanh] {
+                let f: fn(f32) -> f32 = if act == Activation::Silu { silu } else { gelu_tanh };
+                let (rows, t, experts) = (19usize, 3usize, 4usize);
+                let cols = crate::gpu::weights::gpu_block_elems(ty).max(32) * 2;
+                let raw = random_tensor(ty, experts * rows * cols, 1.0, &mut rng);
+                let mut wf = vec![0f32; experts * rows * cols];
+                dequantize(ty, &raw, &mut wf).unwrap();
+                let w = GpuMatrix::new(&ctx.device, "w", ty, cols, experts * rows, 1 << 30).unwrap();
+                w.upload_rows(&ctx.queue, 0, &raw).unwrap();
+                let x = rng.normals(t * cols, 1.0);
+                let g = rng.normals(3 + t * 2 * rows, 2.0);
+                let (bx, bg) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "g", &g));
+                let by = storage_f32(ctx, "y", &vec![0.0; t * 2 * rows]);
+                let gate = Some(GluIn { act, g: &Bind::whole(&bg), g_offset: 3 });
+                // Tokens: rows 0..rows of the stack (expert 0); experts: picks 1 and 3 per token.
+                let route = crate::gpu::buffers::storage_u32(ctx, "route", &[1, 3, 1, 3, 1, 3]);
+                let mut rec = k.recorder();
+                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32, glu: gate };
+                let w0 = GpuMatrix::new(&ctx.device, "w0", ty, cols, rows, 1 << 30).unwrap();
+                w0.upload_rows(&ctx.queue, 0, &raw[..rows * ty.row_bytes(cols as u64).unwrap() as usize]).unwrap();
+                matvec_tokens(&mut rec, MatVec::for_type(ty), &w0, io, t as u32, false).unwrap();
+                rec.submit();
+                let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();
+                let mut rec = k.recorder();
+                let eio = ExpertIo { x: &Bind::whole(&bx), x_offset: 0, x_stride_token: cols as u32, x_stride_slot: 0, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32, route: &Bind::whole(&route), glu: gate };
+                matvec_experts(&mut rec, MatVec::for_type(ty), &w, eio, rows as u32, t as u32, 2).unwrap();
+                rec.submit();
+                let got_e = block_on(read_f32(ctx, &by, 0, t * 2 * rows)).unwrap();
+                let dot = |e: usize, r: usize, tok: usize| -> f32 { wf[(e * rows + r) * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                let want: Vec<f32> = (0..t * rows).map(|i| f(g[3 + i]) * dot(0, i % rows, i / rows)).collect();
+                let want_e: Vec<f32> = (0..t * 2 * rows).map(|i| f(g[3 + i]) * dot([1, 3][(i / rows) % 2], i % rows, i / (2 * rows))).collect();
+                crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} tokens"), &got, &want, 1e-9);
+                crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} experts"), &got_e, &want_e, 1e-9);
             }
         }
     }
@@ -407,6 +487,7 @@ mod tests {
                     y_offset: 2,
                     y_stride,
                     route: &Bind::whole(&br),
+                    glu: None,
                 };
                 let mut rec = k.recorder();
                 matvec_experts(&mut rec, MatVec::for_type(ty), &w, io, er as u32, t as u32, kk as u32).unwrap();
