@@ -10,7 +10,7 @@ use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, GluIn, MatVec, TokensIo};
+use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, GluIn, MatVec};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
@@ -414,8 +414,8 @@ impl GpuModel {
             if t == 1 {
                 matvec(rec, MatVec::for_type(w.ty), w, src, 0, dst, dst_off, acc)
             } else if self.prefill_by_matvec {
-                let io = TokensIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride, glu: None };
-                matvec_tokens(rec, MatVec::for_type(w.ty), w, io, tt, acc)
+                let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                matvec_tokens(rec, MatVec::for_type(w.ty), w, io, None, tt, acc)
             } else {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
                 matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
@@ -513,8 +513,8 @@ impl GpuModel {
             if t == 1 || self.prefill_by_matvec {
                 // The up projection applies the activation of the gate's output as it writes.
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
-                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff, glu: Some(gate_in) };
-                matvec_tokens(rec, MatVec::for_type(l.up.ty), &l.up, io, tt, false)?;
+                let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
+                matvec_tokens(rec, MatVec::for_type(l.up.ty), &l.up, io, Some(gate_in), tt, false)?;
             } else {
                 proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
                 glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
@@ -537,8 +537,8 @@ impl GpuModel {
             if logit_rows == 1 {
                 matvec(rec, MatVec::for_type(out.ty), out, &h, 0, &logits, 0, false)?;
             } else if self.prefill_by_matvec {
-                let io = TokensIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv, glu: None };
-                matvec_tokens(rec, MatVec::for_type(out.ty), out, io, lr, false)?;
+                let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
+                matvec_tokens(rec, MatVec::for_type(out.ty), out, io, None, lr, false)?;
             } else {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;

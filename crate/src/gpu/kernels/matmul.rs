@@ -55,7 +55,8 @@ impl Kernel for MatMul {
     }
 }
 
-/// Row t of x starts at `x_offset + t·x_stride` (offsets and strides multiples of 4); row t of y at
+/// Where a batch of tokens reads x and writes y (the matmul, and the matvec over a batch): row t of
+/// x starts at `x_offset + t·x_stride` (offsets and strides multiples of 4); row t of y at
 /// `y_offset + t·y_stride`.
 pub struct MatMulIo<'a> {
     pub x: &'a Bind,

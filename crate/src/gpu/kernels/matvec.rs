@@ -5,6 +5,7 @@
 
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
+use super::matmul::MatMulIo;
 use crate::gpu::weights::GpuMatrix;
 use crate::model::Activation;
 use crate::quant::GgmlType;
@@ -155,21 +156,8 @@ pub fn matvec(
     y_offset: u32,
     accumulate: bool,
 ) -> Result<(), ShaderError> {
-    let io = TokensIo { x, x_offset, x_stride: 0, y, y_offset, y_stride: 0, glu: None };
-    matvec_tokens(rec, key, w, io, 1, accumulate)
-}
-
-/// Where the tokens of a batch read x and write y: token `t` at `x_offset + t·x_stride` and
-/// `y_offset + t·y_stride`.
-pub struct TokensIo<'a> {
-    pub x: &'a Bind,
-    pub x_offset: u32,
-    pub x_stride: u32,
-    pub y: &'a Bind,
-    pub y_offset: u32,
-    pub y_stride: u32,
-    /// Fuse the feed-forward's activation into the output.
-    pub glu: Option<GluIn<'a>>,
+    let io = MatMulIo { x, x_offset, x_stride: 0, y, y_offset, y_stride: 0 };
+    matvec_tokens(rec, key, w, io, None, 1, accumulate)
 }
 
 /// The gate of a fused GLU: `y[i] = act(g[g_offset + i]) · (W x)[i]`, g laid out as y.
@@ -180,14 +168,15 @@ pub struct GluIn<'a> {
     pub g_offset: u32,
 }
 
-/// The matvec of every token of a batch in one dispatch (workgroup layer z = token): each token
-/// decodes the weights again, so this pays where decoding is cheap next to the matmul's tiles.
-/// Offsets and strides must be multiples of 4.
-pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensIo, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
+/// The matvec of every token of a batch in one dispatch (workgroup layer z = token, laid out as
+/// for the matmul): each token decodes the weights again, so this pays where decoding is cheap
+/// next to the matmul's tiles. Offsets and strides must be multiples of 4. With `glu`, y gets the
+/// gate's activation times the product.
+pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, glu: Option<GluIn>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
-    debug_assert!(io.glu.is_none() || !accumulate);
-    let key = MatVec { glu: io.glu.map(|g| g.act), ..key.for_matrix(w) };
+    debug_assert!(glu.is_none() || !accumulate);
+    let key = MatVec { glu: glu.map(|g| g.act), ..key.for_matrix(w) };
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
@@ -201,7 +190,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensI
             x_stride_token: io.x_stride,
             x_stride_slot: 0,
             y_stride: io.y_stride,
-            g_offset: io.glu.map_or(0, |g| g.g_offset + p.row0 as u32),
+            g_offset: glu.map_or(0, |g| g.g_offset + p.row0 as u32),
         };
         let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
@@ -209,7 +198,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: TokensI
         if key.vec4 {
             binds.push(wb);
         }
-        if let Some(g) = io.glu {
+        if let Some(g) = glu {
             binds.push(g.g.clone());
         }
         rec.dispatch(&key, &params, &binds, [gx, gy, tokens])?;
@@ -391,9 +380,9 @@ mod tests {
                 let x = rng.normals(8 + t * xs as usize, 1.0);
                 let y0 = rng.normals(1 + t * ys as usize, 1.0);
                 let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &y0));
-                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 8, x_stride: xs, y: &Bind::whole(&by), y_offset: 1, y_stride: ys, glu: None };
+                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 8, x_stride: xs, y: &Bind::whole(&by), y_offset: 1, y_stride: ys };
                 let mut rec = k.recorder();
-                matvec_tokens(&mut rec, MatVec::for_type(ty), &w, io, t as u32, true).unwrap();
+                matvec_tokens(&mut rec, MatVec::for_type(ty), &w, io, None, t as u32, true).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, y0.len())).unwrap();
                 for tok in 0..t {
@@ -435,10 +424,10 @@ mod tests {
                 // Tokens: rows 0..rows of the stack (expert 0); experts: picks 1 and 3 per token.
                 let route = crate::gpu::buffers::storage_u32(ctx, "route", &[1, 3, 1, 3, 1, 3]);
                 let mut rec = k.recorder();
-                let io = TokensIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32, glu: gate };
+                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32 };
                 let w0 = GpuMatrix::new(&ctx.device, "w0", ty, cols, rows, 1 << 30).unwrap();
                 w0.upload_rows(&ctx.queue, 0, &raw[..rows * ty.row_bytes(cols as u64).unwrap() as usize]).unwrap();
-                matvec_tokens(&mut rec, MatVec::for_type(ty), &w0, io, t as u32, false).unwrap();
+                matvec_tokens(&mut rec, MatVec::for_type(ty), &w0, io, gate, t as u32, false).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();
                 let mut rec = k.recorder();
