@@ -60,3 +60,13 @@ else
   python3 tests/fixtures/gen_models.py >/dev/null
   touch models/gen/.done
 fi
+
+# Dequantization fixtures from gguf-py (the oracle of tests/quant_dequant.rs): random blocks of every
+# type and rows of both default models. Rewritten when the script changes.
+if [ -f models/fixtures/quant/.done ] && [ models/fixtures/quant/.done -nt tests/fixtures/gen_quant.py ]; then
+  log "dequantization fixtures present"
+else
+  log "writing dequantization fixtures with gguf-py (tests/fixtures/gen_quant.py)"
+  python3 tests/fixtures/gen_quant.py >/dev/null
+  touch models/fixtures/quant/.done
+fi

@@ -1,4 +1,5 @@
-//! Our block decoders against `gguf.quants.dequantize` (fixtures by tests/fixtures/gen_quant.py):
+//! Our block decoders against `gguf.quants.dequantize` (fixtures written into models/fixtures/quant by
+//! tests/fixtures/gen_quant.py, which setup runs):
 //! random blocks of every supported type, and rows of real tensors read through our GGUF reader.
 
 mod common;
@@ -15,9 +16,16 @@ fn assert_same(stem: &str, got: &[f32], want: &[f32]) {
     }
 }
 
+/// The fixtures setup writes; a missing folder fails with that instruction rather than skipping.
+fn quant_fixtures() -> std::path::PathBuf {
+    let dir = root().join("models/fixtures/quant");
+    assert!(dir.join("manifest.json").exists(), "{} is missing: run scripts/setup.sh", dir.display());
+    dir
+}
+
 #[test]
 fn random_blocks_match_gguf_py() {
-    let dir = fixtures().join("quant");
+    let dir = quant_fixtures();
     let manifest = json(&dir.join("manifest.json"));
     let mut types = 0;
     for entry in manifest["random"].as_array().unwrap() {
@@ -37,7 +45,7 @@ fn random_blocks_match_gguf_py() {
 
 #[test]
 fn real_tensor_rows_match_gguf_py() {
-    let dir = fixtures().join("quant");
+    let dir = quant_fixtures();
     let manifest = json(&dir.join("manifest.json"));
     for entry in manifest["real"].as_array().unwrap() {
         let stem = entry["stem"].as_str().unwrap();
