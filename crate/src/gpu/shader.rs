@@ -22,6 +22,7 @@ shader_files!(
     "quant/q4_1.wgsl",
     "quant/q5_0.wgsl",
     "quant/q5_1.wgsl",
+    "quant/q5_bits.wgsl",
     "quant/q8_0.wgsl",
     "quant/q2_k.wgsl",
     "quant/q3_k.wgsl",
