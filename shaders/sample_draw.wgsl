@@ -16,11 +16,18 @@ struct State {
 @group(0) @binding(2) var<storage, read> CAND: array<Cand>;
 @group(0) @binding(3) var<storage, read_write> OUT: array<u32>;
 
-var<workgroup> skey: array<u32, CAP>;
-var<workgroup> sid: array<u32, CAP>;
-var<workgroup> sw: array<f32, CAP>;
-var<workgroup> radix: array<atomic<u32>, 256>;
-var<workgroup> filled: atomic<u32>;
+// The sort's arrays live in a storage buffer rather than in workgroup memory, whose WebGPU
+// zero-initialisation CPU drivers compile into a store per element (over a second for these).
+// They are exchanged between invocations across storageBarrier().
+struct Work {
+    radix: array<atomic<u32>, 256>,
+    filled: atomic<u32>,
+    key: array<u32, CAP>,
+    id: array<u32, CAP>,
+    w: array<f32, CAP>,
+}
+@group(0) @binding(4) var<storage, read_write> WK: Work;
+
 var<workgroup> w_count: u32;
 var<workgroup> w_k: u32;
 var<workgroup> w_digit: u32;
@@ -38,23 +45,25 @@ fn select_k(t: u32, count: u32, k: u32) {
         let mask = ~(0xffffffffu >> (8u * (level & 3u)));
         let mh = select(mask, 0xffffffffu, level >= 4u);
         let ml = select(0u, mask, level >= 4u);
+        // t 0 read the previous level's counts before the uniform load.
+        storageBarrier();
         for (var b = t; b < 256u; b += WG_X) {
-            atomicStore(&radix[b], 0u);
+            atomicStore(&WK.radix[b], 0u);
         }
-        workgroupBarrier();
+        storageBarrier();
         for (var e = t; e < count; e += WG_X) {
             let c = CAND[e];
             let hi = ord_key(c.l);
             let lo = ~c.i;
             if ((hi & mh) == (pre_hi & mh) && (lo & ml) == (pre_lo & ml)) {
-                atomicAdd(&radix[(select(hi, lo, level >= 4u) >> shift) & 0xffu], 1u);
+                atomicAdd(&WK.radix[(select(hi, lo, level >= 4u) >> shift) & 0xffu], 1u);
             }
         }
-        workgroupBarrier();
+        storageBarrier();
         if (t == 0u) {
             var cum = 0u;
             for (var d = 255i; d >= 0i; d--) {
-                let h = atomicLoad(&radix[d]);
+                let h = atomicLoad(&WK.radix[d]);
                 if (cum + h >= need) {
                     w_digit = u32(d);
                     w_need = need - cum;
@@ -72,19 +81,19 @@ fn select_k(t: u32, count: u32, k: u32) {
         }
     }
     if (t == 0u) {
-        atomicStore(&filled, 0u);
+        atomicStore(&WK.filled, 0u);
     }
-    workgroupBarrier();
+    storageBarrier();
     for (var e = t; e < count; e += WG_X) {
         let c = CAND[e];
         let hi = ord_key(c.l);
         if (hi > pre_hi || (hi == pre_hi && ~c.i >= pre_lo)) {
-            let s = atomicAdd(&filled, 1u);
-            skey[s] = hi;
-            sid[s] = c.i;
+            let s = atomicAdd(&WK.filled, 1u);
+            WK.key[s] = hi;
+            WK.id[s] = c.i;
         }
     }
-    workgroupBarrier();
+    storageBarrier();
 }
 
 // Bitonic sort of the first `n` entries, best first (larger key, then lower id).
@@ -94,27 +103,27 @@ fn sort(t: u32, n: u32) {
         size <<= 1u;
     }
     for (var e = n + t; e < size; e += WG_X) {
-        skey[e] = 0u; // below every finite logit's key
-        sid[e] = NONE;
+        WK.key[e] = 0u; // below every finite logit's key
+        WK.id[e] = NONE;
     }
-    workgroupBarrier();
+    storageBarrier();
     for (var span = 2u; span <= size; span <<= 1u) {
         for (var stride = span / 2u; stride > 0u; stride >>= 1u) {
             for (var x = t; x < size / 2u; x += WG_X) {
                 let i = 2u * stride * (x / stride) + x % stride;
                 let j = i + stride;
-                let ki = skey[i];
-                let kj = skey[j];
-                let j_first = kj > ki || (kj == ki && sid[j] < sid[i]);
+                let ki = WK.key[i];
+                let kj = WK.key[j];
+                let j_first = kj > ki || (kj == ki && WK.id[j] < WK.id[i]);
                 if (j_first == ((i & span) == 0u)) {
-                    skey[i] = kj;
-                    skey[j] = ki;
-                    let s = sid[i];
-                    sid[i] = sid[j];
-                    sid[j] = s;
+                    WK.key[i] = kj;
+                    WK.key[j] = ki;
+                    let s = WK.id[i];
+                    WK.id[i] = WK.id[j];
+                    WK.id[j] = s;
                 }
             }
-            workgroupBarrier();
+            storageBarrier();
         }
     }
 }
@@ -145,8 +154,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (count <= CAP) {
         for (var e = t; e < count; e += WG_X) {
             let c = CAND[e];
-            skey[e] = ord_key(c.l);
-            sid[e] = c.i;
+            WK.key[e] = ord_key(c.l);
+            WK.id[e] = c.i;
         }
     } else {
         select_k(t, count, k);
@@ -155,25 +164,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     sort(t, n);
 
     // Top-p and min-p on exp(l - l0), as engine::sampler::truncate.
-    let l0 = from_key(skey[0]);
+    let l0 = from_key(WK.key[0]);
     let cut = P.top_p < 1.0 || P.min_p > 0.0;
     if (cut) {
         for (var e = t; e < k; e += WG_X) {
-            sw[e] = exp(from_key(skey[e]) - l0);
+            WK.w[e] = exp(from_key(WK.key[e]) - l0);
         }
-        workgroupBarrier();
+        storageBarrier();
     }
     if (t == 0u) {
         var m = k;
         if (P.top_p < 1.0) {
             var s = 0.0;
             for (var e = 0u; e < k; e++) {
-                s += sw[e];
+                s += WK.w[e];
             }
             let thr = P.top_p * s;
             var cum = 0.0;
             for (var e = 0u; e < k; e++) {
-                cum += sw[e];
+                cum += WK.w[e];
                 if (cum >= thr) {
                     m = e + 1u;
                     break;
@@ -181,9 +190,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
             }
         }
         if (P.min_p > 0.0) {
-            let thr = P.min_p * sw[0];
+            let thr = P.min_p * WK.w[0];
             var j = 0u;
-            while (j < m && sw[j] >= thr) {
+            while (j < m && WK.w[j] >= thr) {
                 j++;
             }
             m = max(j, 1u);
@@ -194,28 +203,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 
     // Temperature and the draw, as engine::sampler::draw.
     for (var e = t; e < m; e += WG_X) {
-        sw[e] = exp((from_key(skey[e]) - l0) * P.inv_temp);
+        WK.w[e] = exp((from_key(WK.key[e]) - l0) * P.inv_temp);
     }
-    workgroupBarrier();
+    storageBarrier();
     if (t == 0u) {
         var s = 0.0;
         for (var e = 0u; e < m; e++) {
-            s += sw[e];
+            s += WK.w[e];
         }
         let goal = r * s;
         var cum = 0.0;
         var pick = 0u;
         for (var e = 0u; e < m; e++) {
-            cum += sw[e];
+            cum += WK.w[e];
             if (goal < cum) {
                 pick = e;
                 break;
             }
-            if (sw[e] > 0.0) {
+            if (WK.w[e] > 0.0) {
                 pick = e;
             }
         }
-        OUT[0] = sid[pick];
+        OUT[0] = WK.id[pick];
         OUT[1] = bitcast<u32>(r);
         OUT[2] = count;
         OUT[3] = m;

@@ -181,7 +181,11 @@ impl Kernels {
             layout: Some(&pl),
             module: &module,
             entry_point: Some("main"),
-            compilation_options: Default::default(),
+            // Every kernel writes its workgroup memory before reading it. The zero-initialisation
+            // WebGPU adds otherwise is written as one store per element, which CPU drivers
+            // (SwiftShader, lavapipe) compile slowly: seconds for the sampler's kernels. Browsers
+            // keep it whatever we ask (see the note on workgroup memory in sample.rs).
+            compilation_options: wgpu::PipelineCompilationOptions { zero_initialize_workgroup_memory: false, ..Default::default() },
             cache: None,
         });
         let c = Rc::new(Compiled { pipeline, layout, workgroup: wg, name: name.clone() });

@@ -19,12 +19,11 @@ use std::rc::Rc;
 
 /// Logits per workgroup in the passes over the vocabulary.
 const CHUNK: u32 = 4096;
-/// Logits per workgroup of the histogram pass: more, to spread its per-workgroup cost of clearing
-/// and flushing the bins.
-const HIST_CHUNK: u32 = 4 * CHUNK;
 /// Histogram bins (see `bin_of` in sample_common.wgsl).
 const BINS: u32 = 2048;
-const WG: u32 = 256;
+/// Small workgroups: WebGPU zero-initialises workgroup memory (the reductions' arrays are one slot
+/// per invocation), and CPU drivers compile that into a store per element.
+const WG: u32 = 64;
 
 wgsl_params! {
     pub struct SampleParams {
@@ -69,7 +68,7 @@ impl Kernel for Sample {
         }
     }
     fn defines(&self) -> Vec<(String, String)> {
-        vec![("CHUNK".into(), format!("{CHUNK}u")), ("HIST_CHUNK".into(), format!("{HIST_CHUNK}u")), ("NB".into(), format!("{BINS}u")), ("CAP".into(), format!("{MAX_CANDIDATES}u"))]
+        vec![("CHUNK".into(), format!("{CHUNK}u")), ("NB".into(), format!("{BINS}u")), ("CAP".into(), format!("{MAX_CANDIDATES}u"))]
     }
     fn workgroup(&self) -> [u32; 3] {
         [WG, 1, 1]
@@ -82,7 +81,7 @@ impl Kernel for Sample {
             Sample::Hist => vec![Read, Read, ReadWrite],
             Sample::Threshold => vec![Read, Read, ReadWrite],
             Sample::Gather => vec![Read, ReadWrite, ReadWrite],
-            Sample::Draw => vec![ReadWrite, Read, ReadWrite],
+            Sample::Draw => vec![ReadWrite, Read, ReadWrite, ReadWrite],
         }
     }
     fn name(&self) -> String {
@@ -100,6 +99,7 @@ pub struct GpuSampler {
     hist: wgpu::Buffer,
     state: wgpu::Buffer,
     cand: wgpu::Buffer,
+    work: wgpu::Buffer,
     out: wgpu::Buffer,
 }
 
@@ -118,6 +118,8 @@ impl GpuSampler {
             state: buf("sample state", 16),
             // Room for the whole vocabulary: the gather never drops a candidate, however tied.
             cand: buf("sample candidates", n_vocab as u64 * 8),
+            // The draw's radix counts, fill counter, and keys, ids and weights of the candidates.
+            work: buf("sample sort", (256 + 1 + 3 * MAX_CANDIDATES as u64) * 4),
             out: buf("sample out", 16),
             ctx,
         }
@@ -173,10 +175,10 @@ impl GpuSampler {
         if params.is_greedy() {
             return rec.dispatch(&Sample::Argmax, &p, &[b(&self.partials), b(&self.out)], [1, 1, 1]);
         }
-        rec.dispatch(&Sample::Hist, &p, &[logits.clone(), b(&self.partials), b(&self.hist)], [self.n_vocab.div_ceil(HIST_CHUNK), 1, 1])?;
+        rec.dispatch(&Sample::Hist, &p, &[logits.clone(), b(&self.partials), b(&self.hist)], vocab)?;
         rec.dispatch(&Sample::Threshold, &p, &[b(&self.partials), b(&self.hist), b(&self.state)], [1, 1, 1])?;
         rec.dispatch(&Sample::Gather, &p, &[logits.clone(), b(&self.state), b(&self.cand)], vocab)?;
-        rec.dispatch(&Sample::Draw, &p, &[b(&self.state), b(&self.cand), b(&self.out)], [1, 1, 1])
+        rec.dispatch(&Sample::Draw, &p, &[b(&self.state), b(&self.cand), b(&self.out), b(&self.work)], [1, 1, 1])
     }
 }
 
