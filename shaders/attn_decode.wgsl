@@ -7,12 +7,14 @@
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> VC: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> PART: array<f32>;
+@group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
+// The split partials (without SINGLE), then the scores. Scores live here rather than in
+// workgroup memory, whose WebGPU zero-initialisation CPU drivers compile into a store per element.
+@group(0) @binding(5) var<storage, read_write> SCR: array<f32>;
 
 const D4: u32 = HEAD_DIM / 4u;
 
 var<workgroup> q: array<vec4<f32>, D4>;
-var<workgroup> s: array<f32, SPLIT>;
 
 #include "reduce.wgsl"
 
@@ -21,6 +23,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let split = wid.x;
     let h = wid.y;
     let kvh = h / P.group;
+    // This split's scores: SCR[sb + k] for its keys k.
+    let sb = P.scores_offset + h * P.n_splits * SPLIT;
     let k0 = max(split * SPLIT, P.first_key);
     let k1 = min((split + 1u) * SPLIT, P.n_keys);
     for (var d = lid.x; d < D4; d += WG_X) {
@@ -40,17 +44,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         if (P.softcap > 0.0) {
             sc = P.softcap * tanh(sc / P.softcap);
         }
-        s[k - split * SPLIT] = sc;
+        SCR[sb + k] = sc;
         m = max(m, sc);
     }
     m = wg_max(lid.x, m);
     var l = 0.0;
     for (var k = k0 + lid.x; k < k1; k += WG_X) {
-        let p = exp(s[k - split * SPLIT] - m);
-        s[k - split * SPLIT] = p;
+        let p = exp(SCR[sb + k] - m);
+        SCR[sb + k] = p;
         l += p;
     }
     l = wg_sum(lid.x, l);
+    storageBarrier();
 #ifdef SINGLE
     let po = P.out_offset + h * HEAD_DIM;
     let norm = 1.0 / l;
@@ -62,7 +67,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var d = lid.x; d < D4; d += WG_X) {
         var o = vec4<f32>();
         for (var k = k0; k < k1; k++) {
-            o += s[k - split * SPLIT] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
+            o += SCR[sb + k] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
         }
         o *= norm;
 #ifdef SINGLE
@@ -70,15 +75,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #else
         let oo = po + 2u + d * 4u;
 #endif
-        PART[oo] = o.x;
-        PART[oo + 1u] = o.y;
-        PART[oo + 2u] = o.z;
-        PART[oo + 3u] = o.w;
+#ifdef SINGLE
+        OUT[oo] = o.x;
+        OUT[oo + 1u] = o.y;
+        OUT[oo + 2u] = o.z;
+        OUT[oo + 3u] = o.w;
+#else
+        SCR[oo] = o.x;
+        SCR[oo + 1u] = o.y;
+        SCR[oo + 2u] = o.z;
+        SCR[oo + 3u] = o.w;
+#endif
     }
 #ifndef SINGLE
     if (lid.x == 0u) {
-        PART[po] = select(m, -3.0e38, k0 >= k1);
-        PART[po + 1u] = select(l, 0.0, k0 >= k1);
+        SCR[po] = select(m, -3.0e38, k0 >= k1);
+        SCR[po + 1u] = select(l, 0.0, k0 >= k1);
     }
 #endif
 }

@@ -31,8 +31,10 @@
 #endif
 // EXPERTS: W stacks the experts of a mixture, P.rows rows each; workgroup z = token · P.slots +
 // pick runs the expert SEL[z] on that token's x, so only the chosen experts' rows are read.
-// GLU_OUT: y = act(G) · (W x), G laid out as y (the gate projection's output): the up projection
-// and the activation in one dispatch. G_BINDING is set by the launcher after the other bindings.
+// GLU_OUT: with P.gated, y = act(G) · (W x), G laid out as y (the gate projection's output): the up
+// projection and the activation in one dispatch. A runtime switch rather than a variant, so that a
+// model's plain and gated products share one pipeline (CPU drivers take ~0.2 s to compile each).
+// G_BINDING is set by the launcher after the other bindings.
 #ifdef GLU_OUT
 @group(0) @binding(G_BINDING) var<storage, read> G: array<f32>;
 #include "activation.wgsl"
@@ -241,15 +243,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var r = 0u; r < ROWS; r++) {
             let row = row0 + r;
             if (row < P.rows) {
+                var v = acc[r];
 #ifdef GLU_OUT
-                Y[y_off + row] = glu_act(G[P.g_offset + (y_off - P.y_offset) + row]) * acc[r];
-#else
-                if (P.accumulate != 0u) {
-                    Y[y_off + row] += acc[r];
-                } else {
-                    Y[y_off + row] = acc[r];
+                if (P.gated != 0u) {
+                    v *= glu_act(G[P.g_offset + (y_off - P.y_offset) + row]);
                 }
 #endif
+                if (P.accumulate != 0u) {
+                    Y[y_off + row] += v;
+                } else {
+                    Y[y_off + row] = v;
+                }
             }
         }
     }

@@ -8,9 +8,6 @@
 @group(0) @binding(3) var<storage, read_write> PART: array<Partial>;
 @group(0) @binding(4) var<storage, read_write> HIST: array<u32>;
 
-// Which logits of this workgroup's chunk the penalty took care of.
-var<workgroup> penalized: array<atomic<u32>, CHUNK / 32u>;
-
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = lid.x;
@@ -21,33 +18,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             HIST[b] = 0u;
         }
     }
-    var v = 0.0;
-    var i = NONE;
     if (P.n_pen > 0u) {
-        for (var w = t; w < CHUNK / 32u; w += WG_X) {
-            atomicStore(&penalized[w], 0u);
-        }
-        workgroupBarrier();
-        // The ids are distinct (deduplicated on the CPU), so no two invocations write one logit.
+        // The ids are distinct (deduplicated on the CPU), so no two invocations write one logit;
+        // the scan below reads the penalized values after the barrier.
         for (var q = t; q < P.n_pen; q += WG_X) {
             let id = PEN[q];
             if (id >= base && id < base + CHUNK && id < P.n) {
                 let o = P.logits_offset + id;
-                let nv = select(L[o] * P.pen, L[o] * P.inv_pen, L[o] > 0.0);
-                L[o] = nv;
-                atomicOr(&penalized[(id - base) / 32u], 1u << ((id - base) % 32u));
-                if (ahead(v, i, nv, id)) {
-                    v = nv;
-                    i = id;
-                }
+                L[o] = select(L[o] * P.pen, L[o] * P.inv_pen, L[o] > 0.0);
             }
         }
-        workgroupBarrier();
+        storageBarrier();
     }
+    var v = 0.0;
+    var i = NONE;
     for (var j = t; j < CHUNK && base + j < P.n; j += WG_X) {
-        if (P.n_pen > 0u && (atomicLoad(&penalized[j / 32u]) & (1u << (j % 32u))) != 0u) {
-            continue;
-        }
         let l = L[P.logits_offset + base + j];
         if (ahead(v, i, l, base + j)) {
             v = l;

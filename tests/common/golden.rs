@@ -103,7 +103,6 @@ pub fn golden(key: &str, tok: &Tokenizer, backend: &mut dyn Backend, mut referen
     let n_vocab = backend.config().n_vocab;
     let all = cases(key);
     let cases: Vec<(usize, &Case)> = all.iter().enumerate().filter(|(i, _)| select.is_none_or(|s| s.contains(i))).collect();
-    let mut backend = backend;
     let mut worst_nmse = 0f64;
     let (mut tf_checked, mut tf_total, mut free_checked, mut f32_checked) = (0, 0, 0, 0);
     let mut failures = Vec::new();

@@ -76,7 +76,7 @@ pub fn tiny_model(spec: &TinySpec) -> Vec<u8> {
         w.add_f32_tensor(name, &[n], &v);
     };
     let wt = spec.weight_type;
-    let mut mat = |w: &mut GgufWriter, name: String, cols: u64, rows: u64, ty: GgmlType, rng: &mut Rng| {
+    let mat = |w: &mut GgufWriter, name: String, cols: u64, rows: u64, ty: GgmlType, rng: &mut Rng| {
         let data = random_tensor(ty, (cols * rows) as usize, 0.5 / (cols as f32).sqrt(), rng);
         w.add_tensor(name, &[cols, rows], ty, data);
     };

@@ -65,6 +65,11 @@ impl WeightLoader {
         off
     }
 
+    /// Floats of the vectors registered so far.
+    pub fn vector_len(&self) -> usize {
+        self.vectors.len()
+    }
+
     /// The file ranges to read, in order (adjacent ranges merged).
     pub fn ranges(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();

@@ -10,6 +10,8 @@ pub mod kernels;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
+#[cfg(target_arch = "wasm32")]
+mod prewarm;
 pub mod shader;
 pub mod weights;
 

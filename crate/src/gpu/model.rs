@@ -150,7 +150,9 @@ impl GpuModel {
     }
 
     /// Allocates everything and registers the weights with a loader; the caller then feeds the
-    /// file's bytes (`loader.ranges()`) and calls [`GpuModel::finish_load`].
+    /// file's bytes (`loader.ranges()`) and calls [`GpuModelPlan::finish`]. The model exists from
+    /// here on (its buffers are filled later), so [`GpuModelPlan::warm_up`] can compile its
+    /// pipelines while the weights stream in.
     pub fn plan(k: Kernels, g: &Gguf, n_ctx: usize) -> Result<(GpuModelPlan, WeightLoader), ModelError> {
         let cfg = ModelConfig::from_gguf(g)?;
         let table = WeightTable::resolve(&cfg, g)?;
@@ -158,6 +160,7 @@ impl GpuModel {
         let max_binding = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
         let mut loader = WeightLoader::new();
         let mut vec_offsets = HashMap::new();
+        let mut mats = HashMap::new();
         let data = g.data_offset;
         for t in table.all() {
             let is_vector = t.dims.len() == 1 || t.n_rows() == 1;
@@ -174,70 +177,86 @@ impl GpuModel {
                         t.name, t.n_bytes
                     )));
                 }
+                mats.insert(t.name.clone(), m.clone());
                 loader.add(t, data, Sink::Matrix(m));
             }
         }
-        Ok((GpuModelPlan { k, cfg, table, vec_offsets, n_ctx }, loader))
+        let vectors = storage(&ctx, "norm weights", loader.vector_len() as u64 * 4);
+        let plan = GpuModelPlan::assemble(k, cfg, table, vec_offsets, mats, vectors, n_ctx)?;
+        Ok((plan, loader))
     }
 
     /// Loads a model from a local source (natively: a file).
     pub fn load(k: Kernels, src: &dyn ByteSource, g: &Gguf, n_ctx: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel, ModelError> {
         let (plan, mut loader) = Self::plan(k, g, n_ctx)?;
-        const CHUNK: u64 = 4 << 20;
-        for (start, end) in loader.ranges() {
-            let mut off = start;
-            let mut buf = vec![0u8; CHUNK as usize];
-            while off < end {
-                let n = CHUNK.min(end - off) as usize;
-                src.read_at(off, &mut buf[..n])?;
-                loader.feed(&plan.k.ctx, off, &buf[..n]).map_err(gpu_err)?;
-                progress(loader.bytes_done, loader.bytes_total);
-                off += n as u64;
-            }
-        }
+        plan.stream(&mut loader, src, progress)?;
         plan.finish(loader)
     }
 }
 
 /// A model whose buffers exist and whose weights are being streamed in.
 pub struct GpuModelPlan {
-    k: Kernels,
-    cfg: ModelConfig,
-    table: WeightTable,
-    vec_offsets: HashMap<String, u32>,
-    n_ctx: usize,
+    model: GpuModel,
+    /// The RoPE tables to compute once the weights are in: their frequencies and offsets (in
+    /// pairs) in the angles buffer.
+    rope_tables: Vec<(LayerRope, u32)>,
+    /// Offset of the RoPE frequency factors in the vectors buffer.
+    rope_factors: Option<u32>,
 }
+
+/// A layer's RoPE frequencies (bit patterns, for comparison): base, scale, mscale.
+type LayerRope = (u32, u32, u32);
 
 impl GpuModelPlan {
     pub fn ctx(&self) -> Rc<GpuContext> {
-        self.k.ctx.clone()
+        self.model.k.ctx.clone()
     }
 
-    pub fn finish(self, loader: WeightLoader) -> Result<GpuModel, ModelError> {
-        let ctx = self.k.ctx.clone();
-        let (mats, vectors) = loader.finish(&ctx).map_err(gpu_err)?;
-        let mut mats: HashMap<String, GpuMatrix> = mats.into_iter().collect();
+    pub fn kernels(&self) -> &Kernels {
+        &self.model.k
+    }
+
+    /// Feeds the loader every range it needs from a local source.
+    pub fn stream(&self, loader: &mut WeightLoader, src: &dyn ByteSource, progress: &mut dyn FnMut(u64, u64)) -> Result<(), ModelError> {
+        const CHUNK: u64 = 4 << 20;
+        let mut buf = vec![0u8; CHUNK as usize];
+        for (start, end) in loader.ranges() {
+            let mut off = start;
+            while off < end {
+                let n = CHUNK.min(end - off) as usize;
+                src.read_at(off, &mut buf[..n])?;
+                loader.feed(&self.model.k.ctx, off, &buf[..n]).map_err(gpu_err)?;
+                progress(loader.bytes_done, loader.bytes_total);
+                off += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn assemble(
+        k: Kernels,
+        cfg: ModelConfig,
+        table: WeightTable,
+        vec_offsets: HashMap<String, u32>,
+        mut mats: HashMap<String, GpuMatrix>,
+        vectors: wgpu::Buffer,
+        n_ctx: usize,
+    ) -> Result<GpuModelPlan, ModelError> {
+        let ctx = k.ctx.clone();
         let mut take = |name: &str| mats.remove(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() });
-        let vo = |t: &crate::gguf::TensorInfo| self.vec_offsets[&t.name];
-        let cfg = self.cfg;
-        let factors = self.table.rope_freqs.as_ref().map(|t| {
-            let o = vo(t) as usize;
-            vectors[o..o + cfg.rope_dim / 2].to_vec()
-        });
+        let vo = |t: &crate::gguf::TensorInfo| vec_offsets[&t.name];
         // RoPE (cos, sin) tables: one per distinct (base, scale, mscale).
-        let mut angles: Vec<f32> = Vec::new();
-        let mut table_at: Vec<((u32, u32, u32), u32)> = Vec::new();
+        let table_pairs = (n_ctx * (cfg.rope_dim / 2)) as u32;
+        let mut rope_tables: Vec<(LayerRope, u32)> = Vec::new();
         let mut layers = Vec::with_capacity(cfg.n_layer);
-        for (il, lt) in self.table.layers.iter().enumerate() {
+        for (il, lt) in table.layers.iter().enumerate() {
             let lc = cfg.layers[il];
             let key = (lc.rope_base.to_bits(), lc.rope_scale.to_bits(), lc.rope_mscale.to_bits());
-            let angles_offset = match table_at.iter().find(|(k, _)| *k == key) {
+            let angles_offset = match rope_tables.iter().find(|(k, _)| *k == key) {
                 Some(&(_, o)) => o,
                 None => {
-                    let o = (angles.len() / 2) as u32;
-                    let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, mscale: lc.rope_mscale, factors: factors.as_deref() };
-                    angles.extend(rope_table(self.n_ctx, &freqs));
-                    table_at.push((key, o));
+                    let o = rope_tables.len() as u32 * table_pairs;
+                    rope_tables.push((key, o));
                     o
                 }
             };
@@ -267,17 +286,17 @@ impl GpuModelPlan {
             });
         }
         let w = GpuWeights {
-            token_embd: take(&self.table.token_embd.name)?,
-            output: match &self.table.output {
+            token_embd: take(&table.token_embd.name)?,
+            output: match &table.output {
                 Some(t) => Some(take(&t.name)?),
                 None => None,
             },
-            output_norm: vo(&self.table.output_norm),
+            output_norm: vo(&table.output_norm),
             layers,
-            vectors: super::buffers::storage_f32(&ctx, "norm weights", &vectors),
-            angles: super::buffers::storage_f32(&ctx, "rope angles", &angles),
+            vectors,
+            angles: storage(&ctx, "rope angles", rope_tables.len() as u64 * table_pairs as u64 * 8),
         };
-        let n_ctx = self.n_ctx;
+        let rope_factors = table.rope_freqs.as_ref().map(vo);
         let kv = (0..cfg.n_layer)
             .map(|_| (storage(&ctx, "k cache", (n_ctx * cfg.kv_dim() * 4) as u64), storage(&ctx, "v cache", (n_ctx * cfg.v_dim() * 4) as u64)))
             .collect();
@@ -285,7 +304,7 @@ impl GpuModelPlan {
         let f = |n: usize| b * n as u64 * 4;
         let geom = attn_geometry(&cfg, 0);
         // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
-        let (ff_width, n_expert, k) = match cfg.moe {
+        let (ff_width, n_expert, k_used) = match cfg.moe {
             Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
             None => (cfg.n_ff, 1, 1),
         };
@@ -302,10 +321,10 @@ impl GpuModelPlan {
             logits: storage(&ctx, "logits", f(cfg.n_vocab)),
             attn_parts: storage(&ctx, "attn parts", geom.scratch_floats(n_ctx as u32) * 4),
             router_logits: storage(&ctx, "router logits", f(n_expert)),
-            route: storage(&ctx, "route", f(2 * k)),
-            experts_out: storage(&ctx, "experts out", if cfg.moe.is_some() { f(k * cfg.n_embd) } else { 4 }),
+            route: storage(&ctx, "route", f(2 * k_used)),
+            experts_out: storage(&ctx, "experts out", if cfg.moe.is_some() { f(k_used * cfg.n_embd) } else { 4 }),
         };
-        let sampler = GpuSampler::new(&self.k, cfg.n_vocab);
+        let sampler = GpuSampler::new(&k, cfg.n_vocab);
         let id_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("sampled id"),
             size: 4,
@@ -314,7 +333,43 @@ impl GpuModelPlan {
         });
         ctx.check().map_err(gpu_err)?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
-        Ok(GpuModel { k: self.k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec })
+        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec };
+        Ok(GpuModelPlan { model, rope_tables, rope_factors })
+    }
+
+    /// Prepares the pipelines of a decode step, a prefill batch and both kinds of sampling (see
+    /// [`Kernels::prepare`]): a browser compiles them while the weights stream in, instead of on
+    /// the first token. Natively this creates them now.
+    pub fn warm_up(&self) -> Result<(), GpuError> {
+        let m = &self.model;
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        let mut rec = m.k.dry_recorder();
+        let logits = Bind::whole(&m.s.logits);
+        m.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
+        m.record(&mut rec, 1, 1).map_err(err)?;
+        m.record(&mut rec, 2, 1).map_err(err)?;
+        let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
+        m.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[]).map_err(err)?;
+        m.k.ctx.check()
+    }
+
+    /// Checks that every weight arrived, fills the norm weights and RoPE tables, and hands over
+    /// the model.
+    pub fn finish(self, loader: WeightLoader) -> Result<GpuModel, ModelError> {
+        let model = self.model;
+        let ctx = model.k.ctx.clone();
+        let (_, vectors) = loader.finish(&ctx).map_err(gpu_err)?;
+        let cfg = &model.cfg;
+        ctx.queue.write_buffer(&model.w.vectors, 0, bytemuck::cast_slice(&vectors));
+        let factors = self.rope_factors.map(|o| &vectors[o as usize..o as usize + cfg.rope_dim / 2]);
+        for &((base, scale, mscale), offset) in &self.rope_tables {
+            let (base, scale, mscale) = (f32::from_bits(base), f32::from_bits(scale), f32::from_bits(mscale));
+            let freqs = RopeFreqs { n_rot: cfg.rope_dim, base, scale, mscale, factors };
+            let angles = rope_table(model.n_ctx, &freqs);
+            ctx.queue.write_buffer(&model.w.angles, offset as u64 * 8, bytemuck::cast_slice(&angles));
+        }
+        ctx.check().map_err(gpu_err)?;
+        Ok(model)
     }
 }
 
@@ -355,6 +410,7 @@ impl GpuModel {
                 Logits::Last if last_chunk => 1,
                 _ => 0,
             };
+            self.pipelines_ready(chunk.len(), rows, None).await?;
             self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(chunk));
             let mut rec = self.k.recorder();
             self.record(&mut rec, chunk.len(), rows).map_err(|e| GpuError::Validation(e.to_string()))?;
@@ -379,6 +435,7 @@ impl GpuModel {
         if !head.is_empty() {
             self.forward(head, Logits::None).await?;
         }
+        self.pipelines_ready(last.len(), 1, Some(params)).await?;
         self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
         let mut rec = self.k.recorder();
         let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
@@ -391,6 +448,22 @@ impl GpuModel {
         self.pos += last.len();
         let bytes = self.k.ctx.map_read(&self.id_staging).await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+    }
+
+    /// Waits until the pipelines of a step of `t` tokens (and its sampling) are compiled, where
+    /// the warm-up left some compiling (see `GpuModelPlan::warm_up`).
+    async fn pipelines_ready(&self, t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> Result<(), GpuError> {
+        if !self.k.has_pending() {
+            return Ok(());
+        }
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        let mut dry = self.k.dry_recorder();
+        self.record(&mut dry, t, logit_rows).map_err(err)?;
+        if let Some(p) = sampling {
+            self.sampler.record(&mut dry, &Bind::whole(&self.s.logits), 0, p, 0, &[]).map_err(err)?;
+        }
+        self.k.ready(&dry.names).await;
+        Ok(())
     }
 
     /// Records the forward pass of `t` tokens (ids already in the ids buffer) at `self.pos`, and the
@@ -407,15 +480,17 @@ impl GpuModel {
         let tt = t as u32;
         let kv_dim = cfg.kv_dim() as u32;
         let eps = cfg.rms_eps;
+        // Every matvec of the model runs the gated variant (see `MatVec::with_gate`).
+        let mv = |ty| MatVec::for_type(ty).with_gate(cfg.activation);
         embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
 
         // y[tokens] = W · src[tokens]: a matvec for one token, the tiled matmul for more.
         let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
             if t == 1 {
-                matvec(rec, MatVec::for_type(w.ty), w, src, 0, dst, dst_off, acc)
+                matvec(rec, mv(w.ty), w, src, 0, dst, dst_off, acc)
             } else if self.prefill_by_matvec {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
-                matvec_tokens(rec, MatVec::for_type(w.ty), w, io, None, tt, acc)
+                matvec_tokens(rec, mv(w.ty), w, io, None, tt, acc)
             } else {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
                 matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
@@ -496,10 +571,10 @@ impl GpuModel {
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
                 for (w, y, glu) in [(&l.gate, &g, None), (&l.up, &a, Some(gate_in))] {
                     let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
-                    matvec_experts(rec, MatVec::for_type(w.ty), w, eio, fe, tt, k)?;
+                    matvec_experts(rec, mv(w.ty), w, eio, fe, tt, k)?;
                 }
                 let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt, glu: None };
-                matvec_experts(rec, MatVec::for_type(l.down.ty), &l.down, eio, e, tt, k)?;
+                matvec_experts(rec, mv(l.down.ty), &l.down, eio, e, tt, k)?;
                 match l.post_ffn_norm {
                     Some(pn) => {
                         combine(rec, &rt, &d, &o, 0, tt, e, k, false)?;
@@ -514,7 +589,7 @@ impl GpuModel {
                 // The up projection applies the activation of the gate's output as it writes.
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
-                matvec_tokens(rec, MatVec::for_type(l.up.ty), &l.up, io, Some(gate_in), tt, false)?;
+                matvec_tokens(rec, mv(l.up.ty), &l.up, io, Some(gate_in), tt, false)?;
             } else {
                 proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
                 glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
@@ -535,10 +610,10 @@ impl GpuModel {
             let logits = Bind::whole(&s.logits);
             let nv = cfg.n_vocab as u32;
             if logit_rows == 1 {
-                matvec(rec, MatVec::for_type(out.ty), out, &h, 0, &logits, 0, false)?;
+                matvec(rec, mv(out.ty), out, &h, 0, &logits, 0, false)?;
             } else if self.prefill_by_matvec {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
-                matvec_tokens(rec, MatVec::for_type(out.ty), out, io, None, lr, false)?;
+                matvec_tokens(rec, mv(out.ty), out, io, None, lr, false)?;
             } else {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;

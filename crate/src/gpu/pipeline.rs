@@ -49,6 +49,17 @@ pub trait Kernel: Clone + Debug + Eq + std::hash::Hash {
     }
 }
 
+/// A pipeline's WGSL and bindings, before it is created.
+pub struct PipelineSource {
+    pub name: String,
+    pub src: String,
+    /// Bytes of the uniform parameters (binding 0, dynamic offset).
+    pub params_size: u64,
+    /// The storage bindings 1.. .
+    pub bindings: Vec<Access>,
+    pub workgroup: [u32; 3],
+}
+
 pub struct Compiled {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
@@ -79,6 +90,11 @@ pub struct Kernels {
     arena: wgpu::Buffer,
     slot: u64,
     trusted: bool,
+    /// Pipelines asked for ahead of use, and their creations in flight (browser).
+    #[cfg(target_arch = "wasm32")]
+    prepared: RefCell<std::collections::HashSet<String>>,
+    #[cfg(target_arch = "wasm32")]
+    pending: RefCell<HashMap<String, js_sys::Promise>>,
 }
 
 impl Kernels {
@@ -110,15 +126,27 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { ctx, pipelines: Default::default(), bind_groups: Default::default(), arena, slot, trusted }
+        Kernels {
+            ctx,
+            pipelines: Default::default(),
+            bind_groups: Default::default(),
+            arena,
+            slot,
+            trusted,
+            #[cfg(target_arch = "wasm32")]
+            prepared: Default::default(),
+            #[cfg(target_arch = "wasm32")]
+            pending: Default::default(),
+        }
     }
 
-    /// The compiled pipeline of `key`, created on first use.
-    pub fn pipeline<K: Kernel>(&self, key: &K) -> Result<Rc<Compiled>, ShaderError> {
-        let name = key.name();
-        if let Some(c) = self.pipelines.borrow().get(&name) {
-            return Ok(c.clone());
-        }
+    /// How many pipelines have been created.
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.borrow().len()
+    }
+
+    /// The WGSL source and bindings of `key`'s pipeline.
+    fn source<K: Kernel>(&self, key: &K) -> Result<PipelineSource, ShaderError> {
         let wg = key.workgroup();
         let mut defines = key.defines();
         defines.push(("WG_X".into(), wg[0].to_string()));
@@ -140,8 +168,18 @@ impl Kernels {
         }
         src.push_str(K::Params::WGSL);
         src.push_str(&body);
+        Ok(PipelineSource { name: key.name(), src, params_size: std::mem::size_of::<K::Params>() as u64, bindings: key.bindings(), workgroup: wg })
+    }
+
+    /// The compiled pipeline of `key`, created on first use.
+    pub fn pipeline<K: Kernel>(&self, key: &K) -> Result<Rc<Compiled>, ShaderError> {
+        let name = key.name();
+        if let Some(c) = self.pipelines.borrow().get(&name) {
+            return Ok(c.clone());
+        }
+        let s = self.source(key)?;
         let device = &self.ctx.device;
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(&name), source: wgpu::ShaderSource::Wgsl(src.into()) };
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(&name), source: wgpu::ShaderSource::Wgsl(s.src.into()) };
         let module = if self.trusted && cfg!(not(target_arch = "wasm32")) {
             // SAFETY: `new_trusted`'s caller vouches that every kernel stays in bounds.
             unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
@@ -154,11 +192,11 @@ impl Kernels {
             ty: wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Uniform,
                 has_dynamic_offset: true,
-                min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<K::Params>() as u64),
+                min_binding_size: wgpu::BufferSize::new(s.params_size),
             },
             count: None,
         }];
-        for (i, a) in key.bindings().into_iter().enumerate() {
+        for (i, a) in s.bindings.into_iter().enumerate() {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -188,9 +226,54 @@ impl Kernels {
             compilation_options: wgpu::PipelineCompilationOptions { zero_initialize_workgroup_memory: false, ..Default::default() },
             cache: None,
         });
-        let c = Rc::new(Compiled { pipeline, layout, workgroup: wg, name: name.clone() });
+        let c = Rc::new(Compiled { pipeline, layout, workgroup: s.workgroup, name: name.clone() });
         self.pipelines.borrow_mut().insert(name, c.clone());
         Ok(c)
+    }
+
+    /// Starts compiling `key`'s pipeline ahead of its first use. In a browser this asks for it
+    /// with `createComputePipelineAsync`, which compiles off the GPU process's command thread (so
+    /// alongside the weights' upload); the synchronous creation on first use then finds it in the
+    /// WebGPU implementation's pipeline cache (call [`Kernels::ready`] first). Natively the
+    /// pipeline is created now.
+    pub fn prepare<K: Kernel>(&self, key: &K) -> Result<(), ShaderError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let name = key.name();
+            if self.pipelines.borrow().contains_key(&name) || !self.prepared.borrow_mut().insert(name.clone()) {
+                return Ok(());
+            }
+            let s = self.source(key)?;
+            if let Some(p) = super::prewarm::compile_async(&self.ctx.device, &s) {
+                self.pending.borrow_mut().insert(name, p);
+            }
+            Ok(())
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.pipeline(key).map(|_| ())
+    }
+
+    /// Whether pipelines [`Kernels::prepare`] started may still be compiling.
+    pub fn has_pending(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return !self.pending.borrow().is_empty();
+        #[cfg(not(target_arch = "wasm32"))]
+        false
+    }
+
+    /// Waits for those of the pipelines [`Kernels::prepare`] started that `names` lists (the
+    /// ones a step is about to use; failures surface on their creation). Creating a pipeline while
+    /// its asynchronous compilation is still running would compile it a second time.
+    pub async fn ready(&self, names: &[String]) {
+        #[cfg(target_arch = "wasm32")]
+        for n in names {
+            let p = self.pending.borrow_mut().remove(n);
+            if let Some(p) = p {
+                let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = names;
     }
 
     fn bind_group<K: Kernel>(&self, c: &Compiled, binds: &[Bind]) -> wgpu::BindGroup {
@@ -229,7 +312,12 @@ impl Kernels {
     pub fn recorder(&self) -> Recorder<'_> {
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         let pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
-        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0 }
+        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0, dry: false, names: Vec::new() }
+    }
+
+    /// A recorder that records nothing: each dispatch only [`Kernels::prepare`]s its pipeline.
+    pub fn dry_recorder(&self) -> Recorder<'_> {
+        Recorder { k: self, encoder: None, pass: None, arena: Vec::new(), dispatches: 0, dry: true, names: Vec::new() }
     }
 }
 
@@ -241,11 +329,21 @@ pub struct Recorder<'a> {
     pass: Option<wgpu::ComputePass<'static>>,
     arena: Vec<u8>,
     pub dispatches: u32,
+    dry: bool,
+    /// A dry recorder's pipelines, in order of first use.
+    pub names: Vec<String>,
 }
 
 impl Recorder<'_> {
     /// Dispatches `key` over `groups` workgroups (split along x when beyond the device limit).
     pub fn dispatch<K: Kernel>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
+        if self.dry {
+            let name = key.name();
+            if !self.names.contains(&name) {
+                self.names.push(name);
+            }
+            return self.k.prepare(key);
+        }
         let c = self.k.pipeline(key)?;
         if groups.contains(&0) {
             return Ok(());
@@ -271,6 +369,9 @@ impl Recorder<'_> {
 
     /// Ends the pass for a copy (e.g. into a read-back buffer) and starts a new one after it.
     pub fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
+        if self.dry {
+            return;
+        }
         drop(self.pass.take());
         let enc = self.encoder.as_mut().unwrap();
         enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, size);
@@ -281,10 +382,13 @@ impl Recorder<'_> {
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         drop(self.pass.take());
         let ctx = &self.k.ctx;
+        let Some(encoder) = self.encoder.take() else {
+            return ctx.queue.submit([]); // a dry recorder
+        };
         if !self.arena.is_empty() {
             ctx.queue.write_buffer(&self.k.arena, 0, &self.arena);
         }
-        ctx.queue.submit([self.encoder.take().unwrap().finish()])
+        ctx.queue.submit([encoder.finish()])
     }
 }
 

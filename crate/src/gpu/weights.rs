@@ -82,6 +82,7 @@ pub fn record_words(ty: GgmlType) -> usize {
 }
 
 /// A contiguous range of rows stored in one buffer.
+#[derive(Clone)]
 pub struct MatrixPart {
     pub buffer: wgpu::Buffer,
     pub row0: usize,
@@ -90,6 +91,7 @@ pub struct MatrixPart {
     pub scale_base: u32,
 }
 
+#[derive(Clone)]
 pub struct GpuMatrix {
     pub name: String,
     pub ty: GgmlType,

@@ -75,6 +75,8 @@ impl ModelLoader {
         let req = DeviceRequest { default_limits_only: opts.default_limits, ..Default::default() };
         let ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
         let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
+        // The browser compiles the pipelines while the weights download, not on the first token.
+        plan.warm_up().map_err(|e| gpu_error(&e))?;
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(|e| model_error(&e))?;

@@ -20,6 +20,7 @@ wgsl_params! {
         pub scale: f32,
         pub softcap: f32,
         pub out_offset: u32,
+        pub scores_offset: u32,
     }
 }
 
@@ -78,7 +79,7 @@ impl Kernel for AttnDecode {
         [64, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
-        vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite]
+        vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]
     }
 }
 
@@ -134,9 +135,10 @@ impl AttnGeometry {
     fn kv_stride(&self) -> u32 {
         self.n_head_kv * self.head_dim
     }
-    /// Floats of split scratch the decode path needs for a context of `n_ctx`.
+    /// Floats of the decode path's scratch: per head and split, the partial result
+    /// (`head_dim + 2`) and the scores (`SPLIT`).
     pub fn scratch_floats(&self, n_ctx: u32) -> u64 {
-        self.n_head as u64 * n_ctx.div_ceil(SPLIT) as u64 * (self.head_dim as u64 + 2)
+        self.n_head as u64 * n_ctx.div_ceil(SPLIT) as u64 * (self.head_dim as u64 + 2 + SPLIT as u64)
     }
 }
 
@@ -148,7 +150,8 @@ pub struct AttnBuffers<'a> {
 }
 
 /// Attention of the token at position `pos` (keys `0..=pos` are in the cache); its output goes to
-/// `out[out_offset..]`. `scratch` holds the per-split partial results.
+/// `out[out_offset..]`. `scratch` (see [`AttnGeometry::scratch_floats`]) holds the per-split
+/// partial results and scores.
 pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
     let n_keys = pos + 1;
     let n_splits = n_keys.div_ceil(SPLIT);
@@ -163,11 +166,11 @@ pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_
         scale: g.scale,
         softcap: g.softcap.unwrap_or(0.0),
         out_offset,
+        scores_offset: g.n_head * n_splits * (g.head_dim + 2),
     };
     let single = n_splits == 1;
     let key = AttnDecode { head_dim: g.head_dim, single };
-    let dst = if single { b.out } else { scratch };
-    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), dst.clone()], [n_splits, g.n_head, 1])?;
+    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()], [n_splits, g.n_head, 1])?;
     if single {
         return Ok(());
     }

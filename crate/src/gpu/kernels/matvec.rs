@@ -25,6 +25,7 @@ wgsl_params! {
         pub x_stride_slot: u32,
         pub y_stride: u32,
         pub g_offset: u32,
+        pub gated: u32,
     }
 }
 
@@ -53,7 +54,8 @@ pub struct MatVec {
     /// Expert mode: the matrix stacks the experts of a mixture and each workgroup layer z runs the
     /// expert the route buffer names (see `matvec_experts`).
     pub experts: bool,
-    /// Write act(gate) · (W x), the gate read from a buffer laid out as y (see `GluIn`).
+    /// The variant that can write act(gate) · (W x), the gate read from a buffer laid out as y: a
+    /// launch with a `GluIn` turns it on, one without runs the plain product (see `with_gate`).
     pub glu: Option<Activation>,
 }
 
@@ -80,6 +82,11 @@ impl MatVec {
     /// steps.
     pub fn for_matrix(self, w: &GpuMatrix) -> MatVec {
         MatVec { vec4: self.vec4 && w.blocks_per_row() % step_blocks(self.ty) == 0, ..self }
+    }
+    /// The gated variant, used for plain products too: a model with a gated feed-forward then
+    /// compiles one pipeline per quant type instead of two.
+    pub fn with_gate(self, act: Activation) -> MatVec {
+        MatVec { glu: Some(act), ..self }
     }
     fn shares_x(&self) -> bool {
         self.vec4 && self.share_x && self.threads_per_row == 1 && self.groups_of_rows % 8 == 0
@@ -176,7 +183,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
     debug_assert!(glu.is_none() || !accumulate);
-    let key = MatVec { glu: glu.map(|g| g.act), ..key.for_matrix(w) };
+    let key = MatVec { glu: glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
@@ -191,6 +198,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
             x_stride_slot: 0,
             y_stride: io.y_stride,
             g_offset: glu.map_or(0, |g| g.g_offset + p.row0 as u32),
+            gated: glu.is_some() as u32,
         };
         let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
@@ -198,8 +206,9 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
         if key.vec4 {
             binds.push(wb);
         }
-        if let Some(g) = glu {
-            binds.push(g.g.clone());
+        if key.glu.is_some() {
+            // Ungated: any buffer that is not written fills the gate's binding.
+            binds.push(glu.map_or(io.x, |g| g.g).clone());
         }
         rec.dispatch(&key, &params, &binds, [gx, gy, tokens])?;
     }
@@ -227,7 +236,7 @@ pub struct ExpertIo<'a> {
 pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: ExpertIo, expert_rows: u32, tokens: u32, slots: u32) -> Result<(), ShaderError> {
     debug_assert_eq!(w.parts.len(), 1, "expert matrices must fit one binding");
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride_token % 4 == 0 && io.x_stride_slot % 4 == 0);
-    let key = MatVec { experts: true, glu: io.glu.map(|g| g.act), ..key.for_matrix(w) };
+    let key = MatVec { experts: true, glu: io.glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
     let p = &w.parts[0];
     let params = MatVecParams {
         rows: expert_rows,
@@ -242,6 +251,7 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         x_stride_slot: io.x_stride_slot,
         y_stride: io.y_stride,
         g_offset: io.glu.map_or(0, |g| g.g_offset),
+        gated: io.glu.is_some() as u32,
     };
     let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
     let wb = Bind::whole(&p.buffer);
@@ -250,8 +260,8 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         binds.push(wb);
     }
     binds.push(io.route.clone());
-    if let Some(g) = io.glu {
-        binds.push(g.g.clone());
+    if key.glu.is_some() {
+        binds.push(io.glu.map_or(io.x, |g| g.g).clone());
     }
     rec.dispatch(&key, &params, &binds, [gx, gy, tokens * slots])
 }

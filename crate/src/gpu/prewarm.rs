@@ -1,0 +1,42 @@
+//! Asynchronous pipeline compilation in a browser (see `Kernels::prepare`). wgpu has no
+//! `createComputePipelineAsync`, so the pipeline is requested from the device's JS object with the
+//! very descriptor wgpu's synchronous path builds (same WGSL, same layout entries); the WebGPU
+//! implementation caches pipelines by content, so wgpu's later creation reuses the compiled one.
+
+use super::pipeline::{Access, PipelineSource};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+fn obj(fields: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in fields {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
+}
+
+fn call(target: &JsValue, method: &str, arg: &JsValue) -> Option<JsValue> {
+    let f: Function = Reflect::get(target, &JsValue::from_str(method)).ok()?.dyn_into().ok()?;
+    f.call1(target, arg).ok()
+}
+
+/// Starts compiling `s` on `device`; `None` when the device is not a browser's or the call failed
+/// (the pipeline is then simply compiled on first use).
+pub fn compile_async(device: &wgpu::Device, s: &PipelineSource) -> Option<Promise> {
+    let dev: JsValue = device.as_webgpu()?.clone().into();
+    const COMPUTE: u32 = 4; // GPUShaderStage.COMPUTE
+    let entries = Array::new();
+    let uniform = obj(&[("type", "uniform".into()), ("hasDynamicOffset", true.into()), ("minBindingSize", (s.params_size as f64).into())]);
+    entries.push(&obj(&[("binding", 0.into()), ("visibility", COMPUTE.into()), ("buffer", uniform.into())]));
+    for (i, a) in s.bindings.iter().enumerate() {
+        let ty = if *a == Access::Read { "read-only-storage" } else { "storage" };
+        let buffer = obj(&[("type", ty.into()), ("hasDynamicOffset", false.into())]);
+        entries.push(&obj(&[("binding", (i as u32 + 1).into()), ("visibility", COMPUTE.into()), ("buffer", buffer.into())]));
+    }
+    let bgl = call(&dev, "createBindGroupLayout", &obj(&[("entries", entries.into())]))?;
+    let layout = call(&dev, "createPipelineLayout", &obj(&[("bindGroupLayouts", Array::of1(&bgl).into())]))?;
+    let module = call(&dev, "createShaderModule", &obj(&[("code", s.src.as_str().into())]))?;
+    let compute = obj(&[("module", module), ("entryPoint", "main".into())]);
+    let p = call(&dev, "createComputePipelineAsync", &obj(&[("layout", layout), ("compute", compute.into())]))?;
+    p.dyn_into().ok()
+}
