@@ -6,18 +6,25 @@
 // whole vec4<u32> through W4 and decode a step of blocks at once; x of a step is loaded once per
 // invocation (or, with SG_X, once per subgroup: lane l loads every SG_X-th vector and broadcasts
 // it) into `xs`. Otherwise every type goes through its generic q_get4.
+//
+// MV_TOKENS (with MV_FAST, prefill): each invocation runs 4 tokens of a batch at once (workgroup
+// z = group of 4), so each weight is decoded once for 4 tokens. An x vector of `xs` is then a
+// matrix whose column t is token t's vector, a "scalar" sum (XS) a vec4 with one lane per token,
+// and the types' decoders, written against xdot/XS, serve both modes unchanged.
 #include "common.wgsl"
 
 // x is shared per subgroup only where the subgroup is the CPU adapters' SIMD width; the launcher
 // guarantees WG_Y == 1 and WG_X a multiple of 8, so every subgroup has lanes 0..SG_X-1 and runs
 // the step loop in uniform control flow.
 #ifdef SHARE_X
+#ifndef MV_TOKENS
 #ifdef HAS_SUBGROUPS
 #if SUBGROUP_SIZE == 8
 #define SG_X 8u
 #endif
 #if SUBGROUP_SIZE == 4
 #define SG_X 4u
+#endif
 #endif
 #endif
 #endif
@@ -53,23 +60,72 @@ fn scale_base() -> u32 {
 
 #include "quant/TYPE_FILE"
 
+#ifdef MV_TOKENS
+alias XS = vec4<f32>;
+alias XV = mat4x4<f32>;
+#else
+alias XS = f32;
+alias XV = vec4<f32>;
+#endif
+
 #if WG_Y != 1
-var<workgroup> partial: array<array<f32, ROWS>, WG_SIZE>;
+var<workgroup> partial: array<array<XS, ROWS>, WG_SIZE>;
 #endif
 
 #ifdef MV_FAST
 // x of the current sub-step: as loaded (times XSCALE with MV_XSCALE, for in-place decoders); xg[g]
 // is the sum of x over vectors [g·MV_XG, (g + 1)·MV_XG), for the types' offsets and mins, which
 // are applied once per group (d·Σq·x - m·Σx) instead of once per value.
-var<private> xs: array<vec4<f32>, MV_XV>;
+var<private> xs: array<XV, MV_XV>;
 #ifdef MV_XG
-var<private> xg: array<f32, MV_XV / MV_XG>;
+var<private> xg: array<XS, MV_XV / MV_XG>;
 #endif
-var<private> acc: array<f32, ROWS>;
+var<private> acc: array<XS, ROWS>;
 var<private> blk0: array<u32, ROWS>;
 var<private> head: array<MvHead, ROWS>;
 #ifdef SG_X
 var<private> lane: u32;
+#endif
+#ifdef MV_TOKENS
+// Offsets (in vectors) of tokens 1..3's x from token 0's; past the batch's end, the last token's.
+var<private> xo: vec4<u32>;
+#endif
+
+// Σ w·x against xs[j]: per token.
+fn xdot(w: vec4<f32>, j: u32) -> XS {
+#ifdef MV_TOKENS
+    return w * xs[j];
+#else
+    return dot(w, xs[j]);
+#endif
+}
+
+// The sum of the components of an x vector (per token).
+fn xsum(v: XV) -> XS {
+#ifdef MV_TOKENS
+    return vec4<f32>(1.0) * v;
+#else
+    return dot(v, vec4<f32>(1.0));
+#endif
+}
+
+// The x vector at index v (of token 0).
+fn xload(v: u32) -> XV {
+#ifdef MV_TOKENS
+    return XV(X[v], X[v + xo.y], X[v + xo.z], X[v + xo.w]);
+#else
+    return X[v];
+#endif
+}
+
+#if MV_XSCALE
+fn xscaled(v: XV) -> XV {
+#ifdef MV_TOKENS
+    return XV(v[0] * XSCALE, v[1] * XSCALE, v[2] * XSCALE, v[3] * XSCALE);
+#else
+    return v * XSCALE;
+#endif
+}
 #endif
 
 // Loads xs[j..j + 8] (j a constant after inlining: SwiftShader unrolls nothing and indexes private
@@ -97,30 +153,30 @@ fn load_x8(v0: u32, j: u32) {
     xs[j + 6u] = subgroupBroadcast(e, 2u);
     xs[j + 7u] = subgroupBroadcast(e, 3u);
 #else
-    xs[j] = X[v0 + j];
-    xs[j + 1u] = X[v0 + j + 1u];
-    xs[j + 2u] = X[v0 + j + 2u];
-    xs[j + 3u] = X[v0 + j + 3u];
-    xs[j + 4u] = X[v0 + j + 4u];
-    xs[j + 5u] = X[v0 + j + 5u];
-    xs[j + 6u] = X[v0 + j + 6u];
-    xs[j + 7u] = X[v0 + j + 7u];
+    xs[j] = xload(v0 + j);
+    xs[j + 1u] = xload(v0 + j + 1u);
+    xs[j + 2u] = xload(v0 + j + 2u);
+    xs[j + 3u] = xload(v0 + j + 3u);
+    xs[j + 4u] = xload(v0 + j + 4u);
+    xs[j + 5u] = xload(v0 + j + 5u);
+    xs[j + 6u] = xload(v0 + j + 6u);
+    xs[j + 7u] = xload(v0 + j + 7u);
 #endif
 #if MV_XG == 8u
-    xg[j / 8u] = dot(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u] + xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u], vec4<f32>(1.0));
+    xg[j / 8u] = xsum(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u] + xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u]);
 #elif MV_XG == 4u
-    xg[j / 4u] = dot(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u], vec4<f32>(1.0));
-    xg[j / 4u + 1u] = dot(xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u], vec4<f32>(1.0));
+    xg[j / 4u] = xsum(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u]);
+    xg[j / 4u + 1u] = xsum(xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u]);
 #endif
 #if MV_XSCALE
-    xs[j] *= XSCALE;
-    xs[j + 1u] *= XSCALE;
-    xs[j + 2u] *= XSCALE;
-    xs[j + 3u] *= XSCALE;
-    xs[j + 4u] *= XSCALE;
-    xs[j + 5u] *= XSCALE;
-    xs[j + 6u] *= XSCALE;
-    xs[j + 7u] *= XSCALE;
+    xs[j] = xscaled(xs[j]);
+    xs[j + 1u] = xscaled(xs[j + 1u]);
+    xs[j + 2u] = xscaled(xs[j + 2u]);
+    xs[j + 3u] = xscaled(xs[j + 3u]);
+    xs[j + 4u] = xscaled(xs[j + 4u]);
+    xs[j + 5u] = xscaled(xs[j + 5u]);
+    xs[j + 6u] = xscaled(xs[j + 6u]);
+    xs[j + 7u] = xscaled(xs[j + 7u]);
 #endif
 }
 
@@ -143,15 +199,15 @@ fn sub_step(v0: u32, b: u32, c: u32) {
 }
 
 // Σ of the 16 fields m (in place) of the four words of q against xs[j..j + 4].
-fn dot4w(q: vec4<u32>, m: vec4<u32>, j: u32) -> f32 {
-    return dot(inplace(q.x, m), xs[j]) + dot(inplace(q.y, m), xs[j + 1u])
-         + dot(inplace(q.z, m), xs[j + 2u]) + dot(inplace(q.w, m), xs[j + 3u]);
+fn dot4w(q: vec4<u32>, m: vec4<u32>, j: u32) -> XS {
+    return xdot(inplace(q.x, m), j) + xdot(inplace(q.y, m), j + 1u)
+         + xdot(inplace(q.z, m), j + 2u) + xdot(inplace(q.w, m), j + 3u);
 }
 
 // Σ of the 16 signed bytes of q (each times 2^24) against xs[j..j + 4].
-fn dot4s(q: vec4<u32>, j: u32) -> f32 {
-    return dot(sbytes_top(q.x), xs[j]) + dot(sbytes_top(q.y), xs[j + 1u])
-         + dot(sbytes_top(q.z), xs[j + 2u]) + dot(sbytes_top(q.w), xs[j + 3u]);
+fn dot4s(q: vec4<u32>, j: u32) -> XS {
+    return xdot(sbytes_top(q.x), j) + xdot(sbytes_top(q.y), j + 1u)
+         + xdot(sbytes_top(q.z), j + 2u) + xdot(sbytes_top(q.w), j + 3u);
 }
 #endif
 
@@ -169,13 +225,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y_off = P.y_offset + z * P.y_stride;
     let first_row = SEL[z] * P.rows;
 #else
+#ifdef MV_TOKENS
+    // Workgroup layer z: tokens 4z..4z+3 of a batch (prefill).
+    let tok0 = wid.z * 4u;
+    let last = P.tokens - 1u - tok0;
+    xo = vec4<u32>(0u, min(1u, last), min(2u, last), min(3u, last)) * (P.x_stride_token / 4u);
+    let x_off = P.x_offset + tok0 * P.x_stride_token;
+    let y_off = P.y_offset + tok0 * P.y_stride;
+#else
     // Workgroup layer z: token z of a batch (prefill), its x and y a stride further on.
     let x_off = P.x_offset + wid.z * P.x_stride_token;
     let y_off = P.y_offset + wid.z * P.y_stride;
+#endif
     let first_row = 0u;
 #endif
 #ifndef MV_FAST
-    var acc: array<f32, ROWS>;
+    var acc: array<XS, ROWS>;
     var blk0: array<u32, ROWS>;
 #endif
     // Rows past the end re-read the last row instead of branching per row.
@@ -239,6 +304,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     acc = partial[lid.x];
 #endif
+#ifdef MV_TOKENS
+    for (var t = 0u; t < 4u; t++) {
+        if (tok0 + t < P.tokens) {
+            for (var r = 0u; r < ROWS; r++) {
+                let row = row0 + r;
+                if (row < P.rows) {
+                    var v = acc[r][t];
+#ifdef GLU_OUT
+                    if (P.gated != 0u) {
+                        v *= glu_act(G[P.g_offset + (tok0 + t) * P.y_stride + row]);
+                    }
+#endif
+                    let yi = y_off + t * P.y_stride + row;
+                    if (P.accumulate != 0u) {
+                        Y[yi] += v;
+                    } else {
+                        Y[yi] = v;
+                    }
+                }
+            }
+        }
+    }
+#else
     if (lid.y == 0u) {
         for (var r = 0u; r < ROWS; r++) {
             let row = row0 + r;
@@ -257,4 +345,5 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
         }
     }
+#endif
 }

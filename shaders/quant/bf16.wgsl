@@ -23,13 +23,13 @@ fn mv_head(b: u32) -> MvHead {
 }
 
 // The 8 values of q; the low half moves up by a multiplication (SwiftShader shifts lane by lane).
-fn bf16_dot(q: vec4<u32>, j: u32) -> f32 {
+fn bf16_dot(q: vec4<u32>, j: u32) -> XS {
     let lo = bitcast<vec4<f32>>(q * 65536u);
     let hi = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-    return dot(vec4<f32>(lo.x, hi.x, lo.y, hi.y), xs[j]) + dot(vec4<f32>(lo.z, hi.z, lo.w, hi.w), xs[j + 1u]);
+    return xdot(vec4<f32>(lo.x, hi.x, lo.y, hi.y), j) + xdot(vec4<f32>(lo.z, hi.z, lo.w, hi.w), j + 1u);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = b / 2u;
     return bf16_dot(W4[o], 0u) + bf16_dot(W4[o + 1u], 2u) + bf16_dot(W4[o + 2u], 4u) + bf16_dot(W4[o + 3u], 6u);
 }

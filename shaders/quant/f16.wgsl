@@ -28,13 +28,13 @@ fn f16_parts(m: vec4<u32>, s: vec4<u32>) -> vec4<f32> {
 }
 
 // The 8 halves of q: low halves are values 0, 2, 4, 6, high halves 1, 3, 5, 7.
-fn f16_dot(q: vec4<u32>, j: u32) -> f32 {
+fn f16_dot(q: vec4<u32>, j: u32) -> XS {
     let lo = f16_parts(q & vec4<u32>(0x7fffu), (q & vec4<u32>(0x8000u)) * 65536u);
     let hi = f16_parts((q >> vec4<u32>(16u)) & vec4<u32>(0x7fffu), q & vec4<u32>(0x80000000u));
-    return dot(vec4<f32>(lo.x, hi.x, lo.y, hi.y), xs[j]) + dot(vec4<f32>(lo.z, hi.z, lo.w, hi.w), xs[j + 1u]);
+    return xdot(vec4<f32>(lo.x, hi.x, lo.y, hi.y), j) + xdot(vec4<f32>(lo.z, hi.z, lo.w, hi.w), j + 1u);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = b / 2u;
     return f16_dot(W4[o], 0u) + f16_dot(W4[o + 1u], 2u) + f16_dot(W4[o + 2u], 4u) + f16_dot(W4[o + 3u], 6u);
 }

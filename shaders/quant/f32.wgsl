@@ -19,10 +19,10 @@ fn mv_head(b: u32) -> MvHead {
     return 0u;
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
-    var t = 0.0;
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
+    var t = XS();
     for (var j = 0u; j < 8u; j++) {
-        t += dot(bitcast<vec4<f32>>(W4[b + j]), xs[j]);
+        t += xdot(bitcast<vec4<f32>>(W4[b + j]), j);
     }
     return t;
 }

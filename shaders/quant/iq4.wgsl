@@ -28,11 +28,11 @@ fn iq4_get4(o: u32, i: u32) -> vec4<f32> {
 #ifdef MV_FAST
 // Σ value·x of the group q against xs[j..j + 8], whose sum is xg[j / 8] (x as loaded: the codebook
 // needs the nibbles themselves, so x is not pre-scaled for in-place decoding).
-fn iq4_dot(q: vec4<u32>, j: u32) -> f32 {
-    return dot(iq4_codes(q.x, 0u), xs[j]) + dot(iq4_codes(q.y, 0u), xs[j + 1u])
-         + dot(iq4_codes(q.z, 0u), xs[j + 2u]) + dot(iq4_codes(q.w, 0u), xs[j + 3u])
-         + dot(iq4_codes(q.x, 4u), xs[j + 4u]) + dot(iq4_codes(q.y, 4u), xs[j + 5u])
-         + dot(iq4_codes(q.z, 4u), xs[j + 6u]) + dot(iq4_codes(q.w, 4u), xs[j + 7u])
+fn iq4_dot(q: vec4<u32>, j: u32) -> XS {
+    return xdot(iq4_codes(q.x, 0u), j) + xdot(iq4_codes(q.y, 0u), j + 1u)
+         + xdot(iq4_codes(q.z, 0u), j + 2u) + xdot(iq4_codes(q.w, 0u), j + 3u)
+         + xdot(iq4_codes(q.x, 4u), j + 4u) + xdot(iq4_codes(q.y, 4u), j + 5u)
+         + xdot(iq4_codes(q.z, 4u), j + 6u) + xdot(iq4_codes(q.w, 4u), j + 7u)
          - IQ4_OFFSET * xg[j / 8u];
 }
 #endif

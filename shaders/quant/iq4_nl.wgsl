@@ -22,7 +22,7 @@ fn mv_head(b: u32) -> MvHead {
     return unpack2x16float(W[scale_base() + b / 2u]);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.x * iq4_dot(W4[b], 0u) + h.y * iq4_dot(W4[b + 1u], 8u);
 }
 #endif

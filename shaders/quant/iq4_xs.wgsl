@@ -39,7 +39,7 @@ fn mv_head(b: u32) -> MvHead {
     return MvHead(iq4xs_scales(w.x, w.y, 0u), iq4xs_scales(w.x, w.y, 4u));
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 8u * b + 2u * c;
     let s = select(h.s0, h.s1, c >= 2u);
     let k = 2u * (c & 1u);

@@ -36,12 +36,12 @@ fn mv_head(b: u32) -> MvHead {
 }
 
 // 16 values: 2-bit fields at `shift` of q, scale byte n (a constant after inlining).
-fn q2_group(q: vec4<u32>, shift: u32, j: u32, n: u32, h: MvHead) -> f32 {
+fn q2_group(q: vec4<u32>, shift: u32, j: u32, n: u32, h: MvHead) -> XS {
     let s = byte_at(h.sc[n / 4u], n % 4u);
     return h.dm.x * f32(s & 0xfu) * dot4w(q >> vec4<u32>(shift), M2, j) - h.dm.y * f32(s >> 4u) * xg[j / 4u];
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 5u * b + 1u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];

@@ -57,13 +57,13 @@ fn mv_head(b: u32) -> MvHead {
 }
 
 // 16 values: 2-bit fields at `shift` of q plus 4 × bit `hb` of hm, minus 4; scale byte n.
-fn q3_group(q: vec4<u32>, hm: vec4<u32>, shift: u32, hb: u32, j: u32, n: u32, sc: vec4<u32>) -> f32 {
+fn q3_group(q: vec4<u32>, hm: vec4<u32>, shift: u32, hb: u32, j: u32, n: u32, sc: vec4<u32>) -> XS {
     let v = ((q >> vec4<u32>(shift)) & vec4<u32>(0x03030303u)) | (((hm >> vec4<u32>(hb)) & vec4<u32>(0x01010101u)) << vec4<u32>(2u));
     let s = f32(byte_at(sc[n / 4u], n % 4u)) - 32.0;
     return s * (dot4w(v, M3, j) - 4.0 * xg[j / 4u]);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 7u * b + 2u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];

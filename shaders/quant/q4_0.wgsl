@@ -25,11 +25,11 @@ fn mv_head(b: u32) -> MvHead {
 }
 
 // Σ q·x of one block against xs[j..j + 8]: low nibbles are values 0..15, high nibbles 16..31.
-fn q4_dot(q: vec4<u32>, j: u32) -> f32 {
+fn q4_dot(q: vec4<u32>, j: u32) -> XS {
     return dot4w(q, M4, j) + dot4w(q >> vec4<u32>(4u), M4, j + 4u);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.x * (q4_dot(W4[b], 0u) - 8.0 * xg[0]) + h.y * (q4_dot(W4[b + 1u], 8u) - 8.0 * xg[1]);
 }
 #endif

@@ -26,11 +26,11 @@ fn mv_head(b: u32) -> MvHead {
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 
-fn q4_dot(q: vec4<u32>, j: u32) -> f32 {
+fn q4_dot(q: vec4<u32>, j: u32) -> XS {
     return dot4w(q, M4, j) + dot4w(q >> vec4<u32>(4u), M4, j + 4u);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.x * q4_dot(W4[b], 0u) + h.y * xg[0] + h.z * q4_dot(W4[b + 1u], 8u) + h.w * xg[1];
 }
 #endif

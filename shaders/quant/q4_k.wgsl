@@ -40,7 +40,7 @@ fn k4_sm(h: vec4<u32>, j: u32) -> vec2<f32> {
     return select(hi, lo, j < 4u);
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 9u * b + 1u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];

@@ -34,7 +34,7 @@ fn mv_head(b: u32) -> MvHead {
 
 #include "quant/q5_bits.wgsl"
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.d.x * (q5_dot(W4[b], h.qh.x, 0u) - 16.0 * xg[0]) + h.d.y * (q5_dot(W4[b + 1u], h.qh.y, 8u) - 16.0 * xg[1]);
 }
 #endif

@@ -33,7 +33,7 @@ fn mv_head(b: u32) -> MvHead {
 
 #include "quant/q5_bits.wgsl"
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.dm.x * q5_dot(W4[b], h.qh.x, 0u) + h.dm.y * xg[0] + h.dm.z * q5_dot(W4[b + 1u], h.qh.y, 8u) + h.dm.w * xg[1];
 }
 #endif

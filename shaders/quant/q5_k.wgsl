@@ -49,7 +49,7 @@ fn q5k_words(q: vec4<u32>, qh: vec4<u32>, ns: u32, hs: u32) -> vec4<u32> {
     return ((q >> vec4<u32>(ns)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(hs)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 11u * b + 3u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];

@@ -49,7 +49,7 @@ fn q6_scale(sc: vec4<u32>, n: u32) -> f32 {
 }
 
 // Quarter qq (32 values): two groups of 16 with their own scales.
-fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq: u32, n: u32, sc: vec4<u32>) -> f32 {
+fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq: u32, n: u32, sc: vec4<u32>) -> XS {
     let ns = 4u * (qq >> 1u);
     let j = 8u * qq;
     let s0 = dot4w(q6_words(ql0, qh0, ns, 2u * qq), M6, j) - 32.0 * xg[2u * qq];
@@ -57,7 +57,7 @@ fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq
     return q6_scale(sc, n) * s0 + q6_scale(sc, n + 1u) * s1;
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 13u * b + 4u * c;
     let ql0 = W4[o];
     let ql1 = W4[o + 1u];

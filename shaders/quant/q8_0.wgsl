@@ -20,7 +20,7 @@ fn mv_head(b: u32) -> MvHead {
     return unpack2x16float(W[scale_base() + b / 2u]) * 0.000000059604644775390625;
 }
 
-fn mv_sub(b: u32, c: u32, h: MvHead) -> f32 {
+fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 2u * b;
     return h.x * (dot4s(W4[o], 0u) + dot4s(W4[o + 1u], 4u)) + h.y * (dot4s(W4[o + 2u], 8u) + dot4s(W4[o + 3u], 12u));
 }

@@ -114,6 +114,17 @@ pub struct GpuModel {
     pub prefill_by_matvec: bool,
 }
 
+/// The pipelines a warm-up prepares: the browser loader asks for `Decode` as soon as the model's
+/// buffers exist and for `Rest` once the weights are in, so that the compilations the first token
+/// needs are not slowed down by the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarmUp {
+    /// A decode step with greedy sampling.
+    Decode,
+    /// A prefill batch and drawn sampling.
+    Rest,
+}
+
 /// What the caller wants back from a forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Logits {
@@ -337,20 +348,9 @@ impl GpuModelPlan {
         Ok(GpuModelPlan { model, rope_tables, rope_factors })
     }
 
-    /// Prepares the pipelines of a decode step, a prefill batch and both kinds of sampling (see
-    /// [`Kernels::prepare`]): a browser compiles them while the weights stream in, instead of on
-    /// the first token. Natively this creates them now.
-    pub fn warm_up(&self) -> Result<(), GpuError> {
-        let m = &self.model;
-        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
-        let mut rec = m.k.dry_recorder();
-        let logits = Bind::whole(&m.s.logits);
-        m.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
-        m.record(&mut rec, 1, 1).map_err(err)?;
-        m.record(&mut rec, 2, 1).map_err(err)?;
-        let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
-        m.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[]).map_err(err)?;
-        m.k.ctx.check()
+    /// Prepares the pipelines of `part` (see [`GpuModel::warm_up`]) while the weights stream in.
+    pub fn warm_up(&self, part: WarmUp) -> Result<(), GpuError> {
+        self.model.warm_up(part)
     }
 
     /// Checks that every weight arrived, fills the norm weights and RoPE tables, and hands over
@@ -448,6 +448,26 @@ impl GpuModel {
         self.pos += last.len();
         let bytes = self.k.ctx.map_read(&self.id_staging).await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+    }
+
+    /// Prepares the pipelines of `part` (see [`Kernels::prepare`]): a browser compiles them in the
+    /// background (one at a time, in order), instead of on first use. Natively this creates them.
+    pub fn warm_up(&self, part: WarmUp) -> Result<(), GpuError> {
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        let mut rec = self.k.dry_recorder();
+        let logits = Bind::whole(&self.s.logits);
+        match part {
+            WarmUp::Decode => {
+                self.record(&mut rec, 1, 1).map_err(err)?;
+                self.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
+            }
+            WarmUp::Rest => {
+                self.record(&mut rec, 2, 1).map_err(err)?;
+                let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
+                self.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[]).map_err(err)?;
+            }
+        }
+        self.k.ctx.check()
     }
 
     /// Waits until the pipelines of a step of `t` tokens (and its sampling) are compiled, where

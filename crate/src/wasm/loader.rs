@@ -6,7 +6,7 @@ use super::errors::{gpu_error, js_error, model_error};
 use super::model::Model;
 use crate::gguf::{Gguf, PrefixSource};
 use crate::gpu::loader::WeightLoader;
-use crate::gpu::model::{GpuModel, GpuModelPlan};
+use crate::gpu::model::{GpuModel, GpuModelPlan, WarmUp};
 use crate::gpu::{DeviceRequest, Kernels};
 use crate::model::ModelConfig;
 use crate::tokenizer::Tokenizer;
@@ -76,7 +76,7 @@ impl ModelLoader {
         let ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
         let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
         // The browser compiles the pipelines while the weights download, not on the first token.
-        plan.warm_up().map_err(|e| gpu_error(&e))?;
+        plan.warm_up(WarmUp::Decode).map_err(|e| gpu_error(&e))?;
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(|e| model_error(&e))?;
@@ -152,6 +152,7 @@ impl ModelLoader {
                 model_error(&e)
             }
         })?;
+        gpu.warm_up(WarmUp::Rest).map_err(|e| gpu_error(&e))?;
         Ok(Model::new(gpu, tok, template, self.info.clone()))
     }
 }

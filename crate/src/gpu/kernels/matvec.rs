@@ -26,6 +26,7 @@ wgsl_params! {
         pub y_stride: u32,
         pub g_offset: u32,
         pub gated: u32,
+        pub tokens: u32,
     }
 }
 
@@ -57,6 +58,17 @@ pub struct MatVec {
     /// The variant that can write act(gate) · (W x), the gate read from a buffer laid out as y: a
     /// launch with a `GluIn` turns it on, one without runs the plain product (see `with_gate`).
     pub glu: Option<Activation>,
+    /// Four tokens of a batch per invocation, each weight decoded once for all four (set by
+    /// `matvec_tokens` where the fast path runs with one thread per row).
+    pub tokens4: bool,
+}
+
+/// Whether the fast path runs four tokens at once for `ty` (prefill): the types with small blocks.
+/// The others' four-token decoders take SwiftShader seconds to compile (up to 8 s for IQ4_XS) for
+/// a prefill gain of about a fifth.
+pub fn four_tokens_pay(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0)
 }
 
 /// Blocks per fast-path step (`MV_STEP_BLOCKS` of the type's shader).
@@ -73,7 +85,10 @@ impl MatVec {
     /// The default variant for a type: good on the CPU adapters (lavapipe, SwiftShader) and sound
     /// everywhere; benchmarks may pick another.
     pub fn for_type(ty: GgmlType) -> MatVec {
-        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread: 8, vec4: true, share_x: true, experts: false, glu: None }
+        // The 256-value blocks (k-quants, IQ4_XS) decode so much per step that 4 rows per
+        // invocation beat 8 on both CPU adapters, and compile 3x faster on SwiftShader (seconds).
+        let rows_per_thread = if step_blocks(ty) == 1 { 4 } else { 8 };
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
@@ -113,6 +128,9 @@ impl Kernel for MatVec {
         }
         if self.experts {
             d.push(("EXPERTS".into(), "1".into()));
+        }
+        if self.tokens4 {
+            d.push(("MV_TOKENS".into(), "1".into()));
         }
         if let Some(act) = self.glu {
             d.push(("GLU_OUT".into(), "1".into()));
@@ -175,15 +193,17 @@ pub struct GluIn<'a> {
     pub g_offset: u32,
 }
 
-/// The matvec of every token of a batch in one dispatch (workgroup layer z = token, laid out as
-/// for the matmul): each token decodes the weights again, so this pays where decoding is cheap
-/// next to the matmul's tiles. Offsets and strides must be multiples of 4. With `glu`, y gets the
+/// The matvec of every token of a batch in one dispatch (workgroup layer z = token, or group of 4
+/// tokens with the fast path; laid out as for the matmul): cheaper than the matmul's tiles on CPU
+/// adapters. Offsets and strides must be multiples of 4. With `glu`, y gets the
 /// gate's activation times the product.
 pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, glu: Option<GluIn>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
     debug_assert!(glu.is_none() || !accumulate);
     let key = MatVec { glu: glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
+    let key = MatVec { tokens4: tokens > 1 && key.vec4 && key.threads_per_row == 1 && !key.experts && four_tokens_pay(key.ty), ..key };
+    let layers = if key.tokens4 { tokens.div_ceil(4) } else { tokens };
     for p in &w.parts {
         let params = MatVecParams {
             rows: p.rows as u32,
@@ -199,6 +219,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
             y_stride: io.y_stride,
             g_offset: glu.map_or(0, |g| g.g_offset + p.row0 as u32),
             gated: glu.is_some() as u32,
+            tokens,
         };
         let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
         let wb = Bind::whole(&p.buffer);
@@ -210,7 +231,7 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
             // Ungated: any buffer that is not written fills the gate's binding.
             binds.push(glu.map_or(io.x, |g| g.g).clone());
         }
-        rec.dispatch(&key, &params, &binds, [gx, gy, tokens])?;
+        rec.dispatch(&key, &params, &binds, [gx, gy, layers])?;
     }
     Ok(())
 }
@@ -252,6 +273,7 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         y_stride: io.y_stride,
         g_offset: io.glu.map_or(0, |g| g.g_offset),
         gated: io.glu.is_some() as u32,
+        tokens,
     };
     let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
     let wb = Bind::whole(&p.buffer);
@@ -347,7 +369,7 @@ mod tests {
                 ] {
                     let key = match tpr {
                         0 => MatVec::for_type(ty),
-                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None },
+                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None, tokens4: false },
                     };
                     check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
@@ -375,8 +397,10 @@ mod tests {
         let k = kernels();
         let ctx = &k.ctx;
         let mut rng = TestRng::new(29);
-        for ty in [GgmlType::Q4_1, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::BF16] {
-            for (rows, blocks, t, parts_binding) in [(13usize, 2usize, 5usize, 1u64 << 30), (37, 3, 3, 0)] {
+        // Token counts around the 4-token groups of the fast path (a partial last group re-reads
+        // the last token's x and writes nothing for the missing ones).
+        for ty in GgmlType::all().filter(|t| t.is_supported()) {
+            for (rows, blocks, t, parts_binding) in [(13usize, 2usize, 5usize, 1u64 << 30), (37, 3, 3, 0), (7, 1, 4, 1 << 30), (33, 2, 13, 1 << 30), (5, 1, 2, 0)] {
                 let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
                 let cols = qk * blocks;
                 let raw = random_tensor(ty, rows * cols, 1.0, &mut rng);
