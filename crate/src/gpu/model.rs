@@ -115,8 +115,8 @@ pub struct GpuModel {
 }
 
 /// The pipelines a warm-up prepares: the browser loader asks for `Decode` as soon as the model's
-/// buffers exist and for `Rest` once the weights are in, so that the compilations the first token
-/// needs are not slowed down by the others.
+/// buffers exist and for `Rest` once the weights are in; `Rest` compiles only after `Decode` is
+/// done, so that the compilations the first token needs are not slowed down by the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WarmUp {
     /// A decode step with greedy sampling.
@@ -462,6 +462,7 @@ impl GpuModel {
                 self.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
             }
             WarmUp::Rest => {
+                self.k.defer_prepared();
                 self.record(&mut rec, 2, 1).map_err(err)?;
                 let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
                 self.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[]).map_err(err)?;

@@ -95,6 +95,9 @@ pub struct Kernels {
     prepared: RefCell<std::collections::HashSet<String>>,
     #[cfg(target_arch = "wasm32")]
     pending: RefCell<HashMap<String, js_sys::Promise>>,
+    /// Compilations prepared from now on start once this settles (see [`Kernels::defer_prepared`]).
+    #[cfg(target_arch = "wasm32")]
+    gate: RefCell<Option<js_sys::Promise>>,
 }
 
 impl Kernels {
@@ -137,6 +140,8 @@ impl Kernels {
             prepared: Default::default(),
             #[cfg(target_arch = "wasm32")]
             pending: Default::default(),
+            #[cfg(target_arch = "wasm32")]
+            gate: Default::default(),
         }
     }
 
@@ -244,13 +249,23 @@ impl Kernels {
                 return Ok(());
             }
             let s = self.source(key)?;
-            if let Some(p) = super::prewarm::compile_async(&self.ctx.device, &s) {
+            if let Some(p) = super::prewarm::compile_async(&self.ctx.device, &s, self.gate.borrow().as_ref()) {
                 self.pending.borrow_mut().insert(name, p);
             }
             Ok(())
         }
         #[cfg(not(target_arch = "wasm32"))]
         self.pipeline(key).map(|_| ())
+    }
+
+    /// Makes the pipelines prepared from now on start compiling only once those already prepared
+    /// are done, so that they do not slow down the ones needed first.
+    pub fn defer_prepared(&self) {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let ps: Vec<js_sys::Promise> = self.pending.borrow().values().cloned().collect();
+            *self.gate.borrow_mut() = super::prewarm::all_settled(&ps);
+        }
     }
 
     /// Whether pipelines [`Kernels::prepare`] started may still be compiling.

@@ -20,9 +20,9 @@ fn call(target: &JsValue, method: &str, arg: &JsValue) -> Option<JsValue> {
     f.call1(target, arg).ok()
 }
 
-/// Starts compiling `s` on `device`; `None` when the device is not a browser's or the call failed
-/// (the pipeline is then simply compiled on first use).
-pub fn compile_async(device: &wgpu::Device, s: &PipelineSource) -> Option<Promise> {
+/// Starts compiling `s` on `device` (once `after` has settled, if given); `None` when the device is
+/// not a browser's or the call failed (the pipeline is then simply compiled on first use).
+pub fn compile_async(device: &wgpu::Device, s: &PipelineSource, after: Option<&Promise>) -> Option<Promise> {
     let dev: JsValue = device.as_webgpu()?.clone().into();
     const COMPUTE: u32 = 4; // GPUShaderStage.COMPUTE
     let entries = Array::new();
@@ -37,6 +37,20 @@ pub fn compile_async(device: &wgpu::Device, s: &PipelineSource) -> Option<Promis
     let layout = call(&dev, "createPipelineLayout", &obj(&[("bindGroupLayouts", Array::of1(&bgl).into())]))?;
     let module = call(&dev, "createShaderModule", &obj(&[("code", s.src.as_str().into())]))?;
     let compute = obj(&[("module", module), ("entryPoint", "main".into())]);
-    let p = call(&dev, "createComputePipelineAsync", &obj(&[("layout", layout), ("compute", compute.into())]))?;
+    let desc: JsValue = obj(&[("layout", layout), ("compute", compute.into())]).into();
+    let p = match after {
+        None => call(&dev, "createComputePipelineAsync", &desc)?,
+        Some(after) => {
+            let start = Function::new_with_args("dev, desc", "return () => dev.createComputePipelineAsync(desc)").call2(&JsValue::NULL, &dev, &desc).ok()?;
+            let settle = Function::new_with_args("p, f", "return p.then(f, f)");
+            settle.call2(&JsValue::NULL, after, &start).ok()?
+        }
+    };
     p.dyn_into().ok()
+}
+
+/// A promise that settles when all of `ps` have.
+pub fn all_settled(ps: &[Promise]) -> Option<Promise> {
+    let arr: Array = ps.iter().collect();
+    Promise::all_settled(&arr).dyn_into().ok()
 }
