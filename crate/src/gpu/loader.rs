@@ -151,20 +151,13 @@ impl WeightLoader {
         Ok(())
     }
 
-    /// Checks that every tensor arrived whole; returns the matrices (in registration order of
-    /// their file offsets) and the vectors.
-    pub fn finish(self, ctx: &GpuContext) -> Result<(Vec<(String, GpuMatrix)>, Vec<f32>), String> {
+    /// Checks that every tensor arrived whole; returns the vectors.
+    pub fn finish(self, ctx: &GpuContext) -> Result<Vec<f32>, String> {
         ctx.queue.submit([]);
-        let mut mats = Vec::new();
-        for t in self.targets {
-            if !t.done {
-                return Err(format!("tensor {:?} is incomplete: the file ended before its data", t.info.name));
-            }
-            if let Sink::Matrix(m) = t.sink {
-                mats.push((t.info.name, m));
-            }
+        if let Some(t) = self.targets.iter().find(|t| !t.done) {
+            return Err(format!("tensor {:?} is incomplete: the file ended before its data", t.info.name));
         }
-        Ok((mats, self.vectors))
+        Ok(self.vectors)
     }
 }
 

@@ -112,7 +112,13 @@ pub struct GpuModel {
     pub submits: u64,
     /// Prefill batches run through the matvec (see `GpuContext::prefill_by_matvec`).
     pub prefill_by_matvec: bool,
+    /// Kinds of step (see `pipelines_ready`) whose prepared pipelines are known to be compiled.
+    ready_steps: std::cell::RefCell<Vec<StepKind>>,
 }
+
+/// What decides a step's pipelines: one token or a batch, logit rows (0, 1, more), and no, greedy
+/// or drawn sampling.
+type StepKind = (bool, usize, u8);
 
 /// The pipelines a warm-up prepares: the browser loader asks for `Decode` as soon as the model's
 /// buffers exist and for `Rest` once the weights are in; `Rest` compiles only after `Decode` is
@@ -344,7 +350,7 @@ impl GpuModelPlan {
         });
         ctx.check().map_err(gpu_err)?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
-        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec };
+        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec, ready_steps: Default::default() };
         Ok(GpuModelPlan { model, rope_tables, rope_factors })
     }
 
@@ -358,7 +364,7 @@ impl GpuModelPlan {
     pub fn finish(self, loader: WeightLoader) -> Result<GpuModel, ModelError> {
         let model = self.model;
         let ctx = model.k.ctx.clone();
-        let (_, vectors) = loader.finish(&ctx).map_err(gpu_err)?;
+        let vectors = loader.finish(&ctx).map_err(gpu_err)?;
         let cfg = &model.cfg;
         ctx.queue.write_buffer(&model.w.vectors, 0, bytemuck::cast_slice(&vectors));
         let factors = self.rope_factors.map(|o| &vectors[o as usize..o as usize + cfg.rope_dim / 2]);
@@ -474,7 +480,9 @@ impl GpuModel {
     /// Waits until the pipelines of a step of `t` tokens (and its sampling) are compiled, where
     /// the warm-up left some compiling (see `GpuModelPlan::warm_up`).
     async fn pipelines_ready(&self, t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> Result<(), GpuError> {
-        if !self.k.has_pending() {
+        // Checked once per kind of step, not per token: pipelines never used stay pending.
+        let kind = (t == 1, logit_rows.min(2), sampling.map_or(0, |p| if p.is_greedy() { 1 } else { 2 }));
+        if !self.k.has_pending() || self.ready_steps.borrow().contains(&kind) {
             return Ok(());
         }
         let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
@@ -484,6 +492,7 @@ impl GpuModel {
             self.sampler.record(&mut dry, &Bind::whole(&self.s.logits), 0, p, 0, &[]).map_err(err)?;
         }
         self.k.ready(&dry.names).await;
+        self.ready_steps.borrow_mut().push(kind);
         Ok(())
     }
 
