@@ -10,8 +10,9 @@ pub mod kernels;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
+pub mod profile;
 #[cfg(target_arch = "wasm32")]
-mod prewarm;
+pub(crate) mod prewarm;
 pub mod shader;
 pub mod weights;
 

@@ -5,7 +5,7 @@
 use super::buffers::storage;
 use super::context::GpuContext;
 use super::error::GpuError;
-use super::kernels::attention::{attention_decode, attention_prefill, AttnBuffers, AttnGeometry};
+use super::kernels::attention::{attention_decode, attention_prefill, decode_split, AttnBuffers, AttnGeometry};
 use super::kernels::elementwise::{add, softcap};
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
@@ -319,7 +319,7 @@ impl GpuModelPlan {
             .collect();
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
-        let geom = attn_geometry(&cfg, 0);
+        let geom = attn_geometry(&cfg, 0, ctx.cpu_emulated());
         // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
         let (ff_width, n_expert, k_used) = match cfg.moe {
             Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
@@ -379,7 +379,7 @@ impl GpuModelPlan {
     }
 }
 
-fn attn_geometry(cfg: &ModelConfig, il: usize) -> AttnGeometry {
+fn attn_geometry(cfg: &ModelConfig, il: usize, cpu_emulated: bool) -> AttnGeometry {
     AttnGeometry {
         n_head: cfg.n_head as u32,
         n_head_kv: cfg.n_head_kv as u32,
@@ -387,6 +387,7 @@ fn attn_geometry(cfg: &ModelConfig, il: usize) -> AttnGeometry {
         scale: cfg.attn_scale,
         softcap: cfg.attn_softcap,
         window: cfg.layers.get(il).and_then(|l| l.sliding_window).map(|w| w as u32),
+        split: decode_split(cpu_emulated),
     }
 }
 
@@ -456,6 +457,23 @@ impl GpuModel {
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
 
+    /// Host time in milliseconds to record one greedy decode step (the command encoding that the
+    /// CPU does for every token, before the GPU starts): the mean of `reps` recordings, none
+    /// submitted. On a fast GPU this, not the weights' bandwidth, can bound decode speed.
+    pub fn record_ms(&self, reps: usize) -> Result<f64, GpuError> {
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        let logits = Bind::whole(&self.s.logits);
+        let t0 = crate::engine::clock::now_ms();
+        for _ in 0..reps {
+            let mut rec = self.k.recorder();
+            self.record(&mut rec, 1, 1).map_err(err)?;
+            self.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
+            rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+            drop(rec.finish());
+        }
+        Ok((crate::engine::clock::now_ms() - t0) / reps.max(1) as f64)
+    }
+
     /// Prepares the pipelines of `part` (see [`Kernels::prepare`]): a browser compiles them in the
     /// background (one at a time, in order), instead of on first use. Natively this creates them.
     pub fn warm_up(&self, part: WarmUp) -> Result<(), GpuError> {
@@ -511,16 +529,17 @@ impl GpuModel {
         let kv_dim = cfg.kv_dim() as u32;
         let eps = cfg.rms_eps;
         // Every matvec of the model runs the gated variant (see `MatVec::with_gate`).
-        let mv = |ty| MatVec::for_type(ty).with_gate(cfg.activation);
+        let emulated = self.k.ctx.cpu_emulated();
+        let mv = |ty, rows| MatVec::tuned(ty, rows, emulated).with_gate(cfg.activation);
         embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
 
         // y[tokens] = W · src[tokens]: a matvec for one token, the tiled matmul for more.
         let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
             if t == 1 {
-                matvec(rec, mv(w.ty), w, src, 0, dst, dst_off, acc)
+                matvec(rec, mv(w.ty, w.rows), w, src, 0, dst, dst_off, acc)
             } else if self.prefill_by_matvec {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
-                matvec_tokens(rec, mv(w.ty), w, io, None, tt, acc)
+                matvec_tokens(rec, mv(w.ty, w.rows), w, io, None, tt, acc)
             } else {
                 let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
                 matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
@@ -572,7 +591,7 @@ impl GpuModel {
                 k_norm_offset: l.k_norm.unwrap_or(0),
             };
             rope(rec, cfg.rope_neox, RopeArgs { angles: &angles, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
-            let geom = attn_geometry(cfg, il);
+            let geom = attn_geometry(cfg, il, emulated);
             let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
             if t == 1 {
                 attention_decode(rec, &geom, bufs, 0, pos0, 0, &Bind::whole(&s.attn_parts))?;
@@ -601,10 +620,10 @@ impl GpuModel {
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
                 for (w, y, glu) in [(&l.gate, &g, None), (&l.up, &a, Some(gate_in))] {
                     let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
-                    matvec_experts(rec, mv(w.ty), w, eio, fe, tt, k)?;
+                    matvec_experts(rec, mv(w.ty, fe as usize), w, eio, fe, tt, k)?;
                 }
                 let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt, glu: None };
-                matvec_experts(rec, mv(l.down.ty), &l.down, eio, e, tt, k)?;
+                matvec_experts(rec, mv(l.down.ty, e as usize), &l.down, eio, e, tt, k)?;
                 match l.post_ffn_norm {
                     Some(pn) => {
                         combine(rec, &rt, &d, &o, 0, tt, e, k, false)?;
@@ -619,7 +638,7 @@ impl GpuModel {
                 // The up projection applies the activation of the gate's output as it writes.
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
-                matvec_tokens(rec, mv(l.up.ty), &l.up, io, Some(gate_in), tt, false)?;
+                matvec_tokens(rec, mv(l.up.ty, l.up.rows), &l.up, io, Some(gate_in), tt, false)?;
             } else {
                 proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
                 glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
@@ -640,10 +659,10 @@ impl GpuModel {
             let logits = Bind::whole(&s.logits);
             let nv = cfg.n_vocab as u32;
             if logit_rows == 1 {
-                matvec(rec, mv(out.ty), out, &h, 0, &logits, 0, false)?;
+                matvec(rec, mv(out.ty, out.rows), out, &h, 0, &logits, 0, false)?;
             } else if self.prefill_by_matvec {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
-                matvec_tokens(rec, mv(out.ty), out, io, None, lr, false)?;
+                matvec_tokens(rec, mv(out.ty, out.rows), out, io, None, lr, false)?;
             } else {
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;

@@ -90,6 +90,8 @@ pub struct Kernels {
     arena: wgpu::Buffer,
     slot: u64,
     trusted: bool,
+    /// Installed by [`Kernels::profile`]: recorders then time every dispatch.
+    profile: RefCell<Option<super::profile::Profile>>,
     /// Pipelines asked for ahead of use, and their creations in flight (browser).
     #[cfg(target_arch = "wasm32")]
     prepared: RefCell<std::collections::HashSet<String>>,
@@ -136,6 +138,7 @@ impl Kernels {
             arena,
             slot,
             trusted,
+            profile: RefCell::new(None),
             #[cfg(target_arch = "wasm32")]
             prepared: Default::default(),
             #[cfg(target_arch = "wasm32")]
@@ -143,6 +146,17 @@ impl Kernels {
             #[cfg(target_arch = "wasm32")]
             gate: Default::default(),
         }
+    }
+
+    /// Times every dispatch recorded from now until [`Kernels::take_profile`] (see
+    /// [`super::profile::Profile`]); false where the device has no timestamp queries.
+    pub fn profile(&self) -> bool {
+        *self.profile.borrow_mut() = super::profile::Profile::new(&self.ctx);
+        self.profile.borrow().is_some()
+    }
+
+    pub fn take_profile(&self) -> Option<super::profile::Profile> {
+        self.profile.borrow_mut().take()
     }
 
     /// How many pipelines have been created.
@@ -326,13 +340,14 @@ impl Kernels {
 
     pub fn recorder(&self) -> Recorder<'_> {
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-        let pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
-        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0, dry: false, names: Vec::new() }
+        let mut pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
+        let profiled = self.profile.borrow_mut().as_mut().is_some_and(|p| p.begin(&mut pass));
+        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0, dry: false, names: Vec::new(), profiled }
     }
 
     /// A recorder that records nothing: each dispatch only [`Kernels::prepare`]s its pipeline.
     pub fn dry_recorder(&self) -> Recorder<'_> {
-        Recorder { k: self, encoder: None, pass: None, arena: Vec::new(), dispatches: 0, dry: true, names: Vec::new() }
+        Recorder { k: self, encoder: None, pass: None, arena: Vec::new(), dispatches: 0, dry: true, names: Vec::new(), profiled: false }
     }
 }
 
@@ -347,6 +362,8 @@ pub struct Recorder<'a> {
     dry: bool,
     /// A dry recorder's pipelines, in order of first use.
     pub names: Vec<String>,
+    /// Dispatches are timed into the kernels' profile.
+    profiled: bool,
 }
 
 impl Recorder<'_> {
@@ -378,6 +395,9 @@ impl Recorder<'_> {
         pass.set_pipeline(&c.pipeline);
         pass.set_bind_group(0, &bg, &[offset as u32]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        if self.profiled {
+            self.profiled = self.k.profile.borrow_mut().as_mut().is_some_and(|p| p.after(pass, &c.name));
+        }
         self.dispatches += 1;
         Ok(())
     }
@@ -393,6 +413,12 @@ impl Recorder<'_> {
         self.pass = Some(enc.begin_compute_pass(&Default::default()).forget_lifetime());
     }
 
+    /// Ends the recording without submitting it (for timing the host's side of recording).
+    pub fn finish(mut self) -> Option<wgpu::CommandBuffer> {
+        drop(self.pass.take());
+        self.encoder.take().map(|e| e.finish())
+    }
+
     /// Writes the parameters and submits everything recorded, once.
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         drop(self.pass.take());
@@ -402,6 +428,10 @@ impl Recorder<'_> {
         };
         if !self.arena.is_empty() {
             ctx.queue.write_buffer(&self.k.arena, 0, &self.arena);
+        }
+        let mut encoder = encoder;
+        if let Some(p) = self.k.profile.borrow().as_ref() {
+            p.resolve(&mut encoder);
         }
         ctx.queue.submit([encoder.finish()])
     }

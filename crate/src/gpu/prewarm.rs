@@ -54,3 +54,14 @@ pub fn all_settled(ps: &[Promise]) -> Option<Promise> {
     let arr: Array = ps.iter().collect();
     Promise::all_settled(&arr).dyn_into().ok()
 }
+
+/// Whether the browser's adapter runs WGSL on the CPU: SwiftShader (Chrome's fallback) or any
+/// adapter flagged as a fallback. Read from `GPUDevice.adapterInfo`, which wgpu does not map.
+pub fn is_cpu_emulated(device: &wgpu::Device) -> bool {
+    let Some(dev) = device.as_webgpu() else { return false };
+    let dev: JsValue = dev.clone().into();
+    let Ok(info) = Reflect::get(&dev, &JsValue::from_str("adapterInfo")) else { return false };
+    let field = |k: &str| Reflect::get(&info, &JsValue::from_str(k)).ok().and_then(|v| v.as_string()).unwrap_or_default().to_lowercase();
+    let fallback = Reflect::get(&info, &JsValue::from_str("isFallbackAdapter")).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+    fallback || [field("architecture"), field("description"), field("device")].iter().any(|s| s.contains("swiftshader") || s.contains("llvmpipe"))
+}

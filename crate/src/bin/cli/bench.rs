@@ -25,9 +25,10 @@ const SHAPES: &[(&str, &str, usize, usize)] = &[
     ("gemma3", "output", 262144, 640),
 ];
 
-pub fn variants(ty: GgmlType) -> Vec<MatVec> {
-    let mut v = vec![MatVec::for_type(ty)];
-    let base = MatVec::for_type(ty);
+/// The adapter's default variant `tuned` first, then the others worth comparing.
+pub fn variants(tuned: MatVec) -> Vec<MatVec> {
+    let mut v = vec![tuned];
+    let base = MatVec::for_type(tuned.ty);
     for (tpr, g, rpt, vec4, share_x) in [
         (1, 16, 4, true, true),
         (1, 8, 8, true, true),
@@ -37,6 +38,15 @@ pub fn variants(ty: GgmlType) -> Vec<MatVec> {
         (1, 64, 4, false, false),
         (4, 16, 4, true, false),
         (8, 8, 4, true, false),
+        // Shapes for discrete GPUs: many threads per row and few rows per invocation, so that
+        // enough loads are in flight to hide the memory latency.
+        (32, 2, 1, true, false),
+        (16, 4, 1, true, false),
+        (8, 8, 1, true, false),
+        (4, 16, 1, true, false),
+        (4, 32, 1, true, false),
+        (8, 8, 2, true, false),
+        (4, 16, 2, true, false),
     ] {
         let k = MatVec { threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, ..base };
         if !v.contains(&k) {
@@ -77,11 +87,15 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
             if args.get("model").is_some_and(|m| m != model) || args.get("matrix").is_some_and(|m| !name.starts_with(m)) || cols % be != 0 {
                 continue;
             }
-            let cands = if args.flag("all-variants") { variants(ty) } else { vec![MatVec::for_type(ty)] };
+            let tuned = MatVec::tuned(ty, rows, k.ctx.cpu_emulated());
+            let cands = if args.flag("all-variants") { variants(tuned) } else { vec![tuned] };
             let b = MatVecBench::new(&k, ty, rows, cols)?;
             let mut best: Option<(f64, MatVec)> = None;
             for key in cands {
                 let t = block_on(b.seconds(&k, key))?;
+                if args.flag("all-variants") {
+                    eprintln!("{:<6} {model:<8} {name:<14} {:>9.1} us  {}", ty.name(), t * 1e6, describe(&key));
+                }
                 if best.is_none_or(|b| t < b.0) {
                     best = Some((t, key));
                 }

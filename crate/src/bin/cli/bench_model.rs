@@ -17,7 +17,7 @@ fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 pub fn bench(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs"], &["json", "default-limits"])?;
+    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs"], &["json", "default-limits", "profile"])?;
     let path = args.required("model")?;
     let n_prompt: usize = args.parsed("prompt-tokens")?.unwrap_or(64);
     let n_gen: usize = args.parsed("gen-tokens")?.unwrap_or(32);
@@ -29,7 +29,8 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let g = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;
     let cfg = ModelConfig::from_gguf(&g).map_err(|e| e.to_string())?;
     let weights_bytes = WeightTable::resolve(&cfg, &g).map_err(|e| e.to_string())?.weight_bytes();
-    let req = DeviceRequest { default_limits_only: args.flag("default-limits"), ..Default::default() };
+    let profile = args.flag("profile");
+    let req = DeviceRequest { default_limits_only: args.flag("default-limits"), allow_timestamps: profile, ..Default::default() };
     let t0 = std::time::Instant::now();
     let mut b = GpuBackend::open(&src, &g, n_prompt + n_gen + 1, req, &mut |_, _| {}).map_err(|e| e.to_string())?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -54,6 +55,8 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         dispatches = b.model.last_dispatches;
         submits_per_token = (b.model.submits - submits0) as f64 / n_gen as f64;
     }
+    let record_ms = b.model.record_ms(20).map_err(|e| e.to_string())?;
+    let profiles = if profile { Some(profile_steps(&mut b, &prompt)?) } else { None };
     let (pf, pf_lo, pf_hi) = median_range(prefill);
     let (dc, dc_lo, dc_hi) = median_range(decode);
     let bytes = b.model.bytes_per_token();
@@ -72,7 +75,13 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         "weights_gpu_ratio": weights_gpu as f64 / weights_bytes as f64,
         "bytes_per_token": bytes, "copy_gbps": copy,
         "decode_ms_per_token": decode_ms, "bound_ms_per_token": bound_ms, "decode_over_bound": decode_ms / bound_ms,
+        "record_ms_per_token": record_ms,
     });
+    let mut out = out;
+    if let Some((pre, dec)) = &profiles {
+        let list = |v: &Vec<(String, f64, u32)>| v.iter().map(|(n, ns, c)| json!({"kernel": n, "us": ns / 1e3, "dispatches": c})).collect::<Vec<_>>();
+        out["profile"] = json!({"prefill": list(pre), "decode": list(dec)});
+    }
     if args.flag("json") {
         println!("{out}");
         return Ok(());
@@ -80,10 +89,64 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     println!("model:      {path}\nadapter:    {}", b.describe());
     println!("prefill:    {pf:.2} tok/s (range {pf_lo:.2}..{pf_hi:.2}, {n_prompt} tokens, {runs} runs)");
     println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens)");
-    println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits", dispatches as f64 / cfg.n_layer as f64);
+    println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits; recording them takes the host {record_ms:.2} ms",
+        dispatches as f64 / cfg.n_layer as f64);
     println!("memory:     weights {:.1} MiB in the GGUF, {:.1} MiB on the GPU ({:.3}x); {:.1} MiB allocated in all",
         weights_bytes as f64 / 1048576.0, weights_gpu as f64 / 1048576.0, weights_gpu as f64 / weights_bytes as f64, gpu_bytes as f64 / 1048576.0);
     println!("bandwidth:  copy {copy:.2} GB/s; {:.1} MiB read per token -> bound {bound_ms:.1} ms; decode {decode_ms:.1} ms ({:.2}x the bound)",
         bytes as f64 / 1048576.0, decode_ms / bound_ms);
+    if let Some((pre, dec)) = &profiles {
+        print_profile(&format!("prefill of {n_prompt} tokens"), pre);
+        print_profile("one decode step", dec);
+    }
     Ok(())
+}
+
+/// GPU time per kernel (timestamp queries) of a prefill of `prompt` and of one decode step.
+type KernelTimes = Vec<(String, f64, u32)>;
+fn profile_steps(b: &mut GpuBackend, prompt: &[u32]) -> Result<(KernelTimes, KernelTimes), String> {
+    let k = &b.model.k;
+    if !k.profile() {
+        return Err("--profile: the adapter has no timestamp queries inside passes".into());
+    }
+    b.truncate(0);
+    let mut sampler = gguf_web::engine::Sampler::new(SamplingParams::greedy());
+    let id = b.eval_sample(prompt, &mut sampler, prompt).map_err(|e| e.to_string())?;
+    let read = |b: &GpuBackend| {
+        let p = b.model.k.take_profile().unwrap();
+        block_on(p.read(&b.model.k.ctx)).map_err(|e| e.to_string())
+    };
+    let pre = read(b)?;
+    b.model.k.profile();
+    b.eval_sample(&[id], &mut sampler, &[]).map_err(|e| e.to_string())?;
+    Ok((pre, read(b)?))
+}
+
+/// A kernel key's type name and quant type: `MatVec { ty: Q4_1, .. }` → `MatVec Q4_1`.
+fn short(name: &str) -> String {
+    let kind = name.split([' ', '(']).next().unwrap_or(name);
+    match name.split("ty: ").nth(1).and_then(|r| r.split([',', ' ', '}']).next()) {
+        Some(ty) => format!("{kind} {ty}"),
+        None => kind.to_string(),
+    }
+}
+
+fn print_profile(what: &str, times: &KernelTimes) {
+    let mut by: Vec<(String, f64, u32)> = Vec::new();
+    for (n, ns, c) in times {
+        let s = short(n);
+        match by.iter_mut().find(|e| e.0 == s) {
+            Some(e) => {
+                e.1 += ns;
+                e.2 += c;
+            }
+            None => by.push((s, *ns, *c)),
+        }
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = by.iter().map(|e| e.1).sum();
+    println!("GPU time, {what}: {:.3} ms in {} dispatches", total / 1e6, by.iter().map(|e| e.2).sum::<u32>());
+    for (n, ns, c) in by {
+        println!("  {n:<28} {:>6} dispatches {:>10.1} us {:>5.1}%", c, ns / 1e3, 100.0 * ns / total.max(1.0));
+    }
 }

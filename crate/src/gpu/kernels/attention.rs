@@ -6,8 +6,17 @@ use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
 
-/// Keys per workgroup of the decode kernel.
-pub const SPLIT: u32 = 256;
+/// Keys per workgroup of the decode kernel. A CPU adapter runs a workgroup as one thread, so few
+/// large splits (and usually no reduction pass) are cheapest there; a GPU needs many workgroups
+/// in flight: with 256-key splits SmolLM2's 9 heads gave 9 workgroups and 89 µs per layer on an
+/// H200, where 32-key splits and the extra reduction take a fraction of that.
+pub fn decode_split(cpu_emulated: bool) -> u32 {
+    if cpu_emulated {
+        256
+    } else {
+        32
+    }
+}
 
 wgsl_params! {
     pub struct AttnDecodeParams {
@@ -51,6 +60,8 @@ const KT: u32 = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AttnDecode {
     pub head_dim: u32,
+    /// Keys per workgroup.
+    pub split: u32,
     /// All keys fit one split: normalize and write the output directly (no reduction pass).
     pub single: bool,
 }
@@ -69,7 +80,7 @@ impl Kernel for AttnDecode {
         "attn_decode.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        let mut d = vec![("HEAD_DIM".into(), format!("{}u", self.head_dim)), ("SPLIT".into(), format!("{SPLIT}u"))];
+        let mut d = vec![("HEAD_DIM".into(), format!("{}u", self.head_dim)), ("SPLIT".into(), format!("{}u", self.split))];
         if self.single {
             d.push(("SINGLE".into(), "1".into()));
         }
@@ -129,6 +140,8 @@ pub struct AttnGeometry {
     pub softcap: Option<f32>,
     /// Sliding window in positions (`None`: all earlier keys).
     pub window: Option<u32>,
+    /// Keys per workgroup when decoding (see [`decode_split`]).
+    pub split: u32,
 }
 
 impl AttnGeometry {
@@ -136,9 +149,9 @@ impl AttnGeometry {
         self.n_head_kv * self.head_dim
     }
     /// Floats of the decode path's scratch: per head and split, the partial result
-    /// (`head_dim + 2`) and the scores (`SPLIT`).
+    /// (`head_dim + 2`) and the scores (`split`).
     pub fn scratch_floats(&self, n_ctx: u32) -> u64 {
-        self.n_head as u64 * n_ctx.div_ceil(SPLIT) as u64 * (self.head_dim as u64 + 2 + SPLIT as u64)
+        self.n_head as u64 * n_ctx.div_ceil(self.split) as u64 * (self.head_dim as u64 + 2 + self.split as u64)
     }
 }
 
@@ -154,7 +167,7 @@ pub struct AttnBuffers<'a> {
 /// partial results and scores.
 pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
     let n_keys = pos + 1;
-    let n_splits = n_keys.div_ceil(SPLIT);
+    let n_splits = n_keys.div_ceil(g.split);
     let first_key = g.window.map_or(0, |w| n_keys.saturating_sub(w));
     let p = AttnDecodeParams {
         group: g.n_head / g.n_head_kv,
@@ -169,7 +182,7 @@ pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_
         scores_offset: g.n_head * n_splits * (g.head_dim + 2),
     };
     let single = n_splits == 1;
-    let key = AttnDecode { head_dim: g.head_dim, single };
+    let key = AttnDecode { head_dim: g.head_dim, split: g.split, single };
     rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()], [n_splits, g.n_head, 1])?;
     if single {
         return Ok(());
@@ -261,12 +274,16 @@ mod tests {
         let k = kernels();
         let mut seed = 0;
         let geoms = [
-            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None },
-            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: None, window: Some(7) },
-            AttnGeometry { n_head: 2, n_head_kv: 2, head_dim: 8, scale: 0.35, softcap: Some(5.0), window: None },
+            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 256 },
+            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: None, window: Some(7), split: 256 },
+            AttnGeometry { n_head: 2, n_head_kv: 2, head_dim: 8, scale: 0.35, softcap: Some(5.0), window: None, split: 256 },
+            // The GPU split: several splits and the reduction already at small contexts.
+            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 32 },
+            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: Some(5.0), window: Some(40), split: 32 },
         ];
         for g in geoms {
-            // (p0, tokens): first token, odd blocks, crossing the 32-key tile and the 256-key split.
+            // (p0, tokens): first token, odd blocks, crossing the 32-key tile and the 256-key split
+            // (or several 32-key splits, a window across them).
             for (p0, t) in [(0, 1), (0, 5), (3, 7), (25, 13), (250, 33), (600, 2)] {
                 case(&k, g, p0 + t, p0, t, seed);
                 seed += 1;
