@@ -100,6 +100,14 @@ fn generate_json_on_a_tiny_model() {
         let cpu: serde_json::Value = serde_json::from_slice(&cpu.stdout).unwrap();
         assert_eq!(cpu["backend"], "cpu");
         assert_eq!(cpu["ids"], v["ids"], "{arch}: cpu and gpu greedy ids");
+        // The kernel shapes tuned for GPUs (many threads per row, 32-key attention splits) too.
+        let gpu_tuned = bin()
+            .env("GGUF_WEB_TUNE", "gpu")
+            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json"])
+            .output()
+            .unwrap();
+        let gpu_tuned: serde_json::Value = serde_json::from_slice(&gpu_tuned.stdout).unwrap();
+        assert_eq!(gpu_tuned["ids"], v["ids"], "{arch}: GPU-tuned kernels' greedy ids");
         // A raw completion prompt is tokenized as `tokenize` does (no BOS: BPE, add_bos unset).
         let t = bin().args(["tokenize", "--model", p.to_str().unwrap(), "--text", "the thin", "--json"]).output().unwrap();
         let t: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
@@ -110,6 +118,28 @@ fn generate_json_on_a_tiny_model() {
         assert_eq!(v["argmax"].as_array().unwrap().len(), 4);
         assert_eq!(v["logprobs"].as_array().unwrap().len(), 3);
         assert!(v["logprobs"].as_array().unwrap().iter().all(|x| x.as_f64().unwrap() <= 0.0));
+    }
+}
+
+/// `bench --profile` times every dispatch: the decode step's profile counts exactly the step's
+/// dispatches, and every kernel took some GPU time.
+#[test]
+fn bench_profile_covers_every_dispatch() {
+    let p = tmp_file("tiny-bench.gguf", &tiny_model(&TinySpec::default()));
+    let out = bin()
+        .args(["bench", "--model", p.to_str().unwrap(), "--prompt-tokens", "5", "--gen-tokens", "2", "--runs", "1", "--profile", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["record_ms_per_token"].as_f64().is_some_and(|ms| ms > 0.0), "{v}");
+    for (step, want) in [("decode", v["dispatches_per_token"].as_u64().unwrap()), ("prefill", 0)] {
+        let kernels = v["profile"][step].as_array().unwrap_or_else(|| panic!("no {step} profile in {v}"));
+        let n: u64 = kernels.iter().map(|k| k["dispatches"].as_u64().unwrap()).sum();
+        if want > 0 {
+            assert_eq!(n, want, "{step}: {kernels:?}");
+        }
+        assert!(n > 0 && kernels.iter().all(|k| k["us"].as_f64().unwrap() > 0.0), "{step}: {kernels:?}");
     }
 }
 

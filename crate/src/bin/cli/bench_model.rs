@@ -35,8 +35,9 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let mut b = GpuBackend::open(&src, &g, n_prompt + n_gen + 1, req, &mut |_, _| {}).map_err(|e| e.to_string())?;
     let load_s = t0.elapsed().as_secs_f64();
     let copy = block_on(copy_gbps(&b.model.k, 64 << 20))?;
-    // A fixed pseudo-prompt of ordinary token ids.
-    let prompt: Vec<u32> = (0..n_prompt).map(|i| (1000 + (i * 7919) % (cfg.n_vocab - 1000)) as u32).collect();
+    // A fixed pseudo-prompt of ordinary token ids (past the special ones at the start).
+    let base = 1000.min(cfg.n_vocab / 2);
+    let prompt: Vec<u32> = (0..n_prompt).map(|i| (base + (i * 7919) % (cfg.n_vocab - base)) as u32).collect();
     let greedy = SamplingParams::greedy();
     let (mut prefill, mut decode) = (Vec::new(), Vec::new());
     let (mut dispatches, mut submits_per_token) = (0u32, 0.0);
