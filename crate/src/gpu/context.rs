@@ -42,6 +42,35 @@ impl Default for DeviceRequest {
     }
 }
 
+/// What the kernels' shapes are tuned for. A CPU adapter (lavapipe, SwiftShader, a browser's
+/// fallback adapter) wants few invocations each doing much, since loads dominate there; a GPU
+/// wants many threads per row to keep enough loads in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tuning {
+    /// WGSL runs on the CPU.
+    Cpu,
+    Gpu,
+}
+
+impl Tuning {
+    /// Natively the adapter's device type (lavapipe and SwiftShader report a CPU); in a browser
+    /// also `GPUDevice.adapterInfo` (SwiftShader, fallback adapters). Natively
+    /// `GGUF_WEB_TUNE=cpu|gpu` overrides.
+    fn of(info: &wgpu::AdapterInfo, device: &wgpu::Device) -> Tuning {
+        let _ = device;
+        #[cfg(not(target_arch = "wasm32"))]
+        let forced = std::env::var("GGUF_WEB_TUNE").ok();
+        #[cfg(target_arch = "wasm32")]
+        let forced = super::prewarm::is_cpu_emulated(device).then(|| "cpu".to_string());
+        match forced.as_deref() {
+            Some("cpu") => Tuning::Cpu,
+            Some("gpu") => Tuning::Gpu,
+            _ if info.device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
+            _ => Tuning::Gpu,
+        }
+    }
+}
+
 /// Shared state the device's callbacks report into.
 #[derive(Default)]
 struct Health {
@@ -59,6 +88,7 @@ pub struct GpuContext {
     pub f16: bool,
     /// Timestamp queries inside passes are enabled.
     pub timestamps: bool,
+    pub tuning: Tuning,
     health: Arc<Mutex<Health>>,
 }
 
@@ -160,7 +190,9 @@ impl GpuContext {
                 g.error = Some(e.to_string());
             }
         }));
+        let tuning = Tuning::of(&info, &device);
         Ok(GpuContext {
+            tuning,
             subgroup_size: if subgroups { info.subgroup_min_size } else { 0 },
             device,
             queue,
@@ -173,22 +205,9 @@ impl GpuContext {
         })
     }
 
-    /// Whether the adapter runs WGSL on the CPU (lavapipe, SwiftShader, a browser's fallback
-    /// adapter). Kernel variants are tuned for one kind or the other: a CPU wants few invocations
-    /// each doing much (loads dominate), a GPU many threads per row to keep enough loads in flight.
-    /// Natively `GGUF_WEB_TUNE=cpu|gpu` overrides.
+    /// Whether the adapter runs WGSL on the CPU (see [`Tuning`]).
     pub fn cpu_emulated(&self) -> bool {
-        #[cfg(not(target_arch = "wasm32"))]
-        match std::env::var("GGUF_WEB_TUNE").as_deref() {
-            Ok("cpu") => return true,
-            Ok("gpu") => return false,
-            _ => {}
-        }
-        #[cfg(target_arch = "wasm32")]
-        if super::prewarm::is_cpu_emulated(&self.device) {
-            return true;
-        }
-        self.info.device_type == wgpu::DeviceType::Cpu
+        self.tuning == Tuning::Cpu
     }
 
     /// Whether prefill runs the batch through the matvec (every token decoding the weights again)

@@ -530,7 +530,8 @@ impl GpuModel {
         let eps = cfg.rms_eps;
         // Every matvec of the model runs the gated variant (see `MatVec::with_gate`).
         let emulated = self.k.ctx.cpu_emulated();
-        let mv = |ty, rows| MatVec::tuned(ty, rows, emulated).with_gate(cfg.activation);
+        let tuning = self.k.ctx.tuning;
+        let mv = |ty, rows| MatVec::tuned(ty, rows, tuning).with_gate(cfg.activation);
         embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
 
         // y[tokens] = W · src[tokens]: a matvec for one token, the tiled matmul for more.

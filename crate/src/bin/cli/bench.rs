@@ -87,7 +87,7 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
             if args.get("model").is_some_and(|m| m != model) || args.get("matrix").is_some_and(|m| !name.starts_with(m)) || cols % be != 0 {
                 continue;
             }
-            let tuned = MatVec::tuned(ty, rows, k.ctx.cpu_emulated());
+            let tuned = MatVec::tuned(ty, rows, k.ctx.tuning);
             let cands = if args.flag("all-variants") { variants(tuned) } else { vec![tuned] };
             let b = MatVecBench::new(&k, ty, rows, cols)?;
             let mut best: Option<(f64, MatVec)> = None;

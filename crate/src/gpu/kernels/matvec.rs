@@ -3,6 +3,7 @@
 //! workgroup, fast path, x shared per subgroup) is part of the key so that the fastest one can be
 //! picked per adapter.
 
+use crate::gpu::context::Tuning;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use super::matmul::MatMulIo;
@@ -90,24 +91,29 @@ impl MatVec {
         let rows_per_thread = if step_blocks(ty) == 1 { 4 } else { 8 };
         MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false }
     }
-    /// The variant for a `rows`-row matrix of `ty` on a GPU (`cpu_emulated` false) or on a CPU
-    /// adapter ([`MatVec::for_type`]). On a GPU one invocation per row leaves most of the chip idle
+    /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`: on a CPU
+    /// adapter [`MatVec::for_type`]. On a GPU one invocation per row leaves most of the chip idle
     /// and each thread waiting on a long chain of loads: measured on an H100/H200 through Vulkan, a
     /// 576 × 576 Q4_1 product took 31 µs that way and 8 µs with 16 threads per row, near the cost
-    /// of an empty dispatch. Matrices with many rows (the output) fill the chip with 4 threads
-    /// per row; the 256-value blocks split best as 8 threads × 2 rows.
-    pub fn tuned(ty: GgmlType, rows: usize, cpu_emulated: bool) -> MatVec {
-        let base = MatVec { share_x: false, ..MatVec::for_type(ty) };
-        let (threads_per_row, groups_of_rows, rows_per_thread) = if cpu_emulated {
-            return MatVec::for_type(ty);
-        } else if step_blocks(ty) == 1 {
+    /// of an empty dispatch. Matrices with many rows (the output) fill the chip with 4 threads per
+    /// row; the 256-value blocks split best as 8 threads × 2 rows.
+    ///
+    /// (On the CPU adapters, 8 invocations per workgroup instead of 16 spread the 576- and
+    /// 640-row matrices more evenly over 2 threads and measured 16–27% faster in `bench-kernels`,
+    /// but made no difference to a whole decode step, so the simpler rule stays.)
+    pub fn tuned(ty: GgmlType, rows: usize, tuning: Tuning) -> MatVec {
+        let base = MatVec::for_type(ty);
+        if tuning == Tuning::Cpu {
+            return base;
+        }
+        let (threads_per_row, groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 {
             (8, 8, 2)
         } else if rows >= 16384 {
             (4, 32, 1)
         } else {
             (16, 4, 1)
         };
-        MatVec { threads_per_row, groups_of_rows, rows_per_thread, ..base }
+        MatVec { threads_per_row, groups_of_rows, rows_per_thread, share_x: false, ..base }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
