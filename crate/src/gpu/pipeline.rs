@@ -367,6 +367,11 @@ pub struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
+    /// What the launchers should pick kernel shapes for (see [`super::context::Tuning`]).
+    pub fn tuning(&self) -> super::context::Tuning {
+        self.k.ctx.tuning
+    }
+
     /// Dispatches `key` over `groups` workgroups (split along x when beyond the device limit).
     pub fn dispatch<K: Kernel>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
         if self.dry {

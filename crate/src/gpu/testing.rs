@@ -6,10 +6,22 @@ use super::pipeline::Kernels;
 use std::rc::Rc;
 
 pub fn kernels() -> Kernels {
+    build(None)
+}
+
+/// Kernels whose launchers pick the shapes of `tuning`, whatever the adapter is.
+pub fn kernels_tuned(tuning: super::context::Tuning) -> Kernels {
+    build(Some(tuning))
+}
+
+fn build(tuning: Option<super::context::Tuning>) -> Kernels {
     let mut req = DeviceRequest::default();
     // Tests exercise part splitting with the default binding size, whatever the adapter offers.
     req.default_limits_only = std::env::var_os("GGUF_WEB_ADAPTER_LIMITS").is_none();
-    let ctx = block_on(GpuContext::new(&req)).expect("a WebGPU adapter (install mesa-vulkan-drivers)");
+    let mut ctx = block_on(GpuContext::new(&req)).expect("a WebGPU adapter (install mesa-vulkan-drivers)");
+    if let Some(t) = tuning {
+        ctx.tuning = t;
+    }
     eprintln!("adapter: {} subgroups={} f16={}", ctx.describe(), ctx.subgroups, ctx.f16);
     Kernels::new(Rc::new(ctx))
 }

@@ -1,6 +1,7 @@
 //! RMSNorm of rows, writing to another buffer or adding into it (Gemma's post-norms), optionally
 //! followed by the norm of the updated rows (the next block's pre-norm) in the same dispatch.
 
+use crate::gpu::context::Tuning;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
@@ -15,6 +16,9 @@ pub struct RmsNorm {
     pub add: bool,
     /// Then norm the updated y into z (`rms_norm_add_then_norm`).
     pub then_norm: bool,
+    /// 256 invocations per row instead of 64: on a GPU a row's workgroup is alone on the chip
+    /// when decoding, and its passes over the row are chains of loads (Tuning::Gpu).
+    pub wide: bool,
 }
 
 impl Kernel for RmsNorm {
@@ -33,7 +37,7 @@ impl Kernel for RmsNorm {
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [64, 1, 1]
+        [if self.wide { 256 } else { 64 }, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         let mut b = vec![Access::Read, Access::Read, Access::ReadWrite];
@@ -57,14 +61,16 @@ pub struct NormArgs<'a> {
 /// `rows` rows of `n` values: y = rmsnorm(x) · w (or y += …).
 pub fn rms_norm(rec: &mut Recorder, a: NormArgs, n: u32, rows: u32, eps: f32, add: bool) -> Result<(), ShaderError> {
     let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset: 0, w2_offset: 0 };
-    rec.dispatch(&RmsNorm { add, then_norm: false }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
+    let wide = rec.tuning() == Tuning::Gpu;
+    rec.dispatch(&RmsNorm { add, then_norm: false, wide }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
 }
 
 /// y += rmsnorm(x) · w, then z = rmsnorm(y) · w2 (weights at `w2_offset` of the same buffer), row by
 /// row in one dispatch: a post-norm into the residual stream and the next block's pre-norm.
 pub fn rms_norm_add_then_norm(rec: &mut Recorder, a: NormArgs, z: &Bind, z_offset: u32, w2_offset: u32, n: u32, rows: u32, eps: f32) -> Result<(), ShaderError> {
     let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset, w2_offset };
-    rec.dispatch(&RmsNorm { add: true, then_norm: true }, &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
+    let wide = rec.tuning() == Tuning::Gpu;
+    rec.dispatch(&RmsNorm { add: true, then_norm: true, wide }, &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -73,12 +79,18 @@ mod tests {
     use crate::cpu::ops;
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels};
+    use crate::gpu::testing::{assert_nmse, kernels_tuned};
     use crate::quant::testdata::TestRng;
 
     #[test]
     fn rms_norm_matches_cpu() {
-        let k = kernels();
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            rms_norm_case(tuning);
+        }
+    }
+
+    fn rms_norm_case(tuning: Tuning) {
+        let k = kernels_tuned(tuning);
         let ctx = &k.ctx;
         let mut rng = TestRng::new(3);
         for (n, rows) in [(1usize, 1usize), (5, 3), (7, 2), (64, 13), (576, 5), (640, 33)] {
@@ -97,14 +109,20 @@ mod tests {
                 if add {
                     want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 }
-                assert_nmse(&format!("rms_norm n={n} rows={rows} add={add}"), &got, &want, 1e-11);
+                assert_nmse(&format!("rms_norm {tuning:?} n={n} rows={rows} add={add}"), &got, &want, 1e-11);
             }
         }
     }
 
     #[test]
     fn add_then_norm_matches_cpu() {
-        let k = kernels();
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            add_then_norm_case(tuning);
+        }
+    }
+
+    fn add_then_norm_case(tuning: Tuning) {
+        let k = kernels_tuned(tuning);
         let ctx = &k.ctx;
         let mut rng = TestRng::new(31);
         for (n, rows) in [(5usize, 3usize), (640, 7), (1, 1)] {
@@ -123,8 +141,8 @@ mod tests {
             let want_y: Vec<f32> = y0.iter().zip(&normed).map(|(a, b)| a + b).collect();
             let mut want_z = want_y.clone();
             ops::rms_norm(&mut want_z, n, &w[1 + n..], 1e-6);
-            assert_nmse(&format!("add-then-norm y n={n}"), &gy, &want_y, 1e-12);
-            assert_nmse(&format!("add-then-norm z n={n}"), &gz, &want_z, 1e-12);
+            assert_nmse(&format!("add-then-norm {tuning:?} y n={n}"), &gy, &want_y, 1e-12);
+            assert_nmse(&format!("add-then-norm {tuning:?} z n={n}"), &gz, &want_z, 1e-12);
         }
     }
 }
