@@ -205,17 +205,12 @@ impl GpuContext {
         })
     }
 
-    /// Whether the adapter runs WGSL on the CPU (see [`Tuning`]).
-    pub fn cpu_emulated(&self) -> bool {
-        self.tuning == Tuning::Cpu
-    }
-
     /// Whether prefill runs the batch through the matvec (every token decoding the weights again)
     /// rather than the tiled matmul. It does on every adapter measured: 3.3× faster prefill on
     /// SwiftShader, 1.5× on lavapipe (the matmul's private-array tiles), and 11–18× on an H200
     /// through Vulkan (4055 against 223 tok/s for SmolLM2; the matvec's grid of rows × tokens
-    /// fills the chip where the matmul's tiles leave it idle). Natively,
-    /// `GGUF_WEB_PREFILL=matmul|matvec` overrides.
+    /// fills the chip where the matmul's tiles leave it idle). Natively, `GGUF_WEB_PREFILL=matmul`
+    /// selects the matmul.
     pub fn prefill_by_matvec(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]
         if std::env::var("GGUF_WEB_PREFILL").as_deref() == Ok("matmul") {

@@ -3,7 +3,7 @@
 //! records every dispatch of every layer into one compute pass and submits once.
 
 use super::buffers::storage;
-use super::context::GpuContext;
+use super::context::{GpuContext, Tuning};
 use super::error::GpuError;
 use super::kernels::attention::{attention_decode, attention_prefill, decode_split, AttnBuffers, AttnGeometry};
 use super::kernels::elementwise::{add, softcap};
@@ -319,7 +319,7 @@ impl GpuModelPlan {
             .collect();
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
-        let geom = attn_geometry(&cfg, 0, ctx.cpu_emulated());
+        let geom = attn_geometry(&cfg, 0, ctx.tuning);
         // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
         let (ff_width, n_expert, k_used) = match cfg.moe {
             Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
@@ -379,7 +379,7 @@ impl GpuModelPlan {
     }
 }
 
-fn attn_geometry(cfg: &ModelConfig, il: usize, cpu_emulated: bool) -> AttnGeometry {
+fn attn_geometry(cfg: &ModelConfig, il: usize, tuning: Tuning) -> AttnGeometry {
     AttnGeometry {
         n_head: cfg.n_head as u32,
         n_head_kv: cfg.n_head_kv as u32,
@@ -387,7 +387,7 @@ fn attn_geometry(cfg: &ModelConfig, il: usize, cpu_emulated: bool) -> AttnGeomet
         scale: cfg.attn_scale,
         softcap: cfg.attn_softcap,
         window: cfg.layers.get(il).and_then(|l| l.sliding_window).map(|w| w as u32),
-        split: decode_split(cpu_emulated),
+        split: decode_split(tuning),
     }
 }
 
@@ -445,10 +445,7 @@ impl GpuModel {
         self.pipelines_ready(last.len(), 1, Some(params)).await?;
         self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
         let mut rec = self.k.recorder();
-        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
-        self.record(&mut rec, last.len(), 1).map_err(err)?;
-        self.sampler.record(&mut rec, &Bind::whole(&self.s.logits), 0, params, step, history).map_err(err)?;
-        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        self.record_sampled(&mut rec, last.len(), params, step, history)?;
         self.last_dispatches = rec.dispatches;
         rec.submit();
         self.submits += 1;
@@ -457,18 +454,25 @@ impl GpuModel {
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
 
+    /// Records the forward pass of `t` tokens, the sampling of the next one and the copy of its id
+    /// into the read-back buffer.
+    fn record_sampled(&self, rec: &mut Recorder, t: usize, params: &SamplingParams, step: u64, history: &[u32]) -> Result<(), GpuError> {
+        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
+        self.record(rec, t, 1).map_err(err)?;
+        self.sampler.record(rec, &Bind::whole(&self.s.logits), 0, params, step, history).map_err(err)?;
+        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        Ok(())
+    }
+
     /// Host time in milliseconds to record one greedy decode step (the command encoding that the
     /// CPU does for every token, before the GPU starts): the mean of `reps` recordings, none
     /// submitted. On a fast GPU this, not the weights' bandwidth, can bound decode speed.
     pub fn record_ms(&self, reps: usize) -> Result<f64, GpuError> {
-        let err = |e: super::shader::ShaderError| GpuError::Validation(e.to_string());
-        let logits = Bind::whole(&self.s.logits);
+        let greedy = SamplingParams::greedy();
         let t0 = crate::engine::clock::now_ms();
         for _ in 0..reps {
             let mut rec = self.k.recorder();
-            self.record(&mut rec, 1, 1).map_err(err)?;
-            self.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[]).map_err(err)?;
-            rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+            self.record_sampled(&mut rec, 1, &greedy, 0, &[])?;
             drop(rec.finish());
         }
         Ok((crate::engine::clock::now_ms() - t0) / reps.max(1) as f64)
@@ -529,12 +533,11 @@ impl GpuModel {
         let kv_dim = cfg.kv_dim() as u32;
         let eps = cfg.rms_eps;
         // Every matvec of the model runs the gated variant (see `MatVec::with_gate`).
-        let emulated = self.k.ctx.cpu_emulated();
         let tuning = self.k.ctx.tuning;
         let mv = |ty, rows| MatVec::tuned(ty, rows, tuning).with_gate(cfg.activation);
         embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
 
-        // y[tokens] = W · src[tokens]: a matvec for one token, the tiled matmul for more.
+        // y[tokens] = W · src[tokens]: the matvec (a workgroup layer per token), or the tiled matmul.
         let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
             if t == 1 {
                 matvec(rec, mv(w.ty, w.rows), w, src, 0, dst, dst_off, acc)
@@ -592,7 +595,7 @@ impl GpuModel {
                 k_norm_offset: l.k_norm.unwrap_or(0),
             };
             rope(rec, cfg.rope_neox, RopeArgs { angles: &angles, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
-            let geom = attn_geometry(cfg, il, emulated);
+            let geom = attn_geometry(cfg, il, tuning);
             let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
             if t == 1 {
                 attention_decode(rec, &geom, bufs, 0, pos0, 0, &Bind::whole(&s.attn_parts))?;

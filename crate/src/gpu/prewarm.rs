@@ -65,4 +65,3 @@ pub fn is_cpu_emulated(device: &wgpu::Device) -> bool {
     let fallback = Reflect::get(&info, &JsValue::from_str("isFallbackAdapter")).ok().and_then(|v| v.as_bool()).unwrap_or(false);
     fallback || [field("architecture"), field("description"), field("device")].iter().any(|s| s.contains("swiftshader") || s.contains("llvmpipe"))
 }
-

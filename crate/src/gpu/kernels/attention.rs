@@ -2,6 +2,7 @@
 //! flash-style kernel with online softmax for prefilling a block of tokens. Both handle grouped KV
 //! heads, Gemma's sliding window and score soft-capping.
 
+use crate::gpu::context::Tuning;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
@@ -10,8 +11,8 @@ use crate::wgsl_params;
 /// large splits (and usually no reduction pass) are cheapest there; a GPU needs many workgroups
 /// in flight: with 256-key splits SmolLM2's 9 heads gave 9 workgroups and 89 µs per layer on an
 /// H200, where 32-key splits and the extra reduction take a fraction of that.
-pub fn decode_split(cpu_emulated: bool) -> u32 {
-    if cpu_emulated {
+pub fn decode_split(tuning: Tuning) -> u32 {
+    if tuning == Tuning::Cpu {
         256
     } else {
         32
