@@ -11,7 +11,8 @@ use crate::quant::dequantize;
 
 /// Where a tensor's bytes go.
 pub enum Sink {
-    Matrix(GpuMatrix),
+    /// Rows `row0..` of a matrix (several tensors may be stacked into one, see model.rs).
+    Matrix { m: GpuMatrix, row0: usize },
     /// A vector dequantized to f32 at `offset` (in floats) of the vectors buffer.
     Vector { offset: u32 },
 }
@@ -57,7 +58,7 @@ impl WeightLoader {
         };
         let off = match &sink {
             Sink::Vector { offset } => *offset,
-            Sink::Matrix(_) => 0,
+            Sink::Matrix { .. } => 0,
         };
         self.bytes_total += info.n_bytes;
         self.targets.push(Target { info: info.clone(), start: data_offset + info.offset, sink, pending: Vec::new(), rows_done: 0, done: false });
@@ -111,8 +112,9 @@ impl WeightLoader {
                         t.done = true;
                     }
                 }
-                Sink::Matrix(m) => {
+                Sink::Matrix { m, row0 } => {
                     let rb = row_bytes(&t.info) as usize;
+                    let rows = t.info.n_rows() as usize;
                     // Whole row pairs go to the GPU straight from the chunk; only a partial pair
                     // waits in `pending` (at most two rows, whatever the chunk size).
                     let unit = 2 * rb;
@@ -121,24 +123,24 @@ impl WeightLoader {
                         let fill = (unit - t.pending.len()).min(data.len());
                         t.pending.extend_from_slice(&data[..fill]);
                         data = &data[fill..];
-                        let last = t.rows_done * rb + t.pending.len() == m.rows * rb;
+                        let last = t.rows_done * rb + t.pending.len() == rows * rb;
                         if t.pending.len() == unit || last {
                             let n = t.pending.len() / rb;
-                            m.upload_rows(&ctx.queue, t.rows_done, &t.pending)?;
+                            m.upload_rows(&ctx.queue, row0 + t.rows_done, &t.pending)?;
                             t.rows_done += n;
                             t.pending = Vec::new();
                         }
                     }
-                    let rows_left = m.rows - t.rows_done;
+                    let rows_left = rows - t.rows_done;
                     let whole = data.len() / rb;
                     let n = if whole >= rows_left { rows_left } else { whole & !1 };
                     if n > 0 {
-                        m.upload_rows(&ctx.queue, t.rows_done, &data[..n * rb])?;
+                        m.upload_rows(&ctx.queue, row0 + t.rows_done, &data[..n * rb])?;
                         t.rows_done += n;
                         data = &data[n * rb..];
                     }
                     t.pending.extend_from_slice(data);
-                    t.done = t.rows_done == m.rows;
+                    t.done = t.rows_done == rows;
                     self.unflushed += piece.len() as u64;
                 }
             }

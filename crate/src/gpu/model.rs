@@ -6,7 +6,7 @@ use super::buffers::storage;
 use super::context::{GpuContext, Tuning};
 use super::error::GpuError;
 use super::kernels::attention::{attention_decode, attention_prefill, decode_split, AttnBuffers, AttnGeometry};
-use super::kernels::elementwise::{add, softcap};
+use super::kernels::elementwise::softcap;
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
@@ -18,9 +18,9 @@ use super::kernels::sample::GpuSampler;
 use crate::engine::SamplingParams;
 use super::loader::{Sink, WeightLoader};
 use super::pipeline::{Bind, Kernels, Recorder};
-use super::weights::GpuMatrix;
+use super::weights::{gpu_block_elems, GpuMatrix};
 use crate::gguf::{ByteSource, Gguf};
-use crate::model::{ModelConfig, ModelError, WeightTable};
+use crate::model::{LayerTensors, ModelConfig, ModelError, TensorSpec, WeightTable};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -28,9 +28,10 @@ use std::rc::Rc;
 pub const MAX_BATCH: usize = 32;
 
 pub struct GpuLayer {
-    pub wq: GpuMatrix,
-    pub wk: GpuMatrix,
-    pub wv: GpuMatrix,
+    /// The q, k and v projections stacked into as few matrices as their quant types allow
+    /// (consecutive ones of one type share a matrix, rows in that order; see `qkv_groups`): their
+    /// matvecs write q | k | v side by side, and one RoPE dispatch takes it from there.
+    pub qkv: Vec<GpuMatrix>,
     pub wo: GpuMatrix,
     /// Mixture of experts: the router; `gate`, `up`, `down` then stack the experts.
     pub router: Option<GpuMatrix>,
@@ -68,7 +69,7 @@ impl GpuWeights {
     pub fn gpu_bytes(&self) -> u64 {
         let mut n = self.token_embd.gpu_bytes() + self.output.as_ref().map_or(0, |m| m.gpu_bytes());
         for l in &self.layers {
-            n += [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum::<u64>();
+            n += l.qkv.iter().chain([&l.wo, &l.gate, &l.up, &l.down]).map(|m| m.gpu_bytes()).sum::<u64>();
             n += l.router.as_ref().map_or(0, |m| m.gpu_bytes());
         }
         n + self.vectors.size() + self.angles.size()
@@ -81,6 +82,8 @@ struct Scratch {
     h: wgpu::Buffer,
     o: wgpu::Buffer,
     q: wgpu::Buffer,
+    /// The q, k and v projections' output, before RoPE (see `GpuLayer::qkv`).
+    qkv: wgpu::Buffer,
     attn: wgpu::Buffer,
     g: wgpu::Buffer,
     u: wgpu::Buffer,
@@ -179,9 +182,12 @@ impl GpuModel {
         let mut vec_offsets = HashMap::new();
         let mut mats = HashMap::new();
         let data = g.data_offset;
+        let stacked: std::collections::HashSet<&str> = table.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv]).map(|t| t.name.as_str()).collect();
         for t in table.all() {
             let is_vector = t.dims.len() == 1 || t.n_rows() == 1;
-            if is_vector {
+            if stacked.contains(t.name.as_str()) {
+                continue;
+            } else if is_vector {
                 let off = loader.add(t, data, Sink::Vector { offset: 0 });
                 vec_offsets.insert(t.name.clone(), off);
             } else {
@@ -195,7 +201,20 @@ impl GpuModel {
                     )));
                 }
                 mats.insert(t.name.clone(), m.clone());
-                loader.add(t, data, Sink::Matrix(m));
+                loader.add(t, data, Sink::Matrix { m, row0: 0 });
+            }
+        }
+        for lt in &table.layers {
+            for group in qkv_groups(lt) {
+                let rows = group.iter().map(|t| t.n_rows() as usize).sum();
+                let name = stack_name(&group);
+                let m = GpuMatrix::new(&ctx.device, &name, group[0].ty, group[0].dims[0] as usize, rows, max_binding).map_err(ModelError::Gpu)?;
+                let mut row0 = 0;
+                for t in &group {
+                    loader.add(t, data, Sink::Matrix { m: m.clone(), row0 });
+                    row0 += t.n_rows() as usize;
+                }
+                mats.insert(name, m);
             }
         }
         let vectors = storage(&ctx, "norm weights", loader.vector_len() as u64 * 4);
@@ -278,9 +297,7 @@ impl GpuModelPlan {
                 }
             };
             layers.push(GpuLayer {
-                wq: take(&lt.wq.name)?,
-                wk: take(&lt.wk.name)?,
-                wv: take(&lt.wv.name)?,
+                qkv: qkv_groups(lt).iter().map(|g| take(&stack_name(g))).collect::<Result<_, _>>()?,
                 wo: take(&lt.wo.name)?,
                 router: match &lt.router {
                     Some(t) => Some(take(&t.name)?),
@@ -330,6 +347,7 @@ impl GpuModelPlan {
             h: storage(&ctx, "h", f(cfg.n_embd.max(cfg.q_dim()))),
             o: storage(&ctx, "o", f(cfg.n_embd)),
             q: storage(&ctx, "q", f(cfg.q_dim())),
+            qkv: storage(&ctx, "qkv", f(cfg.q_dim() + cfg.kv_dim() + cfg.v_dim())),
             attn: storage(&ctx, "attn", f(cfg.n_head * cfg.head_dim_v)),
             g: storage(&ctx, "g", f(ff_width)),
             u: storage(&ctx, "u", f(ff_width)),
@@ -377,6 +395,29 @@ impl GpuModelPlan {
         ctx.check().map_err(gpu_err)?;
         Ok(model)
     }
+}
+
+/// How a layer's q, k and v projections are stacked on the GPU: runs of consecutive ones with one
+/// quant type and row length. A tensor is followed by another only if it ends on a pair of blocks
+/// (the unit of the GPU layout's side plane, see weights.rs), which every real model's does.
+fn qkv_groups(l: &LayerTensors) -> Vec<Vec<&TensorSpec>> {
+    let mut groups: Vec<Vec<&TensorSpec>> = Vec::new();
+    for t in [&l.wq, &l.wk, &l.wv] {
+        match groups.last_mut() {
+            Some(g) if g[0].ty == t.ty && g[0].dims[0] == t.dims[0] && g.iter().all(|u| whole_pairs(u)) => g.push(t),
+            _ => groups.push(vec![t]),
+        }
+    }
+    groups
+}
+
+fn whole_pairs(t: &TensorSpec) -> bool {
+    t.n_rows() * (t.dims[0] / gpu_block_elems(t.ty) as u64) % 2 == 0
+}
+
+/// The name of a stacked matrix (the name of its one tensor if it holds only one).
+fn stack_name(group: &[&TensorSpec]) -> String {
+    group.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("+")
 }
 
 fn attn_geometry(cfg: &ModelConfig, il: usize, tuning: Tuning) -> AttnGeometry {
@@ -525,6 +566,7 @@ impl GpuModel {
         let s = &self.s;
         let e = cfg.n_embd as u32;
         let (x, h, o, q, attn) = (Bind::whole(&s.x), Bind::whole(&s.h), Bind::whole(&s.o), Bind::whole(&s.q), Bind::whole(&s.attn));
+        let qkv = Bind::whole(&s.qkv);
         let (g, u, a) = (Bind::whole(&s.g), Bind::whole(&s.u), Bind::whole(&s.a));
         let vecs = Bind::whole(&self.w.vectors);
         let angles = Bind::whole(&self.w.angles);
@@ -571,30 +613,36 @@ impl GpuModel {
                 norm(rec, &x, l.attn_norm, &h, false)?;
             }
             let next_attn_norm = (il + 1 < n_layers).then(|| self.w.layers[il + 1].attn_norm);
-            proj(rec, &l.wq, &h, e, &q, 0, qd, false)?;
-            proj(rec, &l.wk, &h, e, &kc, pos0 * kv_dim, kv_dim, false)?;
-            proj(rec, &l.wv, &h, e, &vc, pos0 * vd, vd, false)?;
-            if let Some([bq, bk, bv]) = l.bias {
-                add(rec, vecs.clone(), bq, q.clone(), 0, tt * qd, qd)?;
-                add(rec, vecs.clone(), bk, kc.clone(), pos0 * kv_dim, tt * kv_dim, kv_dim)?;
-                add(rec, vecs.clone(), bv, vc.clone(), pos0 * vd, tt * vd, vd)?;
-            }
-            let rp = RopeParams {
+            let mut rp = RopeParams {
                 n_head: cfg.n_head as u32,
+                n_kv: cfg.n_head_kv as u32,
                 head_dim: cfg.head_dim as u32,
+                head_dim_v: cfg.head_dim_v as u32,
                 n_rot: cfg.rope_dim as u32,
-                q_offset: 0,
                 q_stride: qd,
                 k_offset: pos0 * kv_dim,
                 k_stride: kv_dim,
+                v_offset: pos0 * vd,
+                v_stride: vd,
                 pos0,
                 angles_offset: l.angles_offset,
                 norm: l.q_norm.is_some() as u32,
                 eps,
                 q_norm_offset: l.q_norm.unwrap_or(0),
                 k_norm_offset: l.k_norm.unwrap_or(0),
+                ..Default::default()
             };
-            rope(rec, cfg.rope_neox, RopeArgs { angles: &angles, norm_w: &vecs, q: &q, k: &kc }, &rp, cfg.n_head_kv as u32, tt)?;
+            rp.src_stride = rp.qkv_width();
+            if let Some([bq, bk, bv]) = l.bias {
+                (rp.bias, rp.q_bias, rp.k_bias, rp.v_bias) = (1, bq, bk, bv);
+            }
+            let mut row = 0;
+            for m in &l.qkv {
+                proj(rec, m, &h, e, &qkv, row, rp.src_stride, false)?;
+                row += m.rows as u32;
+            }
+            let args = RopeArgs { angles: &angles, vectors: &vecs, src: &qkv, q: &q, k: &kc, v: &vc };
+            rope(rec, cfg.rope_neox, args, &rp, tt)?;
             let geom = attn_geometry(cfg, il, tuning);
             let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
             if t == 1 {
@@ -687,7 +735,7 @@ impl GpuModel {
             .layers
             .iter()
             .map(|l| {
-                let attn: u64 = [&l.wq, &l.wk, &l.wv, &l.wo].iter().map(|m| m.gpu_bytes()).sum();
+                let attn: u64 = l.qkv.iter().chain([&l.wo]).map(|m| m.gpu_bytes()).sum();
                 let ffn: u64 = [&l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum();
                 attn + ffn * used / total + l.router.as_ref().map_or(0, |m| m.gpu_bytes())
             })

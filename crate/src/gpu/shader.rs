@@ -14,7 +14,6 @@ macro_rules! shader_files {
 shader_files!(
     "common.wgsl",
     "copy.wgsl",
-    "add.wgsl",
     "quant/f32.wgsl",
     "quant/f16.wgsl",
     "quant/bf16.wgsl",
