@@ -42,6 +42,10 @@
 // projection and the activation in one dispatch. A runtime switch rather than a variant, so that a
 // model's plain and gated products share one pipeline (CPU drivers take ~0.2 s to compile each).
 // G_BINDING is set by the launcher after the other bindings.
+// P.paired (with GLU_OUT): W stacks a gated feed-forward's gate and up projections (P.rows rows
+// each, gate first); an invocation's ROWS rows are ROWS/2 gate rows and the up rows of the same
+// outputs, and it writes act(gate x) · (up x): both projections and the activation in one
+// dispatch. Also a runtime switch, for the same reason.
 #ifdef GLU_OUT
 @group(0) @binding(G_BINDING) var<storage, read> G: array<f32>;
 #include "activation.wgsl"
@@ -218,7 +222,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         , @builtin(subgroup_invocation_id) sl: u32
 #endif
         ) {
-    let row0 = ((wid.y * nwg.x + wid.x) * WG_X + lid.x) * ROWS;
+#ifdef GLU_OUT
+    let paired = P.paired != 0u;
+#else
+    let paired = false;
+#endif
+    // Output rows per invocation.
+    let out_rows = select(ROWS, ROWS / 2u, paired);
+    let row0 = ((wid.y * nwg.x + wid.x) * WG_X + lid.x) * out_rows;
 #ifdef EXPERTS
     let z = wid.z;
     let x_off = P.x_offset + (z / P.slots) * P.x_stride_token + (z % P.slots) * P.x_stride_slot;
@@ -245,7 +256,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
     // Rows past the end re-read the last row instead of branching per row.
     for (var r = 0u; r < ROWS; r++) {
-        blk0[r] = (first_row + min(row0 + r, P.rows - 1u)) * P.blocks_per_row;
+        let up = select(0u, P.rows, r >= out_rows);
+        blk0[r] = (first_row + up + min(row0 + r % out_rows, P.rows - 1u)) * P.blocks_per_row;
     }
 #ifdef MV_FAST
 #ifdef SG_X
@@ -307,11 +319,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #ifdef MV_TOKENS
     for (var t = 0u; t < 4u; t++) {
         if (tok0 + t < P.tokens) {
-            for (var r = 0u; r < ROWS; r++) {
+            for (var r = 0u; r < out_rows; r++) {
                 let row = row0 + r;
                 if (row < P.rows) {
                     var v = acc[r][t];
 #ifdef GLU_OUT
+                    if (paired) {
+                        v = glu_act(v) * acc[r + out_rows][t];
+                    }
                     if (P.gated != 0u) {
                         v *= glu_act(G[P.g_offset + (tok0 + t) * P.y_stride + row]);
                     }
@@ -328,11 +343,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
 #else
     if (lid.y == 0u) {
-        for (var r = 0u; r < ROWS; r++) {
+        for (var r = 0u; r < out_rows; r++) {
             let row = row0 + r;
             if (row < P.rows) {
                 var v = acc[r];
 #ifdef GLU_OUT
+                if (paired) {
+                    v = glu_act(v) * acc[r + out_rows];
+                }
                 if (P.gated != 0u) {
                     v *= glu_act(G[P.g_offset + (y_off - P.y_offset) + row]);
                 }

@@ -10,7 +10,7 @@ use super::kernels::elementwise::softcap;
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, matvec_experts, matvec_tokens, ExpertIo, GluIn, MatVec};
+use super::kernels::matvec::{matvec, matvec_experts, matvec_paired, matvec_tokens, ExpertIo, GluIn, MatVec};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
@@ -33,10 +33,9 @@ pub struct GpuLayer {
     /// matvecs write q | k | v side by side, and one RoPE dispatch takes it from there.
     pub qkv: Vec<GpuMatrix>,
     pub wo: GpuMatrix,
-    /// Mixture of experts: the router; `gate`, `up`, `down` then stack the experts.
+    /// Mixture of experts: the router; `gate_up` and `down` then stack the experts.
     pub router: Option<GpuMatrix>,
-    pub gate: GpuMatrix,
-    pub up: GpuMatrix,
+    pub gate_up: GateUp,
     pub down: GpuMatrix,
     /// Offsets of the norm weights in the vectors buffer.
     pub attn_norm: u32,
@@ -49,6 +48,23 @@ pub struct GpuLayer {
     pub bias: Option<[u32; 3]>,
     /// Offset of this layer's RoPE (cos, sin) table in the angles buffer, in pairs.
     pub angles_offset: u32,
+}
+
+/// A feed-forward's gate and up projections.
+pub enum GateUp {
+    /// Stacked (gate rows, then up rows): one matvec writes act(gate x) · (up x). Chosen where
+    /// their types match, the stack fits one binding, and prefill runs through the matvec.
+    Paired(GpuMatrix),
+    Separate { gate: GpuMatrix, up: GpuMatrix },
+}
+
+impl GateUp {
+    fn matrices(&self) -> Vec<&GpuMatrix> {
+        match self {
+            GateUp::Paired(m) => vec![m],
+            GateUp::Separate { gate, up } => vec![gate, up],
+        }
+    }
 }
 
 pub struct GpuWeights {
@@ -69,7 +85,7 @@ impl GpuWeights {
     pub fn gpu_bytes(&self) -> u64 {
         let mut n = self.token_embd.gpu_bytes() + self.output.as_ref().map_or(0, |m| m.gpu_bytes());
         for l in &self.layers {
-            n += l.qkv.iter().chain([&l.wo, &l.gate, &l.up, &l.down]).map(|m| m.gpu_bytes()).sum::<u64>();
+            n += l.qkv.iter().chain(l.gate_up.matrices()).chain([&l.wo, &l.down]).map(|m| m.gpu_bytes()).sum::<u64>();
             n += l.router.as_ref().map_or(0, |m| m.gpu_bytes());
         }
         n + self.vectors.size() + self.angles.size()
@@ -182,7 +198,9 @@ impl GpuModel {
         let mut vec_offsets = HashMap::new();
         let mut mats = HashMap::new();
         let data = g.data_offset;
-        let stacked: std::collections::HashSet<&str> = table.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv]).map(|t| t.name.as_str()).collect();
+        let pair_ffn: Vec<bool> = table.layers.iter().map(|l| pairs_ffn(l, ctx.prefill_by_matvec(), max_binding)).collect();
+        let stacks: Vec<Vec<&TensorSpec>> = table.layers.iter().zip(&pair_ffn).flat_map(|(l, &p)| layer_stacks(l, p)).collect();
+        let stacked: std::collections::HashSet<&str> = stacks.iter().flatten().map(|t| t.name.as_str()).collect();
         for t in table.all() {
             let is_vector = t.dims.len() == 1 || t.n_rows() == 1;
             if stacked.contains(t.name.as_str()) {
@@ -204,21 +222,20 @@ impl GpuModel {
                 loader.add(t, data, Sink::Matrix { m, row0: 0 });
             }
         }
-        for lt in &table.layers {
-            for group in qkv_groups(lt) {
-                let rows = group.iter().map(|t| t.n_rows() as usize).sum();
-                let name = stack_name(&group);
-                let m = GpuMatrix::new(&ctx.device, &name, group[0].ty, group[0].dims[0] as usize, rows, max_binding).map_err(ModelError::Gpu)?;
-                let mut row0 = 0;
-                for t in &group {
-                    loader.add(t, data, Sink::Matrix { m: m.clone(), row0 });
-                    row0 += t.n_rows() as usize;
-                }
-                mats.insert(name, m);
+        for group in &stacks {
+            let rows = group.iter().map(|t| t.n_rows() as usize).sum();
+            let name = stack_name(group);
+            let m = GpuMatrix::new(&ctx.device, &name, group[0].ty, group[0].dims[0] as usize, rows, max_binding).map_err(ModelError::Gpu)?;
+            let mut row0 = 0;
+            for t in group {
+                loader.add(t, data, Sink::Matrix { m: m.clone(), row0 });
+                row0 += t.n_rows() as usize;
             }
+            mats.insert(name, m);
         }
+        drop(stacks);
         let vectors = storage(&ctx, "norm weights", loader.vector_len() as u64 * 4);
-        let plan = GpuModelPlan::assemble(k, cfg, table, vec_offsets, mats, vectors, n_ctx)?;
+        let plan = GpuModelPlan::assemble(k, cfg, table, &pair_ffn, vec_offsets, mats, vectors, n_ctx)?;
         Ok((plan, loader))
     }
 
@@ -273,6 +290,7 @@ impl GpuModelPlan {
         k: Kernels,
         cfg: ModelConfig,
         table: WeightTable,
+        pair_ffn: &[bool],
         vec_offsets: HashMap<String, u32>,
         mut mats: HashMap<String, GpuMatrix>,
         vectors: wgpu::Buffer,
@@ -303,8 +321,11 @@ impl GpuModelPlan {
                     Some(t) => Some(take(&t.name)?),
                     None => None,
                 },
-                gate: take(&lt.gate.name)?,
-                up: take(&lt.up.name)?,
+                gate_up: if pair_ffn[il] {
+                    GateUp::Paired(take(&stack_name(&[&lt.gate, &lt.up]))?)
+                } else {
+                    GateUp::Separate { gate: take(&lt.gate.name)?, up: take(&lt.up.name)? }
+                },
                 down: take(&lt.down.name)?,
                 attn_norm: vo(&lt.attn_norm),
                 ffn_norm: vo(&lt.ffn_norm),
@@ -409,6 +430,28 @@ fn qkv_groups(l: &LayerTensors) -> Vec<Vec<&TensorSpec>> {
         }
     }
     groups
+}
+
+/// Whether a layer's gate and up projections are stacked (see `GateUp::Paired`): not with the
+/// tiled matmul's prefill, which writes them apart.
+fn pairs_ffn(l: &LayerTensors, prefill_by_matvec: bool, max_binding: u64) -> bool {
+    let (g, u) = (&l.gate, &l.up);
+    let rows = (g.n_rows() + u.n_rows()) as usize;
+    prefill_by_matvec
+        && l.router.is_none()
+        && g.ty == u.ty
+        && g.dims == u.dims
+        && whole_pairs(g)
+        && GpuMatrix::rows_per_part(g.ty, g.dims[0] as usize, rows, max_binding) >= rows
+}
+
+/// The matrices of a layer that stack several tensors (or one, for q, k, v of distinct types).
+fn layer_stacks(l: &LayerTensors, pair_ffn: bool) -> Vec<Vec<&TensorSpec>> {
+    let mut v = qkv_groups(l);
+    if pair_ffn {
+        v.push(vec![&l.gate, &l.up]);
+    }
+    v
 }
 
 fn whole_pairs(t: &TensorSpec) -> bool {
@@ -670,7 +713,8 @@ impl GpuModel {
                 route(rec, m.norm_weights, &rl, 0, &rt, tt, ne, k)?;
                 // The up projection applies the activation of the gate's output as it writes.
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
-                for (w, y, glu) in [(&l.gate, &g, None), (&l.up, &a, Some(gate_in))] {
+                let GateUp::Separate { gate, up } = &l.gate_up else { unreachable!("experts are never paired") };
+                for (w, y, glu) in [(gate, &g, None), (up, &a, Some(gate_in))] {
                     let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
                     matvec_experts(rec, mv(w.ty, fe as usize), w, eio, fe, tt, k)?;
                 }
@@ -685,15 +729,20 @@ impl GpuModel {
                 }
                 continue;
             }
-            proj(rec, &l.gate, &h, e, &g, 0, ff, false)?;
-            if t == 1 || self.prefill_by_matvec {
-                // The up projection applies the activation of the gate's output as it writes.
-                let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
-                let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
-                matvec_tokens(rec, mv(l.up.ty, l.up.rows), &l.up, io, Some(gate_in), tt, false)?;
-            } else {
-                proj(rec, &l.up, &h, e, &u, 0, ff, false)?;
-                glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
+            let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
+            match &l.gate_up {
+                GateUp::Paired(m) => matvec_paired(rec, mv(m.ty, m.rows / 2), m, io, cfg.activation, tt)?,
+                GateUp::Separate { gate, up } => {
+                    proj(rec, gate, &h, e, &g, 0, ff, false)?;
+                    if t == 1 || self.prefill_by_matvec {
+                        // The up projection applies the activation of the gate's output as it writes.
+                        let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
+                        matvec_tokens(rec, mv(up.ty, up.rows), up, io, Some(gate_in), tt, false)?;
+                    } else {
+                        proj(rec, up, &h, e, &u, 0, ff, false)?;
+                        glu(rec, cfg.activation, (&g, 0), (&u, 0), (&a, 0), tt * ff)?;
+                    }
+                }
             }
             match l.post_ffn_norm {
                 Some(pn) => {
@@ -736,7 +785,7 @@ impl GpuModel {
             .iter()
             .map(|l| {
                 let attn: u64 = l.qkv.iter().chain([&l.wo]).map(|m| m.gpu_bytes()).sum();
-                let ffn: u64 = [&l.gate, &l.up, &l.down].iter().map(|m| m.gpu_bytes()).sum();
+                let ffn: u64 = l.gate_up.matrices().into_iter().chain([&l.down]).map(|m| m.gpu_bytes()).sum();
                 attn + ffn * used / total + l.router.as_ref().map_or(0, |m| m.gpu_bytes())
             })
             .sum();

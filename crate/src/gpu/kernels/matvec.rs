@@ -27,6 +27,7 @@ wgsl_params! {
         pub y_stride: u32,
         pub g_offset: u32,
         pub gated: u32,
+        pub paired: u32,
         pub tokens: u32,
     }
 }
@@ -117,6 +118,11 @@ impl MatVec {
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
+    }
+    /// The variant for [`matvec_paired`]: rows per invocation made even (a gate row and its up
+    /// row). On CPU adapters the same pipeline as the plain product (the switch is at run time).
+    pub fn paired(self) -> MatVec {
+        MatVec { rows_per_thread: self.rows_per_thread.max(2) & !1, ..self }
     }
     /// The variant that runs on `w`: without the fast path when a row is not a whole number of
     /// steps.
@@ -223,15 +229,42 @@ pub struct GluIn<'a> {
 /// adapters. Offsets and strides must be multiples of 4. With `glu`, y gets the
 /// gate's activation times the product.
 pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, glu: Option<GluIn>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
+    matvec_gated(rec, key, w, io, glu.map_or(Gate::None, Gate::Buffer), tokens, accumulate)
+}
+
+/// A gated feed-forward's gate and up projections, stacked in `w` (gate rows, then as many up
+/// rows; one binding): `y = act(gate · x) · (up · x)` for every token, in one dispatch.
+pub fn matvec_paired(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, act: Activation, tokens: u32) -> Result<(), ShaderError> {
+    matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), tokens, false)
+}
+
+/// Where a matvec's gate comes from.
+#[derive(Clone, Copy)]
+enum Gate<'a> {
+    None,
+    Buffer(GluIn<'a>),
+    /// The matrix's first half.
+    Paired(Activation),
+}
+
+fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, gate: Gate, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
-    debug_assert!(glu.is_none() || !accumulate);
-    let key = MatVec { glu: glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
+    let (glu, act) = match gate {
+        Gate::None => (None, key.glu),
+        Gate::Buffer(g) => (Some(g), Some(g.act)),
+        Gate::Paired(act) => (None, Some(act)),
+    };
+    let paired = matches!(gate, Gate::Paired(_));
+    debug_assert!(!(paired || glu.is_some()) || !accumulate);
+    debug_assert!(!paired || (w.parts.len() == 1 && w.rows % 2 == 0 && key.rows_per_thread % 2 == 0));
+    let key = MatVec { glu: act, ..key.for_matrix(w) };
     let key = MatVec { tokens4: tokens > 1 && key.vec4 && key.threads_per_row == 1 && !key.experts && four_tokens_pay(key.ty), ..key };
     let layers = if key.tokens4 { tokens.div_ceil(4) } else { tokens };
     for p in &w.parts {
+        let out_rows = if paired { p.rows / 2 } else { p.rows } as u32;
         let params = MatVecParams {
-            rows: p.rows as u32,
+            rows: out_rows,
             blocks_per_row: w.blocks_per_row() as u32,
             scale_base: p.scale_base,
             x_offset: io.x_offset,
@@ -244,9 +277,11 @@ pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulI
             y_stride: io.y_stride,
             g_offset: glu.map_or(0, |g| g.g_offset + p.row0 as u32),
             gated: glu.is_some() as u32,
+            paired: paired as u32,
             tokens,
         };
-        let [gx, gy, _] = grid((p.rows as u32).div_ceil(key.rows_per_group()));
+        let out_per_group = key.rows_per_group() / (1 + paired as u32);
+        let [gx, gy, _] = grid(out_rows.div_ceil(out_per_group));
         let wb = Bind::whole(&p.buffer);
         let mut binds = vec![wb.clone(), io.x.clone(), io.y.clone()];
         if key.vec4 {
@@ -298,6 +333,7 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         y_stride: io.y_stride,
         g_offset: io.glu.map_or(0, |g| g.g_offset),
         gated: io.glu.is_some() as u32,
+        paired: 0,
         tokens,
     };
     let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
@@ -500,6 +536,42 @@ mod tests {
                 let want_e: Vec<f32> = (0..t * 2 * rows).map(|i| f(g[3 + i]) * dot([1, 3][(i / rows) % 2], i % rows, i / (2 * rows))).collect();
                 crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} tokens"), &got, &want, 1e-9);
                 crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} experts"), &got_e, &want_e, 1e-9);
+            }
+        }
+    }
+
+    /// Gate and up stacked in one matrix, both tunings: act(gate x) · (up x) for every token, over
+    /// odd row counts (the last invocation's rows run past the end), whole and partial steps.
+    #[test]
+    fn paired_gate_up_matches_cpu() {
+        use crate::cpu::ops::{gelu_tanh, silu};
+        use crate::gpu::context::Tuning;
+        let mut rng = TestRng::new(41);
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            let k = crate::gpu::testing::kernels_tuned(tuning);
+            let ctx = &k.ctx;
+            for (ty, blocks) in [(GgmlType::Q4_1, 2), (GgmlType::Q4_1, 3), (GgmlType::Q4_K, 2), (GgmlType::Q6_K, 1), (GgmlType::F16, 4)] {
+                for (act, rows, t) in [(Activation::Silu, 19usize, 1usize), (Activation::GeluTanh, 33, 5)] {
+                    let f: fn(f32) -> f32 = if act == Activation::Silu { silu } else { gelu_tanh };
+                    let cols = crate::gpu::weights::gpu_block_elems(ty).max(32) * blocks;
+                    let raw = random_tensor(ty, 2 * rows * cols, 1.0, &mut rng);
+                    let mut wf = vec![0f32; 2 * rows * cols];
+                    dequantize(ty, &raw, &mut wf).unwrap();
+                    let w = GpuMatrix::new(&ctx.device, "gate+up", ty, cols, 2 * rows, 1 << 30).unwrap();
+                    w.upload_rows(&ctx.queue, 0, &raw).unwrap();
+                    let x = rng.normals(t * cols, 1.0);
+                    let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &vec![0.0; 4 + t * rows]));
+                    let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 4, y_stride: rows as u32 };
+                    let mut rec = k.recorder();
+                    matvec_paired(&mut rec, MatVec::tuned(ty, rows, tuning).with_gate(act), &w, io, act, t as u32).unwrap();
+                    rec.submit();
+                    let got = block_on(read_f32(ctx, &by, 0, 4 + t * rows)).unwrap();
+                    let dot = |r: usize, tok: usize| -> f32 { wf[r * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                    let want: Vec<f32> = (0..t * rows).map(|i| f(dot(i % rows, i / rows)) * dot(rows + i % rows, i / rows)).collect();
+                    let what = format!("paired {ty} {blocks} blocks {act:?} rows={rows} t={t} {tuning:?}");
+                    assert_eq!(&got[..4], &[0.0; 4], "{what}: wrote before y_offset");
+                    crate::gpu::testing::assert_nmse(&what, &got[4..], &want, 1e-9);
+                }
             }
         }
     }
