@@ -6,7 +6,8 @@
 #                                       # architecture goldens), speed twins of both default models
 #                                       # (scripts/make_twin.py), four of the generated models and the
 #                                       # Vulkan loader's .deb, all under .gpu-check/ (ignored by git; about
-#                                       # 47 MB, within a remote run's 64 MB)
+#                                       # 47 MB, within a remote run's 64 MB). BASE=path/to/gguf-web adds
+#                                       # an older CLI, benchmarked alongside for a same-card comparison.
 #   bash scripts/gpu-check.sh run       # there, from the repository root with .gpu-check/ copied along:
 #                                       # conformance, goldens, `bench --profile` on both twins; logs into
 #                                       # $OUT (or .gpu-check/out)
@@ -29,9 +30,11 @@ for l in sys.stdin:
     if m.get("executable") and m.get("profile", {}).get("test"):
         print(m["target"]["name"], m["executable"])')
   cp target/release/gguf-web "$dir/gguf-web"
+  rm -f "$dir/gguf-web-base"
+  [ -n "${BASE:-}" ] && cp "$BASE" "$dir/gguf-web-base"
   while read -r name exe; do cp "$exe" "$dir/test-$name"; done <<< "$bins"
-  strip "$dir"/gguf-web "$dir"/test-*
-  (cd "$dir" && tar cJf bins.tar.xz gguf-web test-* && rm gguf-web test-*)
+  strip "$dir"/gguf-web* "$dir"/test-*
+  (cd "$dir" && tar cJf bins.tar.xz gguf-web* test-* && rm gguf-web* test-*)
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
     [ -f "$dir/$m.twin.gguf.gz" ] || python3 scripts/make_twin.py "models/$m.gguf" "$dir/$m.twin.gguf.gz"
   done
@@ -71,8 +74,11 @@ run() {
   timeout 300 "$dir/test-golden_arch" "${GEN[@]/#/gpu_engine::}" --test-threads 4 > "$out/golden_arch.log" 2>&1 && echo ok || echo "FAILED (see golden_arch.log)"
   grep -E "test result" "$out/golden_arch.log" || true
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
-    echo "== bench $m (speed twin)"
-    timeout 120 "$dir/gguf-web" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$m.txt"
+    for b in gguf-web-base gguf-web; do
+      [ -f "$dir/$b" ] || continue
+      echo "== $b bench $m (speed twin)"
+      timeout 120 "$dir/$b" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$b-$m.txt"
+    done
   done
 }
 

@@ -10,17 +10,20 @@ use gguf_web::quant::GgmlType;
 use serde_json::json;
 use std::rc::Rc;
 
-/// (model, matrix, rows, cols) of SmolLM2-135M and Gemma-3-270M.
+/// (model, matrix, rows, cols) of SmolLM2-135M and Gemma-3-270M, as a decode step runs them: q, k
+/// and v stacked where their types match (Gemma's v is Q8_0 in half of its layers), gate and up
+/// stacked (the paired product reads the same bytes in the same shape).
 const SHAPES: &[(&str, &str, usize, usize)] = &[
-    ("smollm2", "attn_q/output", 576, 576),
-    ("smollm2", "attn_k/v", 192, 576),
-    ("smollm2", "ffn_gate/up", 1536, 576),
+    ("smollm2", "attn_qkv", 960, 576),
+    ("smollm2", "attn_output", 576, 576),
+    ("smollm2", "ffn_gate+up", 3072, 576),
     ("smollm2", "ffn_down", 576, 1536),
     ("smollm2", "output", 49152, 576),
-    ("gemma3", "attn_q", 1024, 640),
-    ("gemma3", "attn_k/v", 256, 640),
+    ("gemma3", "attn_qkv", 1536, 640),
+    ("gemma3", "attn_q+k", 1280, 640),
+    ("gemma3", "attn_v", 256, 640),
     ("gemma3", "attn_output", 640, 1024),
-    ("gemma3", "ffn_gate/up", 2048, 640),
+    ("gemma3", "ffn_gate+up", 4096, 640),
     ("gemma3", "ffn_down", 640, 2048),
     ("gemma3", "output", 262144, 640),
 ];
