@@ -1,8 +1,10 @@
-// Attention of one query token over its keys, split along the keys (grid: splits × heads). Each
-// workgroup writes its split's max score, sum of exponentials and unnormalized output; attn_reduce
-// combines the splits. With SINGLE (all keys in one split) the workgroup writes the normalized
-// output itself and the reduction pass is skipped. Grouped-query heads share K/V; keys before `first_key` are outside the
-// sliding window.
+// Attention of query tokens over their keys, split along the keys (grid: splits × heads × tokens).
+// Query z (of a batch at positions n_keys0 - 1 + z) sees keys [first, n_keys0 + z), first set by
+// the sliding window. Each workgroup writes its split's max score, sum of exponentials and
+// unnormalized output; attn_reduce combines the splits. With SINGLE (all keys in one split) the
+// workgroup writes the normalized output itself and the reduction pass is skipped. Grouped-query
+// heads share K/V. Decoding runs one token; CPU adapters prefill through it too (SERIAL), where
+// the tiled prefill kernel's barriers cost more than its tiles save.
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
@@ -14,27 +16,50 @@
 
 const D4: u32 = HEAD_DIM / 4u;
 
-var<workgroup> q: array<vec4<f32>, D4>;
-
 #include "reduce.wgsl"
+
+// The query, shared by the workgroup (one invocation's own with SERIAL, see reduce.wgsl).
+#ifdef SERIAL
+var<private> q: array<vec4<f32>, D4>;
+#else
+var<workgroup> q: array<vec4<f32>, D4>;
+#endif
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let split = wid.x;
+    let z = wid.z;
+#ifdef SERIAL
+    // A head per invocation, WG_X heads per workgroup (the CPU adapters' SIMD lanes).
+    let h = wid.y * WG_X + lid.x;
+    if (h >= P.n_head) {
+        return;
+    }
+    let t = 0u;
+    let tw = 1u;
+#else
+    // A head per workgroup: invocation t of tw.
     let h = wid.y;
+    let t = lid.x;
+    let tw = u32(WG_X);
+#endif
     let kvh = h / P.group;
+    let n_keys = P.n_keys + z;
+    let first_key = select(0u, n_keys - min(P.window, n_keys), P.window > 0u);
+    // This (token, head)'s splits, in order.
+    let job = (z * P.n_head + h) * P.n_splits;
     // This split's scores: SCR[sb + k] for its keys k.
-    let sb = P.scores_offset + h * P.n_splits * SPLIT;
-    let k0 = max(split * SPLIT, P.first_key);
-    let k1 = min((split + 1u) * SPLIT, P.n_keys);
-    for (var d = lid.x; d < D4; d += WG_X) {
-        let qo = P.q_offset + h * HEAD_DIM + d * 4u;
+    let sb = P.scores_offset + job * SPLIT;
+    let k0 = max(split * SPLIT, first_key);
+    let k1 = min((split + 1u) * SPLIT, n_keys);
+    for (var d = t; d < D4; d += tw) {
+        let qo = P.q_offset + z * P.q_stride + h * HEAD_DIM + d * 4u;
         q[d] = vec4<f32>(Q[qo], Q[qo + 1u], Q[qo + 2u], Q[qo + 3u]);
     }
-    workgroupBarrier();
+    wg_barrier();
     // Scores of this split's keys.
     var m = -3.0e38;
-    for (var k = k0 + lid.x; k < k1; k += WG_X) {
+    for (var k = k0 + t; k < k1; k += tw) {
         let ko = (k * P.kv_stride + kvh * HEAD_DIM) / 4u;
         var acc = 0.0;
         for (var d = 0u; d < D4; d++) {
@@ -47,24 +72,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         SCR[sb + k] = sc;
         m = max(m, sc);
     }
-    m = wg_max(lid.x, m);
+    m = wg_max(t, m);
     var l = 0.0;
-    for (var k = k0 + lid.x; k < k1; k += WG_X) {
+    for (var k = k0 + t; k < k1; k += tw) {
         let p = exp(SCR[sb + k] - m);
         SCR[sb + k] = p;
         l += p;
     }
-    l = wg_sum(lid.x, l);
-    storageBarrier();
+    l = wg_sum(t, l);
+    wg_storage_barrier();
 #ifdef SINGLE
-    let po = P.out_offset + h * HEAD_DIM;
+    let po = P.out_offset + z * P.out_stride + h * HEAD_DIM;
     let norm = 1.0 / l;
 #else
-    // PART layout per (head, split): [m, l, o[0..HEAD_DIM]].
-    let po = (h * P.n_splits + split) * (HEAD_DIM + 2u);
+    // PART layout per (token, head, split): [m, l, o[0..HEAD_DIM]].
+    let po = (job + split) * (HEAD_DIM + 2u);
     let norm = 1.0;
 #endif
-    for (var d = lid.x; d < D4; d += WG_X) {
+    for (var d = t; d < D4; d += tw) {
         var o = vec4<f32>();
         for (var k = k0; k < k1; k++) {
             o += SCR[sb + k] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
@@ -72,15 +97,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         o *= norm;
 #ifdef SINGLE
         let oo = po + d * 4u;
-#else
-        let oo = po + 2u + d * 4u;
-#endif
-#ifdef SINGLE
         OUT[oo] = o.x;
         OUT[oo + 1u] = o.y;
         OUT[oo + 2u] = o.z;
         OUT[oo + 3u] = o.w;
 #else
+        let oo = po + 2u + d * 4u;
         SCR[oo] = o.x;
         SCR[oo + 1u] = o.y;
         SCR[oo + 2u] = o.z;
@@ -88,7 +110,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
     }
 #ifndef SINGLE
-    if (lid.x == 0u) {
+    if (t == 0u) {
         SCR[po] = select(m, -3.0e38, k0 >= k1);
         SCR[po + 1u] = select(l, 0.0, k0 >= k1);
     }

@@ -51,7 +51,21 @@ fn store(is_q: bool, i: u32, v: f32) {
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let h = wid.x;                  // q heads, then k heads, then v heads
+    // Heads: q, then k, then v.
+#ifdef SERIAL
+    // A head per invocation, WG_X heads per workgroup (the CPU adapters' SIMD lanes).
+    let h = wid.x * WG_X + lid.x;
+    if (h >= P.n_head + 2u * P.n_kv) {
+        return;
+    }
+    let first = 0u;
+    let step = 1u;
+#else
+    // A head per workgroup: invocation `first` of `step`.
+    let h = wid.x;
+    let first = lid.x;
+    let step = u32(WG_X);
+#endif
     let t = wid.y;
     let hd = P.head_dim;
     let kv_src = P.n_head * hd;
@@ -61,7 +75,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         src = row + kv_src + P.n_kv * hd + hv * P.head_dim_v;
         bias = P.v_bias + hv * P.head_dim_v;
         let dst = P.v_offset + t * P.v_stride + hv * P.head_dim_v;
-        for (var i = lid.x; i < P.head_dim_v; i += WG_X) {
+        for (var i = first; i < P.head_dim_v; i += step) {
             V[dst + i] = value(i);
         }
         return;
@@ -82,15 +96,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     if (P.norm != 0u) {
         var s = 0.0;
-        for (var i = lid.x; i < hd; i += WG_X) {
+        for (var i = first; i < hd; i += step) {
             let v = value(i);
             s += v * v;
         }
-        scale = 1.0 / sqrt(wg_sum(lid.x, s) / f32(hd) + P.eps);
+        scale = 1.0 / sqrt(wg_sum(first, s) / f32(hd) + P.eps);
     }
     let half = P.n_rot / 2u;
     let arow = P.angles_offset + (P.pos0 + t) * half;
-    for (var i = lid.x; i < half; i += WG_X) {
+    for (var i = first; i < half; i += step) {
         let cs = ANGLES[arow + i];
 #ifdef NEOX
         let a = i;
@@ -104,7 +118,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         store(is_q, dst + a, x0 * cs.x - x1 * cs.y);
         store(is_q, dst + b, x0 * cs.y + x1 * cs.x);
     }
-    for (var i = P.n_rot + lid.x; i < hd; i += WG_X) {
+    for (var i = P.n_rot + first; i < hd; i += step) {
         store(is_q, dst + i, normed(i));
     }
 }

@@ -5,7 +5,7 @@
 use super::buffers::storage;
 use super::context::{GpuContext, Tuning};
 use super::error::GpuError;
-use super::kernels::attention::{attention_decode, attention_prefill, decode_split, AttnBuffers, AttnGeometry};
+use super::kernels::attention::{attention_decode, attention_prefill, attention_split, decode_split, prefill_by_splits, AttnBuffers, AttnGeometry};
 use super::kernels::elementwise::softcap;
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
@@ -131,6 +131,9 @@ pub struct GpuModel {
     pub submits: u64,
     /// Prefill batches run through the matvec (see `GpuContext::prefill_by_matvec`).
     pub prefill_by_matvec: bool,
+    /// Tokens of a batch whose attention runs at once through the split kernel (the scratch's
+    /// size), or 0 where batches use the tiled prefill kernel (see `prefill_by_splits`).
+    attn_batch: u32,
     /// Kinds of step (see `pipelines_ready`) whose prepared pipelines are known to be compiled.
     ready_steps: std::cell::RefCell<Vec<StepKind>>,
 }
@@ -358,6 +361,11 @@ impl GpuModelPlan {
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
         let geom = attn_geometry(&cfg, 0, ctx.tuning);
+        // Batches through the split kernel take its scratch once per token: as many tokens as
+        // 64 MiB (or a binding) hold, at least one.
+        let per_token = geom.scratch_floats(n_ctx as u32, 1) * 4;
+        let budget = (64u64 << 20).min(ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size));
+        let attn_batch = if prefill_by_splits(ctx.tuning) { (budget / per_token.max(1)).clamp(1, b) as u32 } else { 0 };
         // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
         let (ff_width, n_expert, k_used) = match cfg.moe {
             Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
@@ -375,7 +383,7 @@ impl GpuModelPlan {
             a: storage(&ctx, "a", f(ff_width)),
             ids: storage(&ctx, "ids", b * 4),
             logits: storage(&ctx, "logits", f(cfg.n_vocab)),
-            attn_parts: storage(&ctx, "attn parts", geom.scratch_floats(n_ctx as u32) * 4),
+            attn_parts: storage(&ctx, "attn parts", per_token * attn_batch.max(1) as u64),
             router_logits: storage(&ctx, "router logits", f(n_expert)),
             route: storage(&ctx, "route", f(2 * k_used)),
             experts_out: storage(&ctx, "experts out", if cfg.moe.is_some() { f(k_used * cfg.n_embd) } else { 4 }),
@@ -389,7 +397,7 @@ impl GpuModelPlan {
         });
         ctx.check().map_err(gpu_err)?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
-        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec, ready_steps: Default::default() };
+        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec, attn_batch, ready_steps: Default::default() };
         Ok(GpuModelPlan { model, rope_tables, rope_factors })
     }
 
@@ -687,11 +695,18 @@ impl GpuModel {
             let args = RopeArgs { angles: &angles, vectors: &vecs, src: &qkv, q: &q, k: &kc, v: &vc };
             rope(rec, cfg.rope_neox, args, &rp, tt)?;
             let geom = attn_geometry(cfg, il, tuning);
-            let bufs = AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
+            let bufs = || AttnBuffers { q: &q, k: &kc, v: &vc, out: &attn };
+            let parts = Bind::whole(&s.attn_parts);
             if t == 1 {
-                attention_decode(rec, &geom, bufs, 0, pos0, 0, &Bind::whole(&s.attn_parts))?;
+                attention_decode(rec, &geom, bufs(), 0, pos0, 0, &parts)?;
+            } else if self.attn_batch > 0 {
+                let row = geom.n_head * geom.head_dim;
+                for c0 in (0..tt).step_by(self.attn_batch as usize) {
+                    let n = self.attn_batch.min(tt - c0);
+                    attention_split(rec, &geom, bufs(), c0 * row, pos0 + c0, n, c0 * row, &parts)?;
+                }
             } else {
-                attention_prefill(rec, &geom, bufs, 0, pos0, tt, 0)?;
+                attention_prefill(rec, &geom, bufs(), 0, pos0, tt, 0)?;
             }
             match l.post_attn_norm {
                 Some(pn) => {

@@ -372,6 +372,15 @@ impl Recorder<'_> {
         self.k.ctx.tuning
     }
 
+    /// The adapter's smallest subgroup size, 0 without subgroups.
+    pub fn subgroup_size(&self) -> u32 {
+        if self.k.ctx.subgroups {
+            self.k.ctx.subgroup_size
+        } else {
+            0
+        }
+    }
+
     /// Dispatches `key` over `groups` workgroups (split along x when beyond the device limit).
     pub fn dispatch<K: Kernel>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
         if self.dry {

@@ -21,21 +21,25 @@ pub fn decode_split(tuning: Tuning) -> u32 {
 
 wgsl_params! {
     pub struct AttnDecodeParams {
+        pub n_head: u32,
         pub group: u32,
         pub q_offset: u32,
+        pub q_stride: u32,
         pub kv_stride: u32,
+        // keys of the first token (its position + 1)
         pub n_keys: u32,
-        pub first_key: u32,
+        pub window: u32,
         pub n_splits: u32,
         pub scale: f32,
         pub softcap: f32,
         pub out_offset: u32,
+        pub out_stride: u32,
         pub scores_offset: u32,
     }
 }
 
 wgsl_params! {
-    pub struct AttnReduceParams { pub n_splits: u32, pub out_offset: u32 }
+    pub struct AttnReduceParams { pub n_head: u32, pub n_splits: u32, pub out_offset: u32, pub out_stride: u32 }
 }
 
 wgsl_params! {
@@ -54,6 +58,9 @@ wgsl_params! {
     }
 }
 
+/// Heads per workgroup of the serial decode kernel: the CPU adapters' SIMD width.
+const SERIAL_HEADS: u32 = 4;
+
 /// Query tile and key tile of the prefill kernel.
 const QT: u32 = 4;
 const KT: u32 = 32;
@@ -65,6 +72,9 @@ pub struct AttnDecode {
     pub split: u32,
     /// All keys fit one split: normalize and write the output directly (no reduction pass).
     pub single: bool,
+    /// One invocation per head and split, heads in workgroups of 4 (CPU adapters, see
+    /// reduce.wgsl), else a workgroup of 64 per head and split.
+    pub serial: bool,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AttnReduce {
@@ -85,10 +95,13 @@ impl Kernel for AttnDecode {
         if self.single {
             d.push(("SINGLE".into(), "1".into()));
         }
+        if self.serial {
+            d.push(("SERIAL".into(), "1".into()));
+        }
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [64, 1, 1]
+        [if self.serial { SERIAL_HEADS } else { 64 }, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]
@@ -149,10 +162,10 @@ impl AttnGeometry {
     fn kv_stride(&self) -> u32 {
         self.n_head_kv * self.head_dim
     }
-    /// Floats of the decode path's scratch: per head and split, the partial result
-    /// (`head_dim + 2`) and the scores (`split`).
-    pub fn scratch_floats(&self, n_ctx: u32) -> u64 {
-        self.n_head as u64 * n_ctx.div_ceil(self.split) as u64 * (self.head_dim as u64 + 2 + self.split as u64)
+    /// Floats of the split path's scratch for `tokens` queries: per token, head and split, the
+    /// partial result (`head_dim + 2`) and the scores (`split`).
+    pub fn scratch_floats(&self, n_ctx: u32, tokens: u32) -> u64 {
+        tokens as u64 * self.n_head as u64 * n_ctx.div_ceil(self.split) as u64 * (self.head_dim as u64 + 2 + self.split as u64)
     }
 }
 
@@ -167,29 +180,47 @@ pub struct AttnBuffers<'a> {
 /// `out[out_offset..]`. `scratch` (see [`AttnGeometry::scratch_floats`]) holds the per-split
 /// partial results and scores.
 pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
-    let n_keys = pos + 1;
-    let n_splits = n_keys.div_ceil(g.split);
-    let first_key = g.window.map_or(0, |w| n_keys.saturating_sub(w));
+    attention_split(rec, g, b, q_offset, pos, 1, out_offset, scratch)
+}
+
+/// Attention of `n_tokens` queries at positions `pos0..` through the split kernel (rows laid out as
+/// for [`attention_prefill`]): decoding, and prefill on CPU adapters (see [`prefill_by_splits`]).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_split(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos0: u32, n_tokens: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
+    let row = g.n_head * g.head_dim;
+    let n_splits = (pos0 + n_tokens).div_ceil(g.split);
     let p = AttnDecodeParams {
+        n_head: g.n_head,
         group: g.n_head / g.n_head_kv,
         q_offset,
+        q_stride: row,
         kv_stride: g.kv_stride(),
-        n_keys,
-        first_key,
+        n_keys: pos0 + 1,
+        window: g.window.unwrap_or(0),
         n_splits,
         scale: g.scale,
         softcap: g.softcap.unwrap_or(0.0),
         out_offset,
-        scores_offset: g.n_head * n_splits * (g.head_dim + 2),
+        out_stride: row,
+        scores_offset: n_tokens * g.n_head * n_splits * (g.head_dim + 2),
     };
     let single = n_splits == 1;
-    let key = AttnDecode { head_dim: g.head_dim, split: g.split, single };
-    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()], [n_splits, g.n_head, 1])?;
+    let serial = rec.tuning() == Tuning::Cpu;
+    let key = AttnDecode { head_dim: g.head_dim, split: g.split, single, serial };
+    let head_groups = if serial { g.n_head.div_ceil(SERIAL_HEADS) } else { g.n_head };
+    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()], [n_splits, head_groups, n_tokens])?;
     if single {
         return Ok(());
     }
-    let r = AttnReduceParams { n_splits, out_offset };
-    rec.dispatch(&AttnReduce { head_dim: g.head_dim }, &r, &[scratch.clone(), b.out.clone()], [g.n_head, 1, 1])
+    let r = AttnReduceParams { n_head: g.n_head, n_splits, out_offset, out_stride: row };
+    rec.dispatch(&AttnReduce { head_dim: g.head_dim }, &r, &[scratch.clone(), b.out.clone()], [g.n_head, n_tokens, 1])
+}
+
+/// Whether a batch's attention runs through the split kernel rather than the tiled prefill
+/// kernel: on CPU adapters, where the split kernel runs without barriers (one invocation per head)
+/// and took SwiftShader 3x less time for a 170-token prompt. The model sizes its scratch for it.
+pub fn prefill_by_splits(tuning: Tuning) -> bool {
+    tuning == Tuning::Cpu
 }
 
 /// Attention of `n_tokens` queries at positions `pos0..` (their keys already in the cache); row t
@@ -218,7 +249,7 @@ mod tests {
     use crate::cpu::ops::{attention, AttnShape};
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels};
+    use crate::gpu::testing::{assert_nmse, kernels_tuned};
     use crate::quant::testdata::TestRng;
 
     /// Exponentials and sums in a different order than the CPU.
@@ -243,7 +274,7 @@ mod tests {
         let want = attention(&shape, &q, &kc, &vc, p0, t);
         let (bq, bk, bv) = (storage_f32(ctx, "q", &q), storage_f32(ctx, "k", &kc), storage_f32(ctx, "v", &vc));
         let out = storage_f32(ctx, "out", &vec![0.0; t * nh * hd]);
-        let scratch = storage_f32(ctx, "scratch", &vec![0.0; g.scratch_floats(n_ctx as u32) as usize]);
+        let scratch = storage_f32(ctx, "scratch", &vec![0.0; g.scratch_floats(n_ctx as u32, t as u32) as usize]);
         let (wq, wk, wv, wo) = (Bind::whole(&bq), Bind::whole(&bk), Bind::whole(&bv), Bind::whole(&out));
         let bufs = || AttnBuffers { q: &wq, k: &wk, v: &wv, out: &wo };
         let what = format!("{g:?} p0={p0} t={t}");
@@ -268,11 +299,25 @@ mod tests {
         rec.submit();
         let got = block_on(read_f32(ctx, &out2, 0, want.len())).unwrap();
         assert_nmse(&format!("decode {what}"), &got, &want, TOL);
+        // Split path over all t queries at once (CPU adapters' prefill).
+        let out3 = storage_f32(ctx, "out3", &vec![0.0; t * nh * hd]);
+        let mut rec = k.recorder();
+        let wo3 = Bind::whole(&out3);
+        attention_split(&mut rec, &g, AttnBuffers { q: &wq, k: &wk, v: &wv, out: &wo3 }, 0, p0 as u32, t as u32, 0, &Bind::whole(&scratch)).unwrap();
+        rec.submit();
+        let got = block_on(read_f32(ctx, &out3, 0, want.len())).unwrap();
+        assert_nmse(&format!("split batch {what}"), &got, &want, TOL);
     }
 
     #[test]
     fn attention_matches_cpu_over_awkward_shapes() {
-        let k = kernels();
+        // The CPU adapters' serial decode kernel and the GPUs' workgroups, each over every geometry.
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            attention_case(&kernels_tuned(tuning));
+        }
+    }
+
+    fn attention_case(k: &crate::gpu::Kernels) {
         let mut seed = 0;
         let geoms = [
             AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 256 },
@@ -286,7 +331,7 @@ mod tests {
             // (p0, tokens): first token, odd blocks, crossing the 32-key tile and the 256-key split
             // (or several 32-key splits, a window across them).
             for (p0, t) in [(0, 1), (0, 5), (3, 7), (25, 13), (250, 33), (600, 2)] {
-                case(&k, g, p0 + t, p0, t, seed);
+                case(k, g, p0 + t, p0, t, seed);
                 seed += 1;
             }
         }

@@ -16,9 +16,24 @@ pub struct RmsNorm {
     pub add: bool,
     /// Then norm the updated y into z (`rms_norm_add_then_norm`).
     pub then_norm: bool,
-    /// 256 invocations per row instead of 64: on a GPU a row's workgroup is alone on the chip
-    /// when decoding, and its passes over the row are chains of loads (Tuning::Gpu).
-    pub wide: bool,
+    /// Invocations per row: 256 on a GPU, where a row's workgroup is alone on the chip when
+    /// decoding and its passes over the row are chains of loads. On a CPU adapter one subgroup,
+    /// reducing without barriers (see reduce.wgsl), else 64.
+    pub width: u32,
+    /// The workgroup is one subgroup.
+    pub subgroup: bool,
+}
+
+impl RmsNorm {
+    fn new(rec: &Recorder, add: bool, then_norm: bool) -> RmsNorm {
+        let sg = rec.subgroup_size();
+        let (width, subgroup) = match rec.tuning() {
+            Tuning::Gpu => (256, false),
+            Tuning::Cpu if (1..=64).contains(&sg) => (sg, true),
+            Tuning::Cpu => (64, false),
+        };
+        RmsNorm { add, then_norm, width, subgroup }
+    }
 }
 
 impl Kernel for RmsNorm {
@@ -34,10 +49,13 @@ impl Kernel for RmsNorm {
         if self.then_norm {
             d.push(("THEN_NORM".into(), "1".into()));
         }
+        if self.subgroup {
+            d.push(("SG_REDUCE".into(), "1".into()));
+        }
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [if self.wide { 256 } else { 64 }, 1, 1]
+        [self.width, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         let mut b = vec![Access::Read, Access::Read, Access::ReadWrite];
@@ -61,16 +79,14 @@ pub struct NormArgs<'a> {
 /// `rows` rows of `n` values: y = rmsnorm(x) · w (or y += …).
 pub fn rms_norm(rec: &mut Recorder, a: NormArgs, n: u32, rows: u32, eps: f32, add: bool) -> Result<(), ShaderError> {
     let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset: 0, w2_offset: 0 };
-    let wide = rec.tuning() == Tuning::Gpu;
-    rec.dispatch(&RmsNorm { add, then_norm: false, wide }, &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
+    rec.dispatch(&RmsNorm::new(rec, add, false), &p, &[a.x.clone(), a.w.clone(), a.y.clone()], [rows, 1, 1])
 }
 
 /// y += rmsnorm(x) · w, then z = rmsnorm(y) · w2 (weights at `w2_offset` of the same buffer), row by
 /// row in one dispatch: a post-norm into the residual stream and the next block's pre-norm.
 pub fn rms_norm_add_then_norm(rec: &mut Recorder, a: NormArgs, z: &Bind, z_offset: u32, w2_offset: u32, n: u32, rows: u32, eps: f32) -> Result<(), ShaderError> {
     let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset, w2_offset };
-    let wide = rec.tuning() == Tuning::Gpu;
-    rec.dispatch(&RmsNorm { add: true, then_norm: true, wide }, &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
+    rec.dispatch(&RmsNorm::new(rec, true, true), &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

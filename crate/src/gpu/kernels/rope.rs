@@ -41,9 +41,15 @@ impl RopeParams {
     }
 }
 
+/// Heads per workgroup of the serial variant: the CPU adapters' SIMD width.
+const SERIAL_HEADS: u32 = 4;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rope {
     pub neox: bool,
+    /// One invocation per head, in workgroups of 4 (CPU adapters, see reduce.wgsl), else a
+    /// workgroup of 64 per head.
+    pub serial: bool,
 }
 
 impl Kernel for Rope {
@@ -52,14 +58,17 @@ impl Kernel for Rope {
         "rope.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
+        let mut d = vec![];
         if self.neox {
-            vec![("NEOX".into(), "1".into())]
-        } else {
-            vec![]
+            d.push(("NEOX".into(), "1".into()));
         }
+        if self.serial {
+            d.push(("SERIAL".into(), "1".into()));
+        }
+        d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [64, 1, 1]
+        [if self.serial { SERIAL_HEADS } else { 64 }, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite]
@@ -85,7 +94,10 @@ pub struct RopeArgs<'a> {
 /// Finishes `n_tokens` tokens' q, k and v heads (see rope.wgsl).
 pub fn rope(rec: &mut Recorder, neox: bool, a: RopeArgs, params: &RopeParams, n_tokens: u32) -> Result<(), ShaderError> {
     let binds = [a.angles.clone(), a.vectors.clone(), a.src.clone(), a.q.clone(), a.k.clone(), a.v.clone()];
-    rec.dispatch(&Rope { neox }, params, &binds, [params.n_head + 2 * params.n_kv, n_tokens, 1])
+    let serial = rec.tuning() == crate::gpu::context::Tuning::Cpu;
+    let heads = params.n_head + 2 * params.n_kv;
+    let groups = if serial { heads.div_ceil(SERIAL_HEADS) } else { heads };
+    rec.dispatch(&Rope { neox, serial }, params, &binds, [groups, n_tokens, 1])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -94,12 +106,19 @@ mod tests {
     use crate::cpu::ops;
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels};
+    use crate::gpu::context::Tuning;
+    use crate::gpu::testing::{assert_nmse, kernels_tuned};
     use crate::quant::testdata::TestRng;
 
     #[test]
     fn rope_norm_bias_and_scatter_match_cpu() {
-        let k = kernels();
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            rope_case(tuning);
+        }
+    }
+
+    fn rope_case(tuning: Tuning) {
+        let k = kernels_tuned(tuning);
         let ctx = &k.ctx;
         let mut rng = TestRng::new(11);
         // (head_dim, head_dim_v, n_rot, n_head, n_kv, tokens, pos0)
@@ -172,7 +191,7 @@ mod tests {
                         wk.extend_from_slice(kk);
                         wv.extend_from_slice(v);
                     }
-                    let what = format!("rope hd={hd} hdv={hdv} n_rot={n_rot} pos0={pos0} neox={neox} norm={norm} bias={bias}");
+                    let what = format!("rope {tuning:?} hd={hd} hdv={hdv} n_rot={n_rot} pos0={pos0} neox={neox} norm={norm} bias={bias}");
                     assert!(gk[..ko].iter().chain(&gv[..vo]).all(|&x| x == -7.0), "{what}: wrote before its position");
                     // Same angles as the CPU; the norm's sum of squares is f32 in another order.
                     assert_nmse(&format!("{what} q"), &gq, &wq, 1e-12);
