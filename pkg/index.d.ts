@@ -24,6 +24,12 @@ export interface LoadOptions {
   wasmUrl?: string | URL;
   /** Create the WebGPU device with the default limits only (for testing small devices). */
   defaultLimits?: boolean;
+  /**
+   * Kernel shapes: `'gpu'` (many threads per row, workgroup reductions) or `'cpu'` (several rows per
+   * invocation, no barriers: CPU-emulated adapters such as SwiftShader). Default: from the adapter.
+   * For testing and benchmarking; both give the same results.
+   */
+  tuning?: 'cpu' | 'gpu';
   /** WorkerEngine only: the worker script URL (default: the package's worker.js). */
   workerUrl?: string | URL;
 }

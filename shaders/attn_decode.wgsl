@@ -29,20 +29,13 @@ var<workgroup> q: array<vec4<f32>, D4>;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let split = wid.x;
     let z = wid.z;
-#ifdef SERIAL
-    // A head per invocation, WG_X heads per workgroup (the CPU adapters' SIMD lanes).
-    let h = wid.y * WG_X + lid.x;
+    // Heads (see job_of); invocation t of tw in a head's job.
+    let h = job_of(wid.y, lid.x);
     if (h >= P.n_head) {
         return;
     }
-    let t = 0u;
-    let tw = 1u;
-#else
-    // A head per workgroup: invocation t of tw.
-    let h = wid.y;
-    let t = lid.x;
-    let tw = u32(WG_X);
-#endif
+    let t = job_first(lid.x);
+    let tw = JOB_STEP;
     let kvh = h / P.group;
     let n_keys = P.n_keys + z;
     let first_key = select(0u, n_keys - min(P.window, n_keys), P.window > 0u);

@@ -6,6 +6,31 @@
 // coroutines: SwiftShader took 430 us per RoPE dispatch with a reduction compiled in, never
 // executed, and 120 us without. With SERIAL the reductions and barriers compile to nothing.
 // SG_REDUCE (below) is the same idea for one subgroup.
+// A kernel's jobs (a head, say) and their invocations: with SERIAL WG_X jobs per workgroup, one
+// per invocation; else a workgroup per job, its invocations taking every JOB_STEP-th element from
+// job_first on. (job_of ignores lid without SERIAL, which keeps it uniform there.)
+fn job_of(group: u32, lid: u32) -> u32 {
+#ifdef SERIAL
+    return group * WG_X + lid;
+#else
+    return group;
+#endif
+}
+
+fn job_first(lid: u32) -> u32 {
+#ifdef SERIAL
+    return 0u;
+#else
+    return lid;
+#endif
+}
+
+#ifdef SERIAL
+const JOB_STEP: u32 = 1u;
+#else
+const JOB_STEP: u32 = WG_X;
+#endif
+
 #ifdef SERIAL
 fn wg_sum(i: u32, v: f32) -> f32 {
     return v;

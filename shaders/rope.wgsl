@@ -51,21 +51,13 @@ fn store(is_q: bool, i: u32, v: f32) {
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    // Heads: q, then k, then v.
-#ifdef SERIAL
-    // A head per invocation, WG_X heads per workgroup (the CPU adapters' SIMD lanes).
-    let h = wid.x * WG_X + lid.x;
+    // Heads: q, then k, then v (see job_of).
+    let h = job_of(wid.x, lid.x);
     if (h >= P.n_head + 2u * P.n_kv) {
         return;
     }
-    let first = 0u;
-    let step = 1u;
-#else
-    // A head per workgroup: invocation `first` of `step`.
-    let h = wid.x;
-    let first = lid.x;
-    let step = u32(WG_X);
-#endif
+    let first = job_first(lid.x);
+    let step = JOB_STEP;
     let t = wid.y;
     let hd = P.head_dim;
     let kv_src = P.n_head * hd;

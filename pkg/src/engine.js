@@ -59,10 +59,10 @@ function samplingOptions(req) {
 export class Engine {
   /**
    * @param {string} url  a GGUF file (http(s) or relative)
-   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, retries, wasmUrl, defaultLimits }`
+   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, retries, wasmUrl, defaultLimits, tuning }`
    */
   static async load(url, options = {}) {
-    const { onProgress = () => {}, signal, sha256, contextLength, cache = true, retries = 2, wasmUrl, defaultLimits = false } = options;
+    const { onProgress = () => {}, signal, sha256, contextLength, cache = true, retries = 2, wasmUrl, defaultLimits = false, tuning } = options;
     if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)', 'WebGPUUnavailable');
     const t0 = performance.now();
     const core = await loadCore(wasmUrl);
@@ -86,7 +86,7 @@ export class Engine {
       }
       const total = files.reduce((n, f) => n + f.total, 0);
       onProgress({ phase: 'device', loaded: 0, total });
-      const opts = { contextLength, sha256, defaultLimits };
+      const opts = { contextLength, sha256, defaultLimits, tuning };
       loader = parts
         ? await core.ModelLoader.createSplit(prefixes, files.map((f) => f.total), opts)
         : await core.ModelLoader.create(prefixes[0], files[0].total, opts);

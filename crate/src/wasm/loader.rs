@@ -22,6 +22,8 @@ struct LoadOptions {
     sha256: Option<String>,
     /// Create the device with WebGPU's default limits (tests).
     default_limits: bool,
+    /// "cpu" or "gpu": the kernel shapes, instead of the adapter's (tests, benchmarks).
+    tuning: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -38,7 +40,7 @@ pub struct ModelLoader {
 #[wasm_bindgen]
 impl ModelLoader {
     /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
-    /// `{ contextLength?, sha256?, defaultLimits? }`.
+    /// `{ contextLength?, sha256?, defaultLimits?, tuning? }`.
     pub async fn create(prefix: Vec<u8>, total_len: f64, opts: JsValue) -> Result<ModelLoader, JsValue> {
         let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 }).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
         drop(prefix);
@@ -73,7 +75,13 @@ impl ModelLoader {
         crate::model::WeightTable::resolve(&cfg, &gguf).map_err(|e| model_error(&e))?;
         let n_ctx = opts.context_length.unwrap_or(4096).clamp(16, cfg.n_ctx_train);
         let req = DeviceRequest { default_limits_only: opts.default_limits, ..Default::default() };
-        let ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
+        let mut ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
+        match opts.tuning.as_deref() {
+            None => {}
+            Some("cpu") => ctx.tuning = crate::gpu::context::Tuning::Cpu,
+            Some("gpu") => ctx.tuning = crate::gpu::context::Tuning::Gpu,
+            Some(t) => return Err(js_error("InvalidArgument", &format!("tuning must be \"cpu\" or \"gpu\", not {t:?}"))),
+        }
         let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
         // The browser compiles the pipelines while the weights download, not on the first token.
         plan.warm_up(WarmUp::Decode).map_err(|e| gpu_error(&e))?;
