@@ -50,6 +50,30 @@
 @group(0) @binding(G_BINDING) var<storage, read> G: array<f32>;
 #include "activation.wgsl"
 #endif
+// NORM_X (GPU shapes: neither SG_X nor MV_TOKENS), P.normed: x is RMSNorm'ed on the way in. Each x
+// vector is multiplied by its norm weights (NW, at P.nw_offset, a multiple of 4) as it is loaded and
+// Σx² of the raw x accumulated; the products are scaled by 1/rms(x) at the end: y = W (x ∘ w) /
+// rms(x). The norm then costs no dispatch of its own, which on a GPU is most of what it costs.
+#ifdef NORM_X
+@group(0) @binding(NW_BINDING) var<storage, read> NW: array<vec4<f32>>;
+var<private> ss: f32;
+// NW's index of the vector that goes with X[v] is v + nw_shift (wrapping u32 arithmetic).
+var<private> nw_shift: u32;
+#endif
+
+// The x vector X[v] of the current token, normed with NORM_X.
+fn xin(v: u32) -> vec4<f32> {
+#ifdef NORM_X
+    let raw = X[v];
+    if (P.normed != 0u) {
+        ss += dot(raw, raw);
+        return raw * NW[v + nw_shift];
+    }
+    return raw;
+#else
+    return X[v];
+#endif
+}
 #ifdef EXPERTS
 #ifdef MV_FAST
 @group(0) @binding(5) var<storage, read> SEL: array<u32>;
@@ -74,6 +98,9 @@ alias XV = vec4<f32>;
 
 #if WG_Y != 1
 var<workgroup> partial: array<array<XS, ROWS>, WG_SIZE>;
+#ifdef NORM_X
+var<workgroup> partial_ss: array<f32, WG_SIZE>;
+#endif
 #endif
 
 #ifdef MV_FAST
@@ -118,7 +145,7 @@ fn xload(v: u32) -> XV {
 #ifdef MV_TOKENS
     return XV(X[v], X[v + xo.y], X[v + xo.z], X[v + xo.w]);
 #else
-    return X[v];
+    return xin(v);
 #endif
 }
 
@@ -250,6 +277,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
     let first_row = 0u;
 #endif
+#ifdef NORM_X
+    nw_shift = P.nw_offset / 4u - x_off / 4u;
+#endif
 #ifndef MV_FAST
     var acc: array<XS, ROWS>;
     var blk0: array<u32, ROWS>;
@@ -294,7 +324,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var b = lid.y; b < P.blocks_per_row; b += WG_Y) {
             let x0 = xb + b * (QK / 4u);
             for (var i = 0u; i < QK / 4u; i++) {
-                let xv = X[x0 + i];
+                let xv = xin(x0 + i);
                 for (var r = 0u; r < ROWS; r++) {
                     acc[r] += dot(q_get4(blk0[r] + b, i), xv);
                 }
@@ -305,16 +335,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #if WG_Y != 1
     let t = lid.y * WG_X + lid.x;
     partial[t] = acc;
+#ifdef NORM_X
+    partial_ss[t] = ss;
+#endif
     workgroupBarrier();
     for (var stride = WG_Y / 2u; stride > 0u; stride >>= 1u) {
         if (lid.y < stride) {
             for (var r = 0u; r < ROWS; r++) {
                 partial[t][r] += partial[t + stride * WG_X][r];
             }
+#ifdef NORM_X
+            partial_ss[t] += partial_ss[t + stride * WG_X];
+#endif
         }
         workgroupBarrier();
     }
     acc = partial[lid.x];
+#ifdef NORM_X
+    ss = partial_ss[lid.x];
+#endif
+#endif
+#ifdef NORM_X
+    if (P.normed != 0u) {
+        let sc = inverseSqrt(ss / f32(P.x_len) + P.eps);
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] *= sc;
+        }
+    }
 #endif
 #ifdef MV_TOKENS
     for (var t = 0u; t < 4u; t++) {

@@ -50,6 +50,8 @@ impl WeightLoader {
     pub fn add(&mut self, info: &TensorInfo, data_offset: u64, sink: Sink) -> u32 {
         let sink = match sink {
             Sink::Vector { .. } => {
+                // Every vector starts on a vec4 (the matvec reads norm weights as vectors).
+                self.vectors.resize(self.vectors.len().next_multiple_of(4), 0.0);
                 let offset = self.vectors.len() as u32;
                 self.vectors.resize(self.vectors.len() + info.n_elements as usize, 0.0);
                 Sink::Vector { offset }

@@ -10,7 +10,7 @@ use super::kernels::elementwise::softcap;
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{matvec, matvec_experts, matvec_paired, matvec_tokens, ExpertIo, GluIn, MatVec};
+use super::kernels::matvec::{can_norm_x, matvec, matvec_experts, matvec_normed, matvec_paired, matvec_tokens, ExpertIo, GluIn, MatVec, XNorm};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
@@ -657,10 +657,16 @@ impl GpuModel {
             None => norm(rec, &o, pn, &x, true),
         };
         let n_layers = self.w.layers.len();
+        // On GPUs a pre-norm is done by the matvecs that read its output, as they read x (see
+        // matvec.wgsl, NORM_X), where they can: not after the tiled matmul's prefill.
+        let fuses = |m: &GpuMatrix| self.prefill_by_matvec && can_norm_x(mv(m.ty, m.rows));
+        let x_normed = |w_offset: u32| XNorm { w: &vecs, offset: w_offset, eps };
         let mut pre_normed = false;
         for (il, l) in self.w.layers.iter().enumerate() {
             let (kc, vc) = (Bind::whole(&self.kv[il].0), Bind::whole(&self.kv[il].1));
-            if !pre_normed {
+            // The attention's pre-norm: done (Gemma's post-norm dispatch did it), fused, or its own.
+            let qkv_norm = (!pre_normed && l.qkv.iter().all(fuses)).then(|| x_normed(l.attn_norm));
+            if !pre_normed && qkv_norm.is_none() {
                 norm(rec, &x, l.attn_norm, &h, false)?;
             }
             let next_attn_norm = (il + 1 < n_layers).then(|| self.w.layers[il + 1].attn_norm);
@@ -689,7 +695,13 @@ impl GpuModel {
             }
             let mut row = 0;
             for m in &l.qkv {
-                proj(rec, m, &h, e, &qkv, row, rp.src_stride, false)?;
+                match qkv_norm {
+                    Some(n) => {
+                        let io = MatMulIo { x: &x, x_offset: 0, x_stride: e, y: &qkv, y_offset: row, y_stride: rp.src_stride };
+                        matvec_normed(rec, mv(m.ty, m.rows), m, io, n, None, tt)?
+                    }
+                    None => proj(rec, m, &h, e, &qkv, row, rp.src_stride, false)?,
+                }
                 row += m.rows as u32;
             }
             let args = RopeArgs { angles: &angles, vectors: &vecs, src: &qkv, q: &q, k: &kc, v: &vc };
@@ -708,6 +720,11 @@ impl GpuModel {
             } else {
                 attention_prefill(rec, &geom, bufs(), 0, pos0, tt, 0)?;
             }
+            // The feed-forward's pre-norm, fused into a paired gate|up where there is one.
+            let ffn_norm = match &l.gate_up {
+                GateUp::Paired(m) if l.post_attn_norm.is_none() && l.router.is_none() && fuses(m) => Some(x_normed(l.ffn_norm)),
+                _ => None,
+            };
             match l.post_attn_norm {
                 Some(pn) => {
                     proj(rec, &l.wo, &attn, qd, &o, 0, e, false)?;
@@ -715,7 +732,9 @@ impl GpuModel {
                 }
                 None => {
                     proj(rec, &l.wo, &attn, qd, &x, 0, e, true)?;
-                    norm(rec, &x, l.ffn_norm, &h, false)?;
+                    if ffn_norm.is_none() {
+                        norm(rec, &x, l.ffn_norm, &h, false)?;
+                    }
                 }
             }
             pre_normed = l.post_ffn_norm.is_some() && next_attn_norm.is_some();
@@ -746,7 +765,13 @@ impl GpuModel {
             }
             let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &a, y_offset: 0, y_stride: ff };
             match &l.gate_up {
-                GateUp::Paired(m) => matvec_paired(rec, mv(m.ty, m.rows / 2), m, io, cfg.activation, tt)?,
+                GateUp::Paired(m) => match ffn_norm {
+                    Some(n) => {
+                        let io = MatMulIo { x: &x, ..io };
+                        matvec_normed(rec, mv(m.ty, m.rows / 2), m, io, n, Some(cfg.activation), tt)?
+                    }
+                    None => matvec_paired(rec, mv(m.ty, m.rows / 2), m, io, cfg.activation, tt)?,
+                },
                 GateUp::Separate { gate, up } => {
                     proj(rec, gate, &h, e, &g, 0, ff, false)?;
                     if t == 1 || self.prefill_by_matvec {
@@ -770,18 +795,22 @@ impl GpuModel {
         if logit_rows > 0 {
             let first = (t - logit_rows) as u32;
             let lr = logit_rows as u32;
-            rms_norm(rec, NormArgs { x: &x, x_offset: first * e, w: &vecs, w_offset: self.w.output_norm, y: &h, y_offset: 0 }, e, lr, eps, false)?;
             let out = self.w.output();
             let logits = Bind::whole(&s.logits);
             let nv = cfg.n_vocab as u32;
-            if logit_rows == 1 {
-                matvec(rec, mv(out.ty, out.rows), out, &h, 0, &logits, 0, false)?;
-            } else if self.prefill_by_matvec {
-                let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
-                matvec_tokens(rec, mv(out.ty, out.rows), out, io, None, lr, false)?;
+            if fuses(out) {
+                let io = MatMulIo { x: &x, x_offset: first * e, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
+                matvec_normed(rec, mv(out.ty, out.rows), out, io, x_normed(self.w.output_norm), None, lr)?;
             } else {
+                rms_norm(rec, NormArgs { x: &x, x_offset: first * e, w: &vecs, w_offset: self.w.output_norm, y: &h, y_offset: 0 }, e, lr, eps, false)?;
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
-                matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;
+                if logit_rows == 1 {
+                    matvec(rec, mv(out.ty, out.rows), out, &h, 0, &logits, 0, false)?;
+                } else if self.prefill_by_matvec {
+                    matvec_tokens(rec, mv(out.ty, out.rows), out, io, None, lr, false)?;
+                } else {
+                    matmul(rec, MatMul::for_type(out.ty), out, io, lr, false)?;
+                }
             }
             if let Some(cap) = cfg.final_softcap {
                 softcap(rec, &logits, lr * nv, cap)?;

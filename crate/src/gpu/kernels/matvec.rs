@@ -29,6 +29,10 @@ wgsl_params! {
         pub gated: u32,
         pub paired: u32,
         pub tokens: u32,
+        pub normed: u32,
+        pub nw_offset: u32,
+        pub eps: f32,
+        pub x_len: u32,
     }
 }
 
@@ -63,6 +67,9 @@ pub struct MatVec {
     /// Four tokens of a batch per invocation, each weight decoded once for all four (set by
     /// `matvec_tokens` where the fast path runs with one thread per row).
     pub tokens4: bool,
+    /// The variant that can RMSNorm x on the way in ([`matvec_normed`]); with `glu` only, and only
+    /// in the GPU shapes (the CPU adapters would pay for it on every x load, see matvec.wgsl).
+    pub norm_x: bool,
 }
 
 /// Whether the fast path runs four tokens at once for `ty` (prefill): the types with small blocks.
@@ -90,7 +97,7 @@ impl MatVec {
         // The 256-value blocks (k-quants, IQ4_XS) decode so much per step that 4 rows per
         // invocation beat 8 on both CPU adapters, and compile 3x faster on SwiftShader (seconds).
         let rows_per_thread = if step_blocks(ty) == 1 { 4 } else { 8 };
-        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false }
+        MatVec { ty, threads_per_row: 1, groups_of_rows: 16, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false, norm_x: false }
     }
     /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`: on a CPU
     /// adapter [`MatVec::for_type`]. On a GPU one invocation per row leaves most of the chip idle
@@ -114,7 +121,7 @@ impl MatVec {
         } else {
             (16, 4, 1)
         };
-        MatVec { threads_per_row, groups_of_rows, rows_per_thread, share_x: false, ..base }
+        MatVec { threads_per_row, groups_of_rows, rows_per_thread, share_x: false, norm_x: true, ..base }
     }
     pub fn rows_per_group(&self) -> u32 {
         self.groups_of_rows * self.rows_per_thread
@@ -133,6 +140,9 @@ impl MatVec {
     /// compiles one pipeline per quant type instead of two.
     pub fn with_gate(self, act: Activation) -> MatVec {
         MatVec { glu: Some(act), ..self }
+    }
+    fn norms_x(&self) -> bool {
+        self.norm_x && self.glu.is_some() && !self.shares_x() && !self.tokens4
     }
     fn shares_x(&self) -> bool {
         self.vec4 && self.share_x && self.threads_per_row == 1 && self.groups_of_rows % 8 == 0
@@ -165,7 +175,12 @@ impl Kernel for MatVec {
         }
         if let Some(act) = self.glu {
             d.push(("GLU_OUT".into(), "1".into()));
-            d.push(("G_BINDING".into(), (4 + self.vec4 as u32 + self.experts as u32).to_string()));
+            let g = 4 + self.vec4 as u32 + self.experts as u32;
+            d.push(("G_BINDING".into(), g.to_string()));
+            if self.norms_x() {
+                d.push(("NORM_X".into(), "1".into()));
+                d.push(("NW_BINDING".into(), (g + 1).to_string()));
+            }
             if act == Activation::GeluTanh {
                 d.push(("GELU".into(), "1".into()));
             }
@@ -184,6 +199,9 @@ impl Kernel for MatVec {
             b.push(Access::Read);
         }
         if self.glu.is_some() {
+            b.push(Access::Read);
+        }
+        if self.norms_x() {
             b.push(Access::Read);
         }
         b
@@ -229,13 +247,36 @@ pub struct GluIn<'a> {
 /// adapters. Offsets and strides must be multiples of 4. With `glu`, y gets the
 /// gate's activation times the product.
 pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, glu: Option<GluIn>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
-    matvec_gated(rec, key, w, io, glu.map_or(Gate::None, Gate::Buffer), tokens, accumulate)
+    matvec_gated(rec, key, w, io, glu.map_or(Gate::None, Gate::Buffer), None, tokens, accumulate)
 }
 
 /// A gated feed-forward's gate and up projections, stacked in `w` (gate rows, then as many up
 /// rows; one binding): `y = act(gate · x) · (up · x)` for every token, in one dispatch.
 pub fn matvec_paired(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, act: Activation, tokens: u32) -> Result<(), ShaderError> {
-    matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), tokens, false)
+    matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), None, tokens, false)
+}
+
+/// The RMSNorm a matvec applies to x as it reads it: weights at `offset` (a multiple of 4) of `w`.
+#[derive(Clone, Copy)]
+pub struct XNorm<'a> {
+    pub w: &'a Bind,
+    pub offset: u32,
+    pub eps: f32,
+}
+
+/// Whether `key` can norm its x itself ([`matvec_normed`]): the GPU shapes.
+pub fn can_norm_x(key: MatVec) -> bool {
+    key.norms_x()
+}
+
+/// `y = W · (rmsnorm(x) · nw)` for every token (`paired`: of a stacked gate and up, as
+/// [`matvec_paired`]): the norm and the product in one dispatch. Only where [`can_norm_x`].
+pub fn matvec_normed(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, norm: XNorm, paired: Option<Activation>, tokens: u32) -> Result<(), ShaderError> {
+    debug_assert!(can_norm_x(key) && norm.offset % 4 == 0);
+    match paired {
+        Some(act) => matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), Some(norm), tokens, false),
+        None => matvec_gated(rec, key, w, io, Gate::None, Some(norm), tokens, false),
+    }
 }
 
 /// Where a matvec's gate comes from.
@@ -247,7 +288,8 @@ enum Gate<'a> {
     Paired(Activation),
 }
 
-fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, gate: Gate, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
+#[allow(clippy::too_many_arguments)]
+fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, gate: Gate, norm: Option<XNorm>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
     let (glu, act) = match gate {
@@ -261,6 +303,9 @@ fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, ga
     let key = MatVec { glu: act, ..key.for_matrix(w) };
     let key = MatVec { tokens4: tokens > 1 && key.vec4 && key.threads_per_row == 1 && !key.experts && four_tokens_pay(key.ty), ..key };
     let layers = if key.tokens4 { tokens.div_ceil(4) } else { tokens };
+    if norm.is_some() && !key.norms_x() {
+        return Err(ShaderError(format!("{key:?} cannot norm its x (GPU shapes with a gate only)")));
+    }
     for p in &w.parts {
         let out_rows = if paired { p.rows / 2 } else { p.rows } as u32;
         let params = MatVecParams {
@@ -279,6 +324,10 @@ fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, ga
             gated: glu.is_some() as u32,
             paired: paired as u32,
             tokens,
+            normed: norm.is_some() as u32,
+            nw_offset: norm.map_or(0, |n| n.offset),
+            eps: norm.map_or(0.0, |n| n.eps),
+            x_len: w.cols as u32,
         };
         let out_per_group = key.rows_per_group() / (1 + paired as u32);
         let [gx, gy, _] = grid(out_rows.div_ceil(out_per_group));
@@ -290,6 +339,10 @@ fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, ga
         if key.glu.is_some() {
             // Ungated: any buffer that is not written fills the gate's binding.
             binds.push(glu.map_or(io.x, |g| g.g).clone());
+        }
+        if key.norms_x() {
+            // Likewise for the norm weights.
+            binds.push(norm.map_or(io.x, |n| n.w).clone());
         }
         rec.dispatch(&key, &params, &binds, [gx, gy, layers])?;
     }
@@ -335,6 +388,10 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
         gated: io.glu.is_some() as u32,
         paired: 0,
         tokens,
+        normed: 0,
+        nw_offset: 0,
+        eps: 0.0,
+        x_len: w.cols as u32,
     };
     let [gx, gy, _] = grid(expert_rows.div_ceil(key.rows_per_group()));
     let wb = Bind::whole(&p.buffer);
@@ -345,6 +402,9 @@ pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: Expert
     binds.push(io.route.clone());
     if key.glu.is_some() {
         binds.push(io.glu.map_or(io.x, |g| g.g).clone());
+    }
+    if key.norms_x() {
+        binds.push(io.x.clone());
     }
     rec.dispatch(&key, &params, &binds, [gx, gy, tokens * slots])
 }
@@ -431,7 +491,7 @@ mod tests {
                 ] {
                     let key = match tpr {
                         0 => MatVec::for_type(ty),
-                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None, tokens4: false },
+                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None, tokens4: false, norm_x: false },
                     };
                     check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
@@ -574,6 +634,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// GPU shapes: x RMSNorm'ed on the way in, plain and paired, one token and several (each its
+    /// own norm), against the CPU's norm followed by the product.
+    #[test]
+    fn normed_matvec_matches_cpu() {
+        use crate::cpu::ops::{rms_norm, silu};
+        use crate::gpu::context::Tuning;
+        let k = crate::gpu::testing::kernels_tuned(Tuning::Gpu);
+        let ctx = &k.ctx;
+        let mut rng = TestRng::new(43);
+        for (ty, blocks) in [(GgmlType::Q4_1, 2), (GgmlType::Q4_1, 3), (GgmlType::Q4_K, 2), (GgmlType::Q8_0, 5), (GgmlType::F16, 4)] {
+            for (paired, rows, t) in [(false, 19usize, 1usize), (true, 33, 3), (false, 40, 5)] {
+                let cols = crate::gpu::weights::gpu_block_elems(ty).max(32) * blocks;
+                let mrows = if paired { 2 * rows } else { rows };
+                let raw = random_tensor(ty, mrows * cols, 1.0, &mut rng);
+                let mut wf = vec![0f32; mrows * cols];
+                dequantize(ty, &raw, &mut wf).unwrap();
+                let w = GpuMatrix::new(&ctx.device, "w", ty, cols, mrows, 1 << 30).unwrap();
+                w.upload_rows(&ctx.queue, 0, &raw).unwrap();
+                let x = rng.normals(t * cols, 3.0);
+                let vecs = rng.normals(4 + cols, 1.0);
+                let (bx, bv) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "vecs", &vecs));
+                let by = storage_f32(ctx, "y", &vec![0.0; t * rows]);
+                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32 };
+                let norm = XNorm { w: &Bind::whole(&bv), offset: 4, eps: 1e-5 };
+                let key = MatVec::tuned(ty, rows, Tuning::Gpu).with_gate(Activation::Silu);
+                assert!(can_norm_x(key));
+                let mut rec = k.recorder();
+                matvec_normed(&mut rec, key, &w, io, norm, paired.then_some(Activation::Silu), t as u32).unwrap();
+                rec.submit();
+                let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();
+                let mut h = x.clone();
+                rms_norm(&mut h, cols, &vecs[4..], 1e-5);
+                let dot = |r: usize, tok: usize| -> f32 { wf[r * cols..][..cols].iter().zip(&h[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                let want: Vec<f32> = (0..t * rows)
+                    .map(|i| if paired { silu(dot(i % rows, i / rows)) * dot(rows + i % rows, i / rows) } else { dot(i % rows, i / rows) })
+                    .collect();
+                crate::gpu::testing::assert_nmse(&format!("normed {ty} {blocks} blocks paired={paired} rows={rows} t={t}"), &got, &want, 1e-9);
+            }
+        }
+        // The CPU shapes have no norm: asking for one is an error, not a silently plain product.
+        let key = MatVec::tuned(GgmlType::Q4_1, 64, Tuning::Cpu).with_gate(Activation::Silu);
+        assert!(!can_norm_x(key));
     }
 
     /// Expert mode: for each token and pick, the rows of the expert the route names, from that
