@@ -40,21 +40,50 @@ for l in sys.stdin:
   done
   # The generated models with the most quant types, sliding windows and experts (all six are 48 MB).
   for g in "${GEN[@]}"; do cp "models/gen/$g.gguf" "$dir/gen/"; done
-  (cd "$dir/deb" && apt-get download libvulkan1 >/dev/null 2>&1 || true)
+  (cd "$dir/deb" && apt-get download libvulkan1 libglvnd0 libegl1 libglx0 libgl1 >/dev/null 2>&1 || true)
   echo "$(pwd)" > "$dir/built-in"
   du -sh "$dir"
+}
+
+# Finds a Vulkan driver setup under which wgpu sees the NVIDIA GPU: the stock ICD file first, then one
+# naming libEGL_nvidia (which also exports the ICD entry points and needs no X), each also with the
+# modeset device node that the driver may want. Prints what it tried into $1/driver.log.
+driver() {
+  local log=$1/driver.log probe=models/gen/llama3.gguf egl=/tmp/nvidia_egl_icd.json
+  local stock=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  {
+    ls -l /dev/nvidia* 2>&1; cat "$stock" 2>&1; ldconfig -p | grep -iE 'nvidia|vulkan|GLdispatch' 2>&1
+    nvidia-smi --query-gpu=name,driver_version --format=csv 2>&1
+  } > "$log"
+  local api
+  api=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ICD"]["api_version"])' "$stock" 2>/dev/null || echo 1.3.0)
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0","api_version":"%s"}}\n' "$api" > "$egl"
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  local try
+  for try in stock egl modeset-stock modeset-egl; do
+    case $try in
+      stock|modeset-stock) export VK_DRIVER_FILES=$stock ;;
+      *) export VK_DRIVER_FILES=$egl ;;
+    esac
+    [[ $try == modeset-* ]] && { [ -e /dev/nvidia-modeset ] || mknod -m 666 /dev/nvidia-modeset c 195 254; } >> "$log" 2>&1
+    echo "== driver try: $try" >> "$log"
+    if timeout 30 "$dir/gguf-web" generate --model "$probe" --prompt hi --max-tokens 1 --json >> "$log" 2>&1 &&
+      grep -q '"adapter":"[^"]*NVIDIA' "$log"; then
+      echo "== Vulkan driver: $try"
+      return 0
+    fi
+  done
+  echo "== no Vulkan driver found (see driver.log)"; tail -5 "$log"
+  return 1
 }
 
 run() {
   local out=${OUT:-$dir/out}
   mkdir -p "$out"
-  # The Vulkan loader, if the machine lacks it; NVIDIA's driver ships its ICD file.
-  if ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in "$dir"/deb/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-  fi
-  local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  [ -f "$icd" ] && export VK_DRIVER_FILES=${VK_DRIVER_FILES:-$icd}
+  # The Vulkan loader and glvnd (NVIDIA's ICD lives in libGLX_nvidia, which needs libGLdispatch), if
+  # the machine lacks them; NVIDIA's driver ships its ICD file.
+  for f in "$dir"/deb/*.deb; do dpkg -x "$f" /; done
+  ldconfig
   local built
   built=$(cat "$dir/built-in")
   if [ "$(pwd)" != "$built" ] && [ ! -e "$built" ]; then
@@ -67,19 +96,20 @@ run() {
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
     gunzip -c "$dir/$m.twin.gguf.gz" > "/tmp/$m.twin.gguf"
   done
-  echo "== kernel conformance"
-  timeout 300 "$dir/test-gguf_web" gpu:: --test-threads 4 > "$out/conformance.log" 2>&1 && echo ok || echo "FAILED (see conformance.log)"
-  grep -E "test result" "$out/conformance.log" || true
-  echo "== generated architectures against llama.cpp (GPU engine)"
-  timeout 300 "$dir/test-golden_arch" "${GEN[@]/#/gpu_engine::}" --test-threads 4 > "$out/golden_arch.log" 2>&1 && echo ok || echo "FAILED (see golden_arch.log)"
-  grep -E "test result" "$out/golden_arch.log" || true
+  driver "$out" || return 1
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
     for b in gguf-web-base gguf-web; do
       [ -f "$dir/$b" ] || continue
       echo "== $b bench $m (speed twin)"
-      timeout 120 "$dir/$b" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$b-$m.txt"
+      timeout 60 "$dir/$b" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$b-$m.txt"
     done
   done
+  echo "== kernel conformance"
+  timeout 150 "$dir/test-gguf_web" gpu:: --test-threads 4 > "$out/conformance.log" 2>&1 && echo ok || echo "FAILED (see conformance.log)"
+  grep -E "test result" "$out/conformance.log" || true
+  echo "== generated architectures against llama.cpp (GPU engine)"
+  timeout 150 "$dir/test-golden_arch" "${GEN[@]/#/gpu_engine::}" --test-threads 4 > "$out/golden_arch.log" 2>&1 && echo ok || echo "FAILED (see golden_arch.log)"
+  grep -E "test result" "$out/golden_arch.log" || true
 }
 
 case "${1:-}" in
