@@ -7,7 +7,8 @@
 #                                       # (scripts/make_twin.py), four of the generated models and the
 #                                       # Vulkan loader's .deb, all under .gpu-check/ (ignored by git; about
 #                                       # 47 MB, within a remote run's 64 MB). BASE=path/to/gguf-web adds
-#                                       # an older CLI, benchmarked alongside for a same-card comparison.
+#                                       # an older CLI, benchmarked alongside for a same-card comparison
+#                                       # (as are any other .gpu-check/gguf-web-* placed before packing).
 #   bash scripts/gpu-check.sh run       # there, from the repository root with .gpu-check/ copied along:
 #                                       # conformance, goldens, `bench --profile` on both twins; logs into
 #                                       # $OUT (or .gpu-check/out)
@@ -98,12 +99,14 @@ run() {
   done
   driver "$out" || return 1
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
-    for b in gguf-web-base gguf-web; do
-      [ -f "$dir/$b" ] || continue
+    for b in $(cd "$dir" && ls gguf-web-* 2>/dev/null) gguf-web; do
       echo "== $b bench $m (speed twin)"
       timeout 60 "$dir/$b" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$b-$m.txt"
     done
   done
+  echo "== matvec variants (bench-kernels --all-variants)"
+  timeout 90 "$dir/gguf-web" bench-kernels --all-variants --types "${KTYPES:-Q4_1,Q5_0,Q4_K,Q6_K,Q8_0}" > "$out/bench-kernels.txt" 2>&1 || echo "bench-kernels FAILED"
+  grep -E "^copy|all shapes" "$out/bench-kernels.txt" || true
   echo "== kernel conformance"
   timeout 150 "$dir/test-gguf_web" gpu:: --test-threads 4 > "$out/conformance.log" 2>&1 && echo ok || echo "FAILED (see conformance.log)"
   grep -E "test result" "$out/conformance.log" || true

@@ -18,12 +18,53 @@ const D4: u32 = HEAD_DIM / 4u;
 
 #include "reduce.wgsl"
 
-// The query, shared by the workgroup (one invocation's own with SERIAL, see reduce.wgsl).
+// The query, shared by the workgroup (one invocation's own with SERIAL, see reduce.wgsl), and the
+// split's scores: in SCR at sbase + k with SERIAL (no workgroup memory there), else in workgroup
+// memory at k - sbase, a few cycles away instead of a round trip to L2 per key.
 #ifdef SERIAL
 var<private> q: array<vec4<f32>, D4>;
+fn sc_get(k: u32) -> f32 {
+    return SCR[sbase + k];
+}
+fn sc_set(k: u32, v: f32) {
+    SCR[sbase + k] = v;
+}
 #else
 var<workgroup> q: array<vec4<f32>, D4>;
+var<workgroup> ps: array<f32, SPLIT>;
+fn sc_get(k: u32) -> f32 {
+    return ps[k - sbase];
+}
+fn sc_set(k: u32, v: f32) {
+    ps[k - sbase] = v;
+}
 #endif
+var<private> sbase: u32;
+
+// LANES (set by the launcher, WG_X / D4 where a head has fewer vectors than the workgroup has
+// invocations): the output's keys are dealt to LANES invocations per vector, whose partial sums
+// meet in `opart`. One invocation per vector walking all keys left most of the workgroup idle and
+// each step waiting on the last (an H200 spent ~24 us per dispatch).
+#if LANES != 1u
+var<workgroup> opart: array<vec4<f32>, WG_X>;
+#endif
+
+// Output vector d of this (token, head): normalized, or this split's partial (see PART below).
+fn put(po: u32, d: u32, o: vec4<f32>) {
+#ifdef SINGLE
+    let oo = po + d * 4u;
+    OUT[oo] = o.x;
+    OUT[oo + 1u] = o.y;
+    OUT[oo + 2u] = o.z;
+    OUT[oo + 3u] = o.w;
+#else
+    let oo = po + 2u + d * 4u;
+    SCR[oo] = o.x;
+    SCR[oo + 1u] = o.y;
+    SCR[oo + 2u] = o.z;
+    SCR[oo + 3u] = o.w;
+#endif
+}
 
 @compute @workgroup_size(WG_X, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -41,8 +82,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let first_key = select(0u, n_keys - min(P.window, n_keys), P.window > 0u);
     // This (token, head)'s splits, in order.
     let job = (z * P.n_head + h) * P.n_splits;
-    // This split's scores: SCR[sb + k] for its keys k.
-    let sb = P.scores_offset + job * SPLIT;
+    // This split's scores: SCR[sb + k] for its keys k (SERIAL).
+#ifdef SERIAL
+    sbase = P.scores_offset + job * SPLIT;
+#else
+    sbase = split * SPLIT;
+#endif
     let k0 = max(split * SPLIT, first_key);
     let k1 = min((split + 1u) * SPLIT, n_keys);
     for (var d = t; d < D4; d += tw) {
@@ -62,18 +107,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         if (P.softcap > 0.0) {
             sc = P.softcap * tanh(sc / P.softcap);
         }
-        SCR[sb + k] = sc;
+        sc_set(k, sc);
         m = max(m, sc);
     }
     m = wg_max(t, m);
     var l = 0.0;
     for (var k = k0 + t; k < k1; k += tw) {
-        let p = exp(SCR[sb + k] - m);
-        SCR[sb + k] = p;
+        let p = exp(sc_get(k) - m);
+        sc_set(k, p);
         l += p;
     }
     l = wg_sum(t, l);
-    wg_storage_barrier();
+    wg_barrier();
 #ifdef SINGLE
     let po = P.out_offset + z * P.out_stride + h * HEAD_DIM;
     let norm = 1.0 / l;
@@ -82,26 +127,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let po = (job + split) * (HEAD_DIM + 2u);
     let norm = 1.0;
 #endif
+    let vo = kvh * HEAD_DIM / 4u;
+#if LANES != 1u
+    let d = t % D4;
+    let lane = t / D4;
+    var o = vec4<f32>();
+    if (lane < LANES) {
+        for (var k = k0 + lane; k < k1; k += LANES) {
+            o += sc_get(k) * VC[k * P.kv_stride / 4u + vo + d];
+        }
+    }
+    opart[t] = o;
+    workgroupBarrier();
+    if (lane == 0u) {
+        for (var i = 1u; i < LANES; i++) {
+            o += opart[t + i * D4];
+        }
+        put(po, d, o * norm);
+    }
+#else
     for (var d = t; d < D4; d += tw) {
         var o = vec4<f32>();
         for (var k = k0; k < k1; k++) {
-            o += SCR[sb + k] * VC[(k * P.kv_stride + kvh * HEAD_DIM) / 4u + d];
+            o += sc_get(k) * VC[k * P.kv_stride / 4u + vo + d];
         }
-        o *= norm;
-#ifdef SINGLE
-        let oo = po + d * 4u;
-        OUT[oo] = o.x;
-        OUT[oo + 1u] = o.y;
-        OUT[oo + 2u] = o.z;
-        OUT[oo + 3u] = o.w;
-#else
-        let oo = po + 2u + d * 4u;
-        SCR[oo] = o.x;
-        SCR[oo + 1u] = o.y;
-        SCR[oo + 2u] = o.z;
-        SCR[oo + 3u] = o.w;
-#endif
+        put(po, d, o * norm);
     }
+#endif
 #ifndef SINGLE
     if (t == 0u) {
         SCR[po] = select(m, -3.0e38, k0 >= k1);

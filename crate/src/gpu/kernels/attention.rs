@@ -61,6 +61,9 @@ wgsl_params! {
 /// Heads per workgroup of the serial decode kernel: the CPU adapters' SIMD width.
 const SERIAL_HEADS: u32 = 4;
 
+/// Invocations per head and split of the (non-serial) decode kernel.
+const DECODE_WG: u32 = 64;
+
 /// Query tile and key tile of the prefill kernel.
 const QT: u32 = 4;
 const KT: u32 = 32;
@@ -98,10 +101,13 @@ impl Kernel for AttnDecode {
         if self.serial {
             d.push(("SERIAL".into(), "1".into()));
         }
+        // Invocations per output vector (see attn_decode.wgsl).
+        let lanes = if self.serial { 1 } else { (DECODE_WG / (self.head_dim / 4)).max(1) };
+        d.push(("LANES".into(), format!("{lanes}u")));
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [if self.serial { SERIAL_HEADS } else { 64 }, 1, 1]
+        [if self.serial { SERIAL_HEADS } else { DECODE_WG }, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]
