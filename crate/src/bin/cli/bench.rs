@@ -34,6 +34,8 @@ pub fn variants(tuned: MatVec) -> Vec<MatVec> {
     let base = MatVec::for_type(tuned.ty);
     for (tpr, g, rpt, vec4, share_x) in [
         (1, 16, 4, true, true),
+        (1, 8, 4, true, true),
+        (1, 16, 8, true, true),
         (1, 8, 8, true, true),
         (1, 64, 8, true, true),
         (1, 16, 16, true, true),
