@@ -41,13 +41,25 @@ fn sc_set(k: u32, v: f32) {
 #endif
 var<private> sbase: u32;
 
-// LANES (set by the launcher, WG_X / D4 where a head has fewer vectors than the workgroup has
-// invocations): the output's keys are dealt to LANES invocations per vector, whose partial sums
-// meet in `opart`. One invocation per vector walking all keys left most of the workgroup idle and
-// each step waiting on the last (an H200 spent ~24 us per dispatch).
+// LANES and TPK (set by the launcher; 1 with SERIAL): the output's keys are dealt to LANES
+// invocations per vector, whose partial sums meet in `opart`, and each score's dot product to TPK
+// invocations (WG_X = TPK · SPLIT), meeting in `spart`. One invocation per vector or per key, walking
+// all keys or dimensions, left most of the workgroup idle and each step waiting on the last (an H200
+// spent ~24 us per dispatch on SmolLM2's heads, ~36 us on Gemma's 256-wide ones).
 #if LANES != 1u
 var<workgroup> opart: array<vec4<f32>, WG_X>;
 #endif
+#if TPK != 1u
+var<workgroup> spart: array<f32, WG_X>;
+#endif
+
+fn score_of(acc: f32) -> f32 {
+    let sc = acc * P.scale;
+    if (P.softcap > 0.0) {
+        return P.softcap * tanh(sc / P.softcap);
+    }
+    return sc;
+}
 
 // Output vector d of this (token, head): normalized, or this split's partial (see PART below).
 fn put(po: u32, d: u32, o: vec4<f32>) {
@@ -97,19 +109,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     wg_barrier();
     // Scores of this split's keys.
     var m = -3.0e38;
+#if TPK != 1u
+    {
+        let k = split * SPLIT + t / TPK;
+        let sub = t % TPK;
+        let live = k >= k0 && k < k1;
+        var acc = 0.0;
+        if (live) {
+            let ko = (k * P.kv_stride + kvh * HEAD_DIM) / 4u;
+            for (var d = sub; d < D4; d += TPK) {
+                acc += dot(q[d], KC[ko + d]);
+            }
+        }
+        spart[t] = acc;
+        workgroupBarrier();
+        if (live && sub == 0u) {
+            for (var i = 1u; i < TPK; i++) {
+                acc += spart[t + i];
+            }
+            let sc = score_of(acc);
+            sc_set(k, sc);
+            m = sc;
+        }
+    }
+#else
     for (var k = k0 + t; k < k1; k += tw) {
         let ko = (k * P.kv_stride + kvh * HEAD_DIM) / 4u;
         var acc = 0.0;
         for (var d = 0u; d < D4; d++) {
             acc += dot(q[d], KC[ko + d]);
         }
-        var sc = acc * P.scale;
-        if (P.softcap > 0.0) {
-            sc = P.softcap * tanh(sc / P.softcap);
-        }
+        let sc = score_of(acc);
         sc_set(k, sc);
         m = max(m, sc);
     }
+#endif
     m = wg_max(t, m);
     var l = 0.0;
     for (var k = k0 + t; k < k1; k += tw) {

@@ -61,9 +61,6 @@ wgsl_params! {
 /// Heads per workgroup of the serial decode kernel: the CPU adapters' SIMD width.
 const SERIAL_HEADS: u32 = 4;
 
-/// Invocations per head and split of the (non-serial) decode kernel.
-const DECODE_WG: u32 = 64;
-
 /// Query tile and key tile of the prefill kernel.
 const QT: u32 = 4;
 const KT: u32 = 32;
@@ -88,6 +85,14 @@ pub struct AttnPrefill {
     pub head_dim: u32,
 }
 
+impl AttnDecode {
+    /// Invocations per head and split without `serial`: four per output vector (64 to 256), so
+    /// that no step of the kernel leaves a long serial chain of loads to a few of them.
+    fn wg(&self) -> u32 {
+        self.head_dim.next_power_of_two().clamp(64, 256)
+    }
+}
+
 impl Kernel for AttnDecode {
     type Params = AttnDecodeParams;
     fn shader(&self) -> &'static str {
@@ -101,13 +106,19 @@ impl Kernel for AttnDecode {
         if self.serial {
             d.push(("SERIAL".into(), "1".into()));
         }
-        // Invocations per output vector (see attn_decode.wgsl).
-        let lanes = if self.serial { 1 } else { (DECODE_WG / (self.head_dim / 4)).max(1) };
+        // Invocations per output vector and per key (see attn_decode.wgsl).
+        let (lanes, tpk) = if self.serial {
+            (1, 1)
+        } else {
+            let wg = self.wg();
+            ((wg / (self.head_dim / 4)).max(1), if self.split <= wg && wg % self.split == 0 { wg / self.split } else { 1 })
+        };
         d.push(("LANES".into(), format!("{lanes}u")));
+        d.push(("TPK".into(), format!("{tpk}u")));
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [if self.serial { SERIAL_HEADS } else { DECODE_WG }, 1, 1]
+        [if self.serial { SERIAL_HEADS } else { self.wg() }, 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]
