@@ -94,7 +94,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let first_key = select(0u, n_keys - min(P.window, n_keys), P.window > 0u);
     // This (token, head)'s splits, in order.
     let job = (z * P.n_head + h) * P.n_splits;
-    // This split's scores: SCR[sb + k] for its keys k (SERIAL).
+    // Where this split's scores live (see sc_get).
 #ifdef SERIAL
     sbase = P.scores_offset + job * SPLIT;
 #else

@@ -6,8 +6,9 @@
 // The decoders compute kvalues_iq4nl[n] + 127 (so that it is positive) as a quartic floored to an
 // integer: a minimax fit of the entries + 127.5, off by at most 0.44, so every entry comes out
 // exact. floor() is one vector instruction where a round trip through i32 took two conversions:
-// 0.69 -> 0.82 of copy on lavapipe for IQ4_NL, 0.43 -> 0.47 on SwiftShader. An array lookup per value instead runs lane by lane on the CPU adapters, and lavapipe took
-// 10-25 s to compile each matvec variant built that way; the polynomial is whole-vector arithmetic.
+// 0.69 -> 0.82 of copy on lavapipe for IQ4_NL, 0.43 -> 0.47 on SwiftShader. An array lookup per
+// value instead runs lane by lane on the CPU adapters, and lavapipe took 10-25 s to compile each
+// matvec variant built that way; the polynomial is whole-vector arithmetic.
 // The -127 is applied by the caller, once per group in the matvec (as Q4_0's -8).
 const IQ4_OFFSET: f32 = 127.0;
 

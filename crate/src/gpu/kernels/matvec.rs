@@ -97,9 +97,9 @@ impl MatVec {
         // The 256-value blocks (k-quants, IQ4_XS) decode so much per step that 4 rows per
         // invocation beat 8 on both CPU adapters, and compile 3x faster on SwiftShader (seconds).
         // The others take 64 rows per workgroup, not 128: the 576- and 640-row matrices (attention
-        // output, FFN down) then make 9-10 workgroups rather than 5, which 2 threads share evenly
-        // (0.62-0.69 -> 0.73-0.84 of copy on lavapipe, 0.66-0.69 -> 0.78-0.81 on SwiftShader,
-        // the other shapes unchanged; SwiftShader decode +5%).
+        // output, FFN down) then make 9-10 workgroups rather than 5, which 2 threads share evenly:
+        // each gained 0.10-0.17 of copy (the lowest, 0.62 -> 0.73 on lavapipe, 0.66 -> 0.78 on
+        // SwiftShader), the other shapes unchanged; SwiftShader decode +5%.
         let (groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 { (16, 4) } else { (8, 8) };
         MatVec { ty, threads_per_row: 1, groups_of_rows, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false, norm_x: false }
     }
