@@ -365,7 +365,7 @@ impl GpuModelPlan {
         // 64 MiB (or a binding) hold, at least one.
         let per_token = geom.scratch_floats(n_ctx as u32, 1) * 4;
         let budget = (64u64 << 20).min(ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size));
-        let attn_batch = if prefill_by_splits(ctx.tuning) { (budget / per_token.max(1)).clamp(1, b) as u32 } else { 0 };
+        let attn_batch = if prefill_by_splits() { (budget / per_token.max(1)).clamp(1, b) as u32 } else { 0 };
         // The FFN's scratch holds n_ff values per token, or k experts' worth with a mixture.
         let (ff_width, n_expert, k_used) = match cfg.moe {
             Some(m) => (cfg.n_ff.max(m.n_used * m.n_ff_exp), m.n_expert, m.n_used),
