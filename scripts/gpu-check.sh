@@ -46,9 +46,9 @@ for l in sys.stdin:
   du -sh "$dir"
 }
 
-# Finds a Vulkan driver setup under which wgpu sees the NVIDIA GPU: the stock ICD file first, then one
-# naming libEGL_nvidia (which also exports the ICD entry points and needs no X), each also with the
-# modeset device node that the driver may want. Prints what it tried into $1/driver.log.
+# Finds a Vulkan driver setup under which wgpu sees the NVIDIA GPU: the stock ICD file (it worked on an
+# H200 once glvnd was there), else one naming libEGL_nvidia, which also exports the ICD entry points
+# and needs no X. Prints what it tried into $1/driver.log.
 driver() {
   local log=$1/driver.log probe=models/gen/llama3.gguf egl=/tmp/nvidia_egl_icd.json
   local stock=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
@@ -61,12 +61,8 @@ driver() {
   printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0","api_version":"%s"}}\n' "$api" > "$egl"
   export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   local try
-  for try in stock egl modeset-stock modeset-egl; do
-    case $try in
-      stock|modeset-stock) export VK_DRIVER_FILES=$stock ;;
-      *) export VK_DRIVER_FILES=$egl ;;
-    esac
-    [[ $try == modeset-* ]] && { [ -e /dev/nvidia-modeset ] || mknod -m 666 /dev/nvidia-modeset c 195 254; } >> "$log" 2>&1
+  for try in stock egl; do
+    if [ $try = stock ]; then export VK_DRIVER_FILES=$stock; else export VK_DRIVER_FILES=$egl; fi
     echo "== driver try: $try" >> "$log"
     if timeout 30 "$dir/gguf-web" generate --model "$probe" --prompt hi --max-tokens 1 --json >> "$log" 2>&1 &&
       grep -q '"adapter":"[^"]*NVIDIA' "$log"; then
@@ -81,8 +77,8 @@ driver() {
 run() {
   local out=${OUT:-$dir/out}
   mkdir -p "$out"
-  # The Vulkan loader and glvnd (NVIDIA's ICD lives in libGLX_nvidia, which needs libGLdispatch), if
-  # the machine lacks them; NVIDIA's driver ships its ICD file.
+  # The Vulkan loader and glvnd (NVIDIA's ICD lives in libGLX_nvidia, which needs libGLdispatch);
+  # NVIDIA's driver ships its ICD file.
   for f in "$dir"/deb/*.deb; do dpkg -x "$f" /; done
   ldconfig
   local built
