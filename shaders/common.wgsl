@@ -26,10 +26,20 @@ const M3: vec4<u32> = vec4<u32>(0x7u, 0x700u, 0x70000u, 0x7000000u);
 const M4: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
 const M5: vec4<u32> = vec4<u32>(0x1fu, 0x1f00u, 0x1f0000u, 0x1f000000u);
 const M6: vec4<u32> = vec4<u32>(0x3fu, 0x3f00u, 0x3f0000u, 0x3f000000u);
+// Upper fields of each byte (for inplace_u: the top byte's reaches bit 31).
+const M4H: vec4<u32> = vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u);
+const M2H: vec4<u32> = vec4<u32>(0xc0u, 0xc000u, 0xc00000u, 0xc0000000u);
 
 // The fields `m` (one of the masks above) of the four bytes of w, in place, as floats.
 fn inplace(w: u32, m: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & m));
+}
+
+// As inplace, for masks whose top field reaches bit 31: the top byte's field converts as unsigned.
+// Flipping bit 31 makes it a signed value exactly 2^31 less (these few-bit fields are exact in f32).
+fn inplace_u(w: u32, m: vec4<u32>) -> vec4<f32> {
+    let v = vec4<u32>(w) & m;
+    return vec4<f32>(vec3<f32>(bitcast<vec3<i32>>(v.xyz)), f32(bitcast<i32>(v.w ^ 0x80000000u)) + 2147483648.0);
 }
 
 // The four signed bytes of w, each times 2^24 (moved to the top byte by a multiplication).

@@ -235,6 +235,12 @@ fn dot4w(q: vec4<u32>, m: vec4<u32>, j: u32) -> XS {
          + xdot(inplace(q.z, m), j + 2u) + xdot(inplace(q.w, m), j + 3u);
 }
 
+// dot4w for masks that reach bit 31 (see inplace_u).
+fn dot4wu(q: vec4<u32>, m: vec4<u32>, j: u32) -> XS {
+    return xdot(inplace_u(q.x, m), j) + xdot(inplace_u(q.y, m), j + 1u)
+         + xdot(inplace_u(q.z, m), j + 2u) + xdot(inplace_u(q.w, m), j + 3u);
+}
+
 // Σ of the 16 signed bytes of q (each times 2^24) against xs[j..j + 4].
 fn dot4s(q: vec4<u32>, j: u32) -> XS {
     return xdot(sbytes_top(q.x), j) + xdot(sbytes_top(q.y), j + 1u)

@@ -25,19 +25,32 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XV 16u
 #define MV_XSCALE 1
 #define MV_XG 8u
-alias MvHead = vec4<u32>;
-
-fn mv_head(b: u32) -> MvHead {
-    return W4[9u * b];
+// Per sub-step c: (d·scale, dmin·min) of sub-block 2c (low nibbles) and of sub-block 2c + 1 (high
+// nibbles, decoded in place: 16 times their value, so that scale is over 16). Nothing is shifted:
+// the CPU adapters shift lane by lane (see common.wgsl).
+struct MvHead {
+    t0: vec4<f32>,
+    t1: vec4<f32>,
+    t2: vec4<f32>,
+    t3: vec4<f32>,
 }
 
-// ggml's get_scale_min_k4 on the scale bytes in h.yzw (j is a constant after inlining).
-fn k4_sm(h: vec4<u32>, j: u32) -> vec2<f32> {
-    let i = j & 3u;
-    let lo = vec2<f32>(f32(byte_at(h.y, i) & 63u), f32(byte_at(h.z, i) & 63u));
-    let q = byte_at(h.w, i);
-    let hi = vec2<f32>(f32((q & 0xfu) | ((byte_at(h.y, i) >> 6u) << 4u)), f32((q >> 4u) | ((byte_at(h.z, i) >> 6u) << 4u)));
-    return select(hi, lo, j < 4u);
+fn mv_head(b: u32) -> MvHead {
+    let h = W4[9u * b];
+    let dm = unpack2x16float(h.x);
+    // ggml's get_scale_min_k4: sub-blocks 0..3 take the low 6 bits of the bytes of h.y (scales)
+    // and h.z (mins); 4..7 the nibbles of h.w's bytes with the top 2 bits of h.y's or h.z's above.
+    let s03 = inplace(h.y, M6) * XSCALE;
+    let m03 = inplace(h.z, M6) * XSCALE;
+    let s47 = inplace(h.w, M4) * XSCALE + inplace_u(h.y, M2H) * (XSCALE * 0.25);
+    let m47 = inplace_u(h.w, M4H) * (XSCALE * 0.0625) + inplace_u(h.z, M2H) * (XSCALE * 0.25);
+    let odd = vec4<f32>(1.0, 0.0625, 1.0, 0.0625);
+    let a = s03 * (dm.x * odd);
+    let z = s47 * (dm.x * odd);
+    let am = m03 * dm.y;
+    let zm = m47 * dm.y;
+    return MvHead(vec4<f32>(a.x, am.x, a.y, am.y), vec4<f32>(a.z, am.z, a.w, am.w),
+                  vec4<f32>(z.x, zm.x, z.y, zm.y), vec4<f32>(z.z, zm.z, z.w, zm.w));
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
@@ -45,10 +58,9 @@ fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let q0 = W4[o];
     let q1 = W4[o + 1u];
     let s_lo = dot4w(q0, M4, 0u) + dot4w(q1, M4, 4u);
-    let s_hi = dot4w(q0 >> vec4<u32>(4u), M4, 8u) + dot4w(q1 >> vec4<u32>(4u), M4, 12u);
-    let dm = unpack2x16float(h.x);
-    let a = dm * k4_sm(h, 2u * c);
-    let z = dm * k4_sm(h, 2u * c + 1u);
-    return a.x * s_lo - a.y * xg[0] + z.x * s_hi - z.y * xg[1];
+    let s_hi = dot4wu(q0, M4H, 8u) + dot4wu(q1, M4H, 12u);
+    // c is a constant once the drivers have inlined: the selects fold away.
+    let t = select(select(h.t0, h.t1, c == 1u), select(h.t2, h.t3, c == 3u), c >= 2u);
+    return t.x * s_lo - t.y * xg[0] + t.z * s_hi - t.w * xg[1];
 }
 #endif
