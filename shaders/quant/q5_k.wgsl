@@ -26,38 +26,46 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XSCALE 1
 #define MV_XG 8u
 struct MvHead {
-    h: vec4<u32>,
+    k: KScales,
     qh0: vec4<u32>,
     qh1: vec4<u32>,
 }
 
 fn mv_head(b: u32) -> MvHead {
     let o = 11u * b;
-    return MvHead(W4[o], W4[o + 1u], W4[o + 2u]);
+    return MvHead(k4_scales(W4[o]), W4[o + 1u], W4[o + 2u]);
 }
 
-fn k4_sm(h: vec4<u32>, j: u32) -> vec2<f32> {
-    let i = j & 3u;
-    let lo = vec2<f32>(f32(byte_at(h.y, i) & 63u), f32(byte_at(h.z, i) & 63u));
-    let q = byte_at(h.w, i);
-    let hi = vec2<f32>(f32((q & 0xfu) | ((byte_at(h.y, i) >> 6u) << 4u)), f32((q >> 4u) | ((byte_at(h.z, i) >> 6u) << 4u)));
-    return select(hi, lo, j < 4u);
+// Σ value·x of the low-nibble sub-block (fifth bits at `hs` of the qh bytes) against xs[0..8]. Its
+// 5-bit values are assembled in place: the bits multiplied up to bit 4 (hs < 4), or the nibbles up
+// below bit hs (then the values are 2^(hs - 4) times theirs, undone by the returned sum's scale).
+fn q5k_lo(q0: vec4<u32>, q1: vec4<u32>, h: MvHead, hs: u32) -> XS {
+    let m = vec4<u32>(0x01010101u << hs);
+    let up = select(1u << (max(hs, 4u) - 4u), 1u, hs < 4u);
+    let bup = select(1u, 16u >> hs, hs < 4u);
+    let v0 = (q0 & vec4<u32>(0x0f0f0f0fu)) * up | (h.qh0 & m) * bup;
+    let v1 = (q1 & vec4<u32>(0x0f0f0f0fu)) * up | (h.qh1 & m) * bup;
+    let fm = M5 * up;
+    return (dot4w(v0, fm, 0u) + dot4w(v1, fm, 4u)) / f32(up);
 }
 
-// Nibbles (q >> ns) with bit `hs` of each qh byte as their fifth bit.
-fn q5k_words(q: vec4<u32>, qh: vec4<u32>, ns: u32, hs: u32) -> vec4<u32> {
-    return ((q >> vec4<u32>(ns)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(hs)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
+// Σ (fifth bit at `hs` of each qh byte)·x against xs[j..j + 8], the bits in place (2^hs times
+// their value).
+fn q5k_bits(h: MvHead, hs: u32, j: u32) -> XS {
+    let m = vec4<u32>(0x1u, 0x100u, 0x10000u, 0x1000000u) * (1u << hs);
+    return dot4wu(h.qh0, m, j) + dot4wu(h.qh1, m, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 11u * b + 3u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];
-    let dm = unpack2x16float(h.h.x);
-    let a = dm * k4_sm(h.h, 2u * c);
-    let z = dm * k4_sm(h.h, 2u * c + 1u);
-    let s_lo = dot4w(q5k_words(q0, h.qh0, 0u, 2u * c), M5, 0u) + dot4w(q5k_words(q1, h.qh1, 0u, 2u * c), M5, 4u);
-    let s_hi = dot4w(q5k_words(q0, h.qh0, 4u, 2u * c + 1u), M5, 8u) + dot4w(q5k_words(q1, h.qh1, 4u, 2u * c + 1u), M5, 12u);
-    return a.x * s_lo - a.y * xg[0] + z.x * s_hi - z.y * xg[1];
+    let t = k4_sub(h.k, c);
+    // Value = nibble + 16·bit; the high nibbles are 16 times theirs in place, as t.z expects, and
+    // their bits (at 2c + 1) cannot join them within the byte, so they are a dot of their own.
+    let hs = 2u * c;
+    let s_lo = q5k_lo(q0, q1, h, hs);
+    let s_hi = dot4wu(q0, M4H, 8u) + dot4wu(q1, M4H, 12u) + (128.0 / f32(1u << hs)) * q5k_bits(h, hs + 1u, 8u);
+    return t.x * s_lo - t.y * xg[0] + t.z * s_hi - t.w * xg[1];
 }
 #endif
