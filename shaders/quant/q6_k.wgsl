@@ -28,33 +28,42 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XV 32u
 #define MV_XSCALE 1
 #define MV_XG 4u
+// The block's 16 scales times d: scale n is s[n / 4][n % 4]. Nothing is shifted: the CPU adapters
+// shift lane by lane (see common.wgsl).
 struct MvHead {
-    sc: vec4<u32>,
-    d: f32,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+    s2: vec4<f32>,
+    s3: vec4<f32>,
 }
 
 fn mv_head(b: u32) -> MvHead {
-    let d = unpack2x16float(W[scale_base() + b / 2u]);
-    return MvHead(W4[13u * b + 12u], select(d.x, d.y, (b & 1u) != 0u));
+    let d2 = unpack2x16float(W[scale_base() + b / 2u]);
+    let d = select(d2.x, d2.y, (b & 1u) != 0u) * (1.0 / 16777216.0);
+    let sc = W4[13u * b + 12u];
+    return MvHead(sbytes_top(sc.x) * d, sbytes_top(sc.y) * d, sbytes_top(sc.z) * d, sbytes_top(sc.w) * d);
 }
 
-// 6-bit values: nibbles (ql >> ns) with bits (qh >> hs) & 3 on top.
-fn q6_words(ql: vec4<u32>, qh: vec4<u32>, ns: u32, hs: u32) -> vec4<u32> {
-    return ((ql >> vec4<u32>(ns)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(hs)) & vec4<u32>(0x03030303u)) << vec4<u32>(4u));
+// Σ (6-bit value)·x of a group of 16 whose low nibbles are the low ones of ql (hs < 4, so that the
+// high bits are multiplied up next to them and the values assembled in place) or the high ones
+// (in place, 16 times their value; the high bits then a dot of their own), against xs[j..j + 4];
+// the -32 is left to the caller.
+fn q6_group(ql: vec4<u32>, qh: vec4<u32>, high: bool, hs: u32, j: u32) -> XS {
+    let m = vec4<u32>(0x03030303u << hs);
+    if (high) {
+        let bits = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u) * (1u << hs);
+        return (dot4wu(ql, M4H, j) + (256.0 / f32(1u << hs)) * dot4wu(qh, bits, j)) * 0.0625;
+    }
+    return dot4w((ql & vec4<u32>(0x0f0f0f0fu)) | (qh & m) * (16u >> hs), M6, j);
 }
 
-// Signed 8-bit scale n (a constant after inlining) of the block.
-fn q6_scale(sc: vec4<u32>, n: u32) -> f32 {
-    return f32(extractBits(bitcast<i32>(sc[n / 4u]), 8u * (n % 4u), 8u));
-}
-
-// Quarter qq (32 values): two groups of 16 with their own scales.
-fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq: u32, n: u32, sc: vec4<u32>) -> XS {
-    let ns = 4u * (qq >> 1u);
+// Quarter qq (32 values): two groups of 16 with their own scales (sa, sb).
+fn q6_quarter(ql0: vec4<u32>, ql1: vec4<u32>, qh0: vec4<u32>, qh1: vec4<u32>, qq: u32, sa: f32, sb: f32) -> XS {
+    let high = qq >= 2u;
     let j = 8u * qq;
-    let s0 = dot4w(q6_words(ql0, qh0, ns, 2u * qq), M6, j) - 32.0 * xg[2u * qq];
-    let s1 = dot4w(q6_words(ql1, qh1, ns, 2u * qq), M6, j + 4u) - 32.0 * xg[2u * qq + 1u];
-    return q6_scale(sc, n) * s0 + q6_scale(sc, n + 1u) * s1;
+    let s0 = q6_group(ql0, qh0, high, 2u * qq, j) - 32.0 * xg[2u * qq];
+    let s1 = q6_group(ql1, qh1, high, 2u * qq, j + 4u) - 32.0 * xg[2u * qq + 1u];
+    return sa * s0 + sb * s1;
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
@@ -65,8 +74,10 @@ fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let ql3 = W4[o + 3u];
     let qh0 = W4[13u * b + 8u + 2u * c];
     let qh1 = W4[13u * b + 9u + 2u * c];
-    let n = 8u * c;
-    return h.d * (q6_quarter(ql0, ql1, qh0, qh1, 0u, n, h.sc) + q6_quarter(ql2, ql3, qh0, qh1, 1u, n + 2u, h.sc)
-                + q6_quarter(ql0, ql1, qh0, qh1, 2u, n + 4u, h.sc) + q6_quarter(ql2, ql3, qh0, qh1, 3u, n + 6u, h.sc));
+    // c is a constant once the drivers have inlined: the selects fold away.
+    let sa = select(h.s0, h.s2, c == 1u);
+    let sb = select(h.s1, h.s3, c == 1u);
+    return q6_quarter(ql0, ql1, qh0, qh1, 0u, sa.x, sa.y) + q6_quarter(ql2, ql3, qh0, qh1, 1u, sa.z, sa.w)
+         + q6_quarter(ql0, ql1, qh0, qh1, 2u, sb.x, sb.y) + q6_quarter(ql2, ql3, qh0, qh1, 3u, sb.z, sb.w);
 }
 #endif
