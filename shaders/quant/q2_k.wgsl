@@ -26,29 +26,45 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XV 32u
 #define MV_XSCALE 1
 #define MV_XG 4u
+// Per half h of the block (sub-step): d·scale and dmin·min of its groups 0..3 (s[2h], m[2h]) and
+// 4..7 (s[2h + 1], m[2h + 1]). A group's 2-bit fields stay in place at bit 2·(k / 2) of their bytes,
+// 4^(k / 2) times their value, so its scale is over that. Nothing is shifted: the CPU adapters
+// shift lane by lane (see common.wgsl).
 struct MvHead {
-    sc: vec4<u32>,
-    dm: vec2<f32>,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+    s2: vec4<f32>,
+    s3: vec4<f32>,
+    m0: vec4<f32>,
+    m1: vec4<f32>,
+    m2: vec4<f32>,
+    m3: vec4<f32>,
 }
 
 fn mv_head(b: u32) -> MvHead {
-    return MvHead(W4[5u * b], unpack2x16float(W[scale_base() + b]));
-}
-
-// 16 values: 2-bit fields at `shift` of q, scale byte n (a constant after inlining).
-fn q2_group(q: vec4<u32>, shift: u32, j: u32, n: u32, h: MvHead) -> XS {
-    let s = byte_at(h.sc[n / 4u], n % 4u);
-    return h.dm.x * f32(s & 0xfu) * dot4w(q >> vec4<u32>(shift), M2, j) - h.dm.y * f32(s >> 4u) * xg[j / 4u];
+    let sc = W4[5u * b];
+    let dm = unpack2x16float(W[scale_base() + b]);
+    // Each scale byte: the scale in its low nibble, the min in its high one.
+    let d03 = dm.x * XSCALE * vec4<f32>(1.0, 1.0, 0.25, 0.25);
+    let d47 = dm.x * XSCALE * vec4<f32>(0.0625, 0.0625, 0.015625, 0.015625);
+    let m = dm.y * XSCALE * 0.0625;
+    return MvHead(inplace(sc.x, M4) * d03, inplace(sc.y, M4) * d47, inplace(sc.z, M4) * d03, inplace(sc.w, M4) * d47,
+                  inplace_u(sc.x, M4H) * m, inplace_u(sc.y, M4H) * m, inplace_u(sc.z, M4H) * m, inplace_u(sc.w, M4H) * m);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 5u * b + 1u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];
-    let n = 8u * c;
-    return q2_group(q0, 0u, 0u, n, h) + q2_group(q1, 0u, 4u, n + 1u, h)
-         + q2_group(q0, 2u, 8u, n + 2u, h) + q2_group(q1, 2u, 12u, n + 3u, h)
-         + q2_group(q0, 4u, 16u, n + 4u, h) + q2_group(q1, 4u, 20u, n + 5u, h)
-         + q2_group(q0, 6u, 24u, n + 6u, h) + q2_group(q1, 6u, 28u, n + 7u, h);
+    // c is a constant once the drivers have inlined: the selects fold away.
+    let sa = select(h.s0, h.s2, c == 1u);
+    let sb = select(h.s1, h.s3, c == 1u);
+    let ma = select(h.m0, h.m2, c == 1u);
+    let mb = select(h.m1, h.m3, c == 1u);
+    let m2 = M2 * 4u;
+    let m4 = M2 * 16u;
+    return sa.x * dot4w(q0, M2, 0u) + sa.y * dot4w(q1, M2, 4u) + sa.z * dot4w(q0, m2, 8u) + sa.w * dot4w(q1, m2, 12u)
+         + sb.x * dot4w(q0, m4, 16u) + sb.y * dot4w(q1, m4, 20u) + sb.z * dot4wu(q0, M2H, 24u) + sb.w * dot4wu(q1, M2H, 28u)
+         - (ma.x * xg[0] + ma.y * xg[1] + ma.z * xg[2] + ma.w * xg[3] + mb.x * xg[4] + mb.y * xg[5] + mb.z * xg[6] + mb.w * xg[7]);
 }
 #endif
