@@ -37,41 +37,62 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XV 32u
 #define MV_XSCALE 1
 #define MV_XG 4u
+// hmask (the sub-steps' high bits, as stored) and the 16 scales times d: scale n is s[n / 4][n % 4].
+// Nothing is shifted: the CPU adapters shift lane by lane (see common.wgsl).
 struct MvHead {
     hm0: vec4<u32>,
     hm1: vec4<u32>,
-    // The 16 six-bit scales (+32), one per byte, as ggml unpacks them.
-    sc: vec4<u32>,
-    d: f32,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+    s2: vec4<f32>,
+    s3: vec4<f32>,
 }
 
 fn mv_head(b: u32) -> MvHead {
     let o = 7u * b;
     let v = W4[o + 6u];
+    // ggml's 6-bit scales: the low 4 bits are the nibbles of the first 8 bytes (scales 0..7 the
+    // low ones), the high 2 bits the 2-bit fields of the next 4 (scale n: byte n % 4, field n / 4).
+    let d = unpack2x16float(v.w).x * XSCALE;
     let t = v.z;
-    let sc = vec4<u32>((v.x & 0x0f0f0f0fu) | ((t & 0x03030303u) << 4u),
-                       (v.y & 0x0f0f0f0fu) | (((t >> 2u) & 0x03030303u) << 4u),
-                       ((v.x >> 4u) & 0x0f0f0f0fu) | (((t >> 4u) & 0x03030303u) << 4u),
-                       ((v.y >> 4u) & 0x0f0f0f0fu) | (((t >> 6u) & 0x03030303u) << 4u));
-    return MvHead(W4[o], W4[o + 1u], sc, unpack2x16float(v.w).x);
+    let s0 = inplace(v.x, M4) + inplace(t, M2) * 16.0;
+    let s1 = inplace(v.y, M4) + inplace(t, M2 * 4u) * 4.0;
+    let s2 = inplace_u(v.x, M4H) * 0.0625 + inplace(t, M2 * 16u);
+    let s3 = inplace_u(v.y, M4H) * 0.0625 + inplace_u(t, M2H) * 0.25;
+    let z = 32.0 / XSCALE;
+    return MvHead(W4[o], W4[o + 1u], (s0 - z) * d, (s1 - z) * d, (s2 - z) * d, (s3 - z) * d);
 }
 
-// 16 values: 2-bit fields at `shift` of q plus 4 × bit `hb` of hm, minus 4; scale byte n.
-fn q3_group(q: vec4<u32>, hm: vec4<u32>, shift: u32, hb: u32, j: u32, n: u32, sc: vec4<u32>) -> XS {
-    let v = ((q >> vec4<u32>(shift)) & vec4<u32>(0x03030303u)) | (((hm >> vec4<u32>(hb)) & vec4<u32>(0x01010101u)) << vec4<u32>(2u));
-    let s = f32(byte_at(sc[n / 4u], n % 4u)) - 32.0;
-    return s * (dot4w(v, M3, j) - 4.0 * xg[j / 4u]);
+// Σ (3-bit value)·x of 16 values against xs[j..j + 4]: the 2-bit fields at bit s of q's bytes with
+// the high bits at bit p of hm's (constants after inlining) on top; the -4 is left to the caller.
+// Below s = 6 the value is assembled in place at bit e of each byte, whichever of the two parts
+// is lower multiplied up to the other; at s = 6 it would not fit in its byte, and the high bits
+// are a dot of their own.
+fn q3_group(q: vec4<u32>, hm: vec4<u32>, s: u32, p: u32, j: u32) -> XS {
+    let hb = vec4<u32>(0x1u, 0x100u, 0x10000u, 0x1000000u) * (1u << p);
+    if (s == 6u) {
+        return dot4wu(q, M2H, j) * (1.0 / 64.0) + (4.0 / f32(1u << p)) * dot4wu(hm, hb, j);
+    }
+    let e = max(s + 2u, p) - 2u;
+    let v = (q & vec4<u32>(0x03030303u << s)) * (1u << (e - s)) | (hm & vec4<u32>(0x01010101u << p)) * (1u << (e + 2u - p));
+    let m = M3 * (1u << e);
+    if (e == 5u) {
+        return dot4wu(v, m, j) / f32(1u << e);
+    }
+    return dot4w(v, m, j) / f32(1u << e);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 7u * b + 2u + 2u * c;
     let q0 = W4[o];
     let q1 = W4[o + 1u];
-    let n = 8u * c;
     let hb = 4u * c;
-    return h.d * (q3_group(q0, h.hm0, 0u, hb, 0u, n, h.sc) + q3_group(q1, h.hm1, 0u, hb, 4u, n + 1u, h.sc)
-                + q3_group(q0, h.hm0, 2u, hb + 1u, 8u, n + 2u, h.sc) + q3_group(q1, h.hm1, 2u, hb + 1u, 12u, n + 3u, h.sc)
-                + q3_group(q0, h.hm0, 4u, hb + 2u, 16u, n + 4u, h.sc) + q3_group(q1, h.hm1, 4u, hb + 2u, 20u, n + 5u, h.sc)
-                + q3_group(q0, h.hm0, 6u, hb + 3u, 24u, n + 6u, h.sc) + q3_group(q1, h.hm1, 6u, hb + 3u, 28u, n + 7u, h.sc));
+    // c is a constant once the drivers have inlined: the selects fold away.
+    let sa = select(h.s0, h.s2, c == 1u);
+    let sb = select(h.s1, h.s3, c == 1u);
+    return sa.x * (q3_group(q0, h.hm0, 0u, hb, 0u) - 4.0 * xg[0]) + sa.y * (q3_group(q1, h.hm1, 0u, hb, 4u) - 4.0 * xg[1])
+         + sa.z * (q3_group(q0, h.hm0, 2u, hb + 1u, 8u) - 4.0 * xg[2]) + sa.w * (q3_group(q1, h.hm1, 2u, hb + 1u, 12u) - 4.0 * xg[3])
+         + sb.x * (q3_group(q0, h.hm0, 4u, hb + 2u, 16u) - 4.0 * xg[4]) + sb.y * (q3_group(q1, h.hm1, 4u, hb + 2u, 20u) - 4.0 * xg[5])
+         + sb.z * (q3_group(q0, h.hm0, 6u, hb + 3u, 24u) - 4.0 * xg[6]) + sb.w * (q3_group(q1, h.hm1, 6u, hb + 3u, 28u) - 4.0 * xg[7]);
 }
 #endif
