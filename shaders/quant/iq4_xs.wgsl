@@ -28,21 +28,32 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_XV 16u
 #define MV_XSCALE 0
 #define MV_XG 8u
+// d·(s_g - 32) of the even groups 0, 2, 4, 6 and of the odd ones 1, 3, 5, 7, built from masked
+// fields in place: nothing is shifted (the CPU adapters shift lane by lane, see common.wgsl).
 struct MvHead {
-    s0: vec4<f32>,
-    s1: vec4<f32>,
+    ev: vec4<f32>,
+    od: vec4<f32>,
 }
 
 fn mv_head(b: u32) -> MvHead {
     let v = W4[(scale_base() + 2u * b) / 4u];
     let w = select(v.xy, v.zw, (b & 1u) != 0u);
-    return MvHead(iq4xs_scales(w.x, w.y, 0u), iq4xs_scales(w.x, w.y, 4u));
+    let dh = w.x;
+    let sl = w.y;
+    // Group g's low 4 bits: nibble g of sl (byte g / 2); its high 2 bits: bits 16 + 2g of dh.
+    let he = inplace(dh, vec4<u32>(0x30000u, 0x300000u, 0x3000000u, 0x30000000u))
+           * vec4<f32>(1.0 / 65536.0, 1.0 / 1048576.0, 1.0 / 16777216.0, 1.0 / 268435456.0);
+    let ho = inplace_u(dh, vec4<u32>(0xc0000u, 0xc00000u, 0xc000000u, 0xc0000000u))
+           * vec4<f32>(1.0 / 262144.0, 1.0 / 4194304.0, 1.0 / 67108864.0, 1.0 / 1073741824.0);
+    let d = unpack2x16float(dh).x;
+    let ev = inplace(sl, M4) * XSCALE + 16.0 * he;
+    let od = inplace_u(sl, M4H) * (XSCALE * 0.0625) + 16.0 * ho;
+    return MvHead(d * (ev - 32.0), d * (od - 32.0));
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 8u * b + 2u * c;
-    let s = select(h.s0, h.s1, c >= 2u);
-    let k = 2u * (c & 1u);
-    return s[k] * iq4_dot(W4[o], 0u) + s[k + 1u] * iq4_dot(W4[o + 1u], 8u);
+    // c is a constant once the drivers have inlined: the components are picked at compile time.
+    return h.ev[c] * iq4_dot(W4[o], 0u) + h.od[c] * iq4_dot(W4[o + 1u], 8u);
 }
 #endif
