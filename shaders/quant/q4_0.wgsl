@@ -24,9 +24,10 @@ fn mv_head(b: u32) -> MvHead {
     return unpack2x16float(W[scale_base() + b / 2u]);
 }
 
-// Σ q·x of one block against xs[j..j + 8]: low nibbles are values 0..15, high nibbles 16..31.
+// Σ q·x of one block against xs[j..j + 8]: low nibbles are values 0..15, high nibbles (in place, 16
+// times their value: SwiftShader shifts lane by lane) 16..31.
 fn q4_dot(q: vec4<u32>, j: u32) -> XS {
-    return dot4w(q, M4, j) + dot4w(q >> vec4<u32>(4u), M4, j + 4u);
+    return dot4w(q, M4, j) + 0.0625 * dot4wu(q, M4H, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
