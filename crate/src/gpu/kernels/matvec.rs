@@ -96,11 +96,12 @@ impl MatVec {
     pub fn for_type(ty: GgmlType) -> MatVec {
         // The 256-value blocks (k-quants, IQ4_XS) decode so much per step that 4 rows per
         // invocation beat 8 on both CPU adapters, and compile 3x faster on SwiftShader (seconds).
-        // The others take 64 rows per workgroup, not 128: the 576- and 640-row matrices (attention
-        // output, FFN down) then make 9-10 workgroups rather than 5, which 2 threads share evenly:
-        // each gained 0.10-0.17 of copy (the lowest, 0.62 -> 0.73 on lavapipe, 0.66 -> 0.78 on
-        // SwiftShader), the other shapes unchanged; SwiftShader decode +5%.
-        let (groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 { (16, 4) } else { (8, 8) };
+        // Small workgroups split the 576- and 640-row matrices (attention output, FFN down) evenly
+        // over 2 threads: the others take 64 rows per workgroup, not 128 (each of those shapes
+        // gained 0.10-0.17 of copy, SwiftShader decode +5%); the 256-value blocks 32, not 64
+        // (the lowest shapes +0.04-0.06 of copy on both adapters once their decoders lost their
+        // shifts, e.g. Q3_K 0.43 -> 0.49 on SwiftShader, 0.67 -> 0.74 on lavapipe).
+        let (groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 { (8, 4) } else { (8, 8) };
         MatVec { ty, threads_per_row: 1, groups_of_rows, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false, norm_x: false }
     }
     /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`: on a CPU
