@@ -111,6 +111,10 @@ var<private> xs: array<XV, MV_XV>;
 #ifdef MV_XG
 var<private> xg: array<XS, MV_XV / MV_XG>;
 #endif
+// MV_XW (with MV_XG 8): xw[g] is the sum of the last components of those vectors alone.
+#ifdef MV_XW
+var<private> xw: array<XS, MV_XV / 8u>;
+#endif
 var<private> acc: array<XS, ROWS>;
 var<private> blk0: array<u32, ROWS>;
 var<private> head: array<MvHead, ROWS>;
@@ -137,6 +141,15 @@ fn xsum(v: XV) -> XS {
     return vec4<f32>(1.0) * v;
 #else
     return dot(v, vec4<f32>(1.0));
+#endif
+}
+
+// The last component of an x vector (per token).
+fn xlast(v: XV) -> XS {
+#ifdef MV_TOKENS
+    return vec4<f32>(v[0].w, v[1].w, v[2].w, v[3].w);
+#else
+    return v.w;
 #endif
 }
 
@@ -194,7 +207,11 @@ fn load_x8(v0: u32, j: u32) {
     xs[j + 7u] = xload(v0 + j + 7u);
 #endif
 #if MV_XG == 8u
-    xg[j / 8u] = xsum(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u] + xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u]);
+    let s8 = xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u] + xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u];
+    xg[j / 8u] = xsum(s8);
+#ifdef MV_XW
+    xw[j / 8u] = xlast(s8);
+#endif
 #elif MV_XG == 4u
     xg[j / 4u] = xsum(xs[j] + xs[j + 1u] + xs[j + 2u] + xs[j + 3u]);
     xg[j / 4u + 1u] = xsum(xs[j + 4u] + xs[j + 5u] + xs[j + 6u] + xs[j + 7u]);

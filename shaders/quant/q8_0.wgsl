@@ -12,16 +12,27 @@ fn q_get4(b: u32, i: u32) -> vec4<f32> {
 #define MV_STEP_BLOCKS 2u
 #define MV_SUBS 1
 #define MV_XV 16u
-#define MV_XSCALE 0
+#define MV_XSCALE 1
+#define MV_XG 8u
+#define MV_XW 1
 alias MvHead = vec2<f32>;
 
 fn mv_head(b: u32) -> MvHead {
-    // dot4s sees every quant times 2^24.
-    return unpack2x16float(W[scale_base() + b / 2u]) * 0.000000059604644775390625;
+    return unpack2x16float(W[scale_base() + b / 2u]);
+}
+
+// Σ q·x of a block (words q0, q1) against xs[j..j + 8], plus 128 · the x of its first three bytes
+// of each word: the signed bytes are decoded in place, those three flipped to unsigned (q + 128)
+// by one XOR per word, the top one already signed in place (SwiftShader shifts lane by lane).
+fn q8_dot(q0: vec4<u32>, q1: vec4<u32>, j: u32) -> XS {
+    let f = vec4<u32>(0x00808080u);
+    let m = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
+    return dot4w(q0 ^ f, m, j) + dot4w(q1 ^ f, m, j + 4u);
 }
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     let o = 2u * b;
-    return h.x * (dot4s(W4[o], 0u) + dot4s(W4[o + 1u], 4u)) + h.y * (dot4s(W4[o + 2u], 8u) + dot4s(W4[o + 3u], 12u));
+    return h.x * (q8_dot(W4[o], W4[o + 1u], 0u) - 128.0 * (xg[0] - xw[0]))
+         + h.y * (q8_dot(W4[o + 2u], W4[o + 3u], 8u) - 128.0 * (xg[1] - xw[1]));
 }
 #endif
