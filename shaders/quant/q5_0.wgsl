@@ -3,15 +3,16 @@
 const QK: u32 = 32u;
 const BLOCK_WORDS: u32 = 4u;
 
+#include "quant/q5_bits.wgsl"
+
 fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let rec = scale_base() + (b / 2u) * 3u;
     let d = unpack2x16float(W[rec + 2u])[b & 1u];
     let qh = W[rec + (b & 1u)];
     let half = i >> 2u;          // 0: low nibbles (elements 0..15), 1: high nibbles (16..31)
-    let e0 = i * 4u;             // first element
     let w = W[b * 4u + (i & 3u)];
     let lo = (bytes4(w) >> vec4<u32>(half * 4u)) & vec4<u32>(0xfu);
-    let hb = (vec4<u32>(qh) >> (vec4<u32>(e0) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u);
+    let hb = q5_hb4(qh, i);
     return (vec4<f32>(lo | (hb << vec4<u32>(4u))) - 16.0) * d;
 }
 
@@ -32,7 +33,6 @@ fn mv_head(b: u32) -> MvHead {
     return MvHead(vec2<u32>(W[rec], W[rec + 1u]), unpack2x16float(W[rec + 2u]));
 }
 
-#include "quant/q5_bits.wgsl"
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.d.x * (q5_dot(W4[b], h.qh.x, 0u) - 16.0 * xg[0]) + h.d.y * (q5_dot(W4[b + 1u], h.qh.y, 8u) - 16.0 * xg[1]);

@@ -3,14 +3,15 @@
 const QK: u32 = 32u;
 const BLOCK_WORDS: u32 = 4u;
 
+#include "quant/q5_bits.wgsl"
+
 fn q_get4(b: u32, i: u32) -> vec4<f32> {
     let dm = unpack2x16float(W[scale_base() + 2u * b]);
     let qh = W[scale_base() + 2u * b + 1u];
     let half = i >> 2u;
-    let e0 = i * 4u;
     let w = W[b * 4u + (i & 3u)];
     let lo = (bytes4(w) >> vec4<u32>(half * 4u)) & vec4<u32>(0xfu);
-    let hb = (vec4<u32>(qh) >> (vec4<u32>(e0) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u);
+    let hb = q5_hb4(qh, i);
     return vec4<f32>(lo | (hb << vec4<u32>(4u))) * dm.x + dm.y;
 }
 
@@ -31,7 +32,6 @@ fn mv_head(b: u32) -> MvHead {
     return MvHead(v.yw, vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.z)));
 }
 
-#include "quant/q5_bits.wgsl"
 
 fn mv_sub(b: u32, c: u32, h: MvHead) -> XS {
     return h.dm.x * q5_dot(W4[b], h.qh.x, 0u) + h.dm.y * xg[0] + h.dm.z * q5_dot(W4[b + 1u], h.qh.y, 8u) + h.dm.w * xg[1];

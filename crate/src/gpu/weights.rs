@@ -19,6 +19,9 @@ pub struct Split {
     pub words: (usize, usize),
     /// Offset of an f16 that goes to the side record's shared word.
     pub half: Option<usize>,
+    /// Offset of the Q5 types' word of fifth bits (within `words`), which goes to the GPU
+    /// transposed: see [`q5_qh_to_gpu`].
+    pub qh: Option<usize>,
 }
 
 impl Split {
@@ -34,16 +37,16 @@ impl Split {
 /// The GPU arrangement of a type's block (`None`: stored as in the GGUF file).
 pub fn split(ty: GgmlType) -> Option<Split> {
     use GgmlType::*;
-    let s = |main: &'static [(usize, usize)], pad, words, half| Some(Split { main, pad, words, half });
+    let s = |main: &'static [(usize, usize)], pad, words, half| Some(Split { main, pad, words, half, qh: None });
     match ty {
         // d | qs[16]
         Q4_0 => s(&[(2, 18)], 0, (0, 0), Some(0)),
         // d m | qs[16]: side word dm
         Q4_1 => s(&[(4, 20)], 0, (0, 4), None),
         // d | qh | qs[16]: side record [qh0, qh1, d0|d1]
-        Q5_0 => s(&[(6, 22)], 0, (2, 6), Some(0)),
+        Q5_0 => Some(Split { qh: Some(2), ..s(&[(6, 22)], 0, (2, 6), Some(0))? }),
         // d m | qh | qs[16]: side record [dm0, qh0, dm1, qh1]
-        Q5_1 => s(&[(8, 24)], 0, (0, 8), None),
+        Q5_1 => Some(Split { qh: Some(4), ..s(&[(8, 24)], 0, (0, 8), None)? }),
         // d | qs[32]
         Q8_0 => s(&[(2, 34)], 0, (0, 0), Some(0)),
         // scales[16] qs[64] | d dmin: side word d|dmin
@@ -58,6 +61,14 @@ pub fn split(ty: GgmlType) -> Option<Split> {
         IQ4_XS => s(&[(8, 136)], 0, (0, 8), None),
         _ => None,
     }
+}
+
+/// The Q5 types' fifth bits as the GPU reads them: the bit of element 4i + k (GGUF bit 4i + k) at
+/// bit 8k + i, so that the bits of the 4 values of quant word i (low nibbles, i < 4) or of its
+/// high nibbles (i - 4) sit at the same bit of each byte, where the shaders mask them in place and
+/// move them by multiplication: SwiftShader shifts lane by lane (see shaders/common.wgsl).
+pub fn q5_qh_to_gpu(qh: u32) -> u32 {
+    (0..32).fold(0, |acc, e| acc | (qh >> e & 1) << (8 * (e % 4) + e / 4))
 }
 
 /// Elements per GPU block: the quant block, or 4 values for the float types.
@@ -197,8 +208,15 @@ impl GpuMatrix {
                 }
                 main.resize(main.len() + sp.pad, 0);
             }
-            side.extend_from_slice(&b0[sp.words.0..sp.words.1]);
-            side.extend_from_slice(&b1[sp.words.0..sp.words.1]);
+            for blk in [b0, b1] {
+                let at = side.len();
+                side.extend_from_slice(&blk[sp.words.0..sp.words.1]);
+                if let Some(q) = sp.qh {
+                    let w = at + q - sp.words.0;
+                    let qh = u32::from_le_bytes(side[w..w + 4].try_into().unwrap());
+                    side[w..w + 4].copy_from_slice(&q5_qh_to_gpu(qh).to_le_bytes());
+                }
+            }
             if let Some(h) = sp.half {
                 side.extend_from_slice(&b0[h..h + 2]);
                 side.extend_from_slice(&b1[h..h + 2]);
@@ -244,6 +262,14 @@ mod tests {
                 assert_eq!(s.main_bytes() - s.pad + side, ty.block_bytes(), "{ty}: every byte goes somewhere");
             }
         }
+    }
+
+    #[test]
+    fn q5_fifth_bits_are_transposed() {
+        for e in 0..32u32 {
+            assert_eq!(q5_qh_to_gpu(1 << e), 1 << (8 * (e % 4) + e / 4), "element {e}");
+        }
+        assert_eq!(q5_qh_to_gpu(u32::MAX), u32::MAX);
     }
 
     #[test]
