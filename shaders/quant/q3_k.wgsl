@@ -74,7 +74,7 @@ fn q3_group(q: vec4<u32>, hm: vec4<u32>, s: u32, p: u32, j: u32) -> XS {
         return dot4wu(q, M2H, j) * (1.0 / 64.0) + (4.0 / f32(1u << p)) * dot4wu(hm, hb, j);
     }
     let e = max(s + 2u, p) - 2u;
-    let v = (q & vec4<u32>(0x03030303u << s)) * (1u << (e - s)) | (hm & vec4<u32>(0x01010101u << p)) * (1u << (e + 2u - p));
+    let v = ((q & vec4<u32>(0x03030303u << s)) * (1u << (e - s))) | ((hm & vec4<u32>(0x01010101u << p)) * (1u << (e + 2u - p)));
     let m = M3 * (1u << e);
     if (e == 5u) {
         return dot4wu(v, m, j) / f32(1u << e);

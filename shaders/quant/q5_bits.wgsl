@@ -12,7 +12,7 @@ fn q5_hb4(qh: u32, i: u32) -> vec4<u32> {
 // Low-nibble values of word w (quant word i, a constant after inlining): its fifth bits, at bit i
 // of each byte, multiplied up to bit 4 next to the nibbles, the 5-bit values then in place.
 fn q5_lo(w: u32, qh: u32, i: u32) -> vec4<f32> {
-    return inplace((w & 0x0f0f0f0fu) | (qh & (0x01010101u << i)) * (16u >> i), M5);
+    return inplace((w & 0x0f0f0f0fu) | ((qh & (0x01010101u << i)) * (16u >> i)), M5);
 }
 
 // High-nibble values of word w, 16 times theirs: the nibbles in place (bits 4..7), their fifth bits

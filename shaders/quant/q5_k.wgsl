@@ -43,8 +43,8 @@ fn q5k_lo(q0: vec4<u32>, q1: vec4<u32>, h: MvHead, hs: u32) -> XS {
     let m = vec4<u32>(0x01010101u << hs);
     let up = select(1u << (max(hs, 4u) - 4u), 1u, hs < 4u);
     let bup = select(1u, 16u >> hs, hs < 4u);
-    let v0 = (q0 & vec4<u32>(0x0f0f0f0fu)) * up | (h.qh0 & m) * bup;
-    let v1 = (q1 & vec4<u32>(0x0f0f0f0fu)) * up | (h.qh1 & m) * bup;
+    let v0 = ((q0 & vec4<u32>(0x0f0f0f0fu)) * up) | ((h.qh0 & m) * bup);
+    let v1 = ((q1 & vec4<u32>(0x0f0f0f0fu)) * up) | ((h.qh1 & m) * bup);
     let fm = M5 * up;
     return (dot4w(v0, fm, 0u) + dot4w(v1, fm, 4u)) / f32(up);
 }

@@ -54,7 +54,7 @@ fn q6_group(ql: vec4<u32>, qh: vec4<u32>, high: bool, hs: u32, j: u32) -> XS {
         let bits = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u) * (1u << hs);
         return (dot4wu(ql, M4H, j) + (256.0 / f32(1u << hs)) * dot4wu(qh, bits, j)) * 0.0625;
     }
-    return dot4w((ql & vec4<u32>(0x0f0f0f0fu)) | (qh & m) * (16u >> hs), M6, j);
+    return dot4w((ql & vec4<u32>(0x0f0f0f0fu)) | ((qh & m) * (16u >> hs)), M6, j);
 }
 
 // Quarter qq (32 values): two groups of 16 with their own scales (sa, sb).
