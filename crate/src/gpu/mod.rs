@@ -15,6 +15,8 @@ pub mod profile;
 pub(crate) mod prewarm;
 pub mod shader;
 pub mod weights;
+#[cfg(test)]
+mod wgsl_lint;
 
 pub use context::{DeviceRequest, GpuContext};
 pub use error::GpuError;
