@@ -21,6 +21,7 @@ fn byte_at(w: u32, i: u32) -> u32 {
 // was multiplied by XSCALE once and serves every row. CPU-emulated adapters run shifts lane by
 // lane, masks and conversions as whole vectors.
 const XSCALE: vec4<f32> = vec4<f32>(1.0, 0.00390625, 0.0000152587890625, 0.000000059604644775390625);
+const M1: vec4<u32> = vec4<u32>(0x1u, 0x100u, 0x10000u, 0x1000000u);
 const M2: vec4<u32> = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u);
 const M3: vec4<u32> = vec4<u32>(0x7u, 0x700u, 0x70000u, 0x7000000u);
 const M4: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);

@@ -257,12 +257,6 @@ fn dot4wu(q: vec4<u32>, m: vec4<u32>, j: u32) -> XS {
     return xdot(inplace_u(q.x, m), j) + xdot(inplace_u(q.y, m), j + 1u)
          + xdot(inplace_u(q.z, m), j + 2u) + xdot(inplace_u(q.w, m), j + 3u);
 }
-
-// Σ of the 16 signed bytes of q (each times 2^24) against xs[j..j + 4].
-fn dot4s(q: vec4<u32>, j: u32) -> XS {
-    return xdot(sbytes_top(q.x), j) + xdot(sbytes_top(q.y), j + 1u)
-         + xdot(sbytes_top(q.z), j + 2u) + xdot(sbytes_top(q.w), j + 3u);
-}
 #endif
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

@@ -69,7 +69,7 @@ fn mv_head(b: u32) -> MvHead {
 // is lower multiplied up to the other; at s = 6 it would not fit in its byte, and the high bits
 // are a dot of their own.
 fn q3_group(q: vec4<u32>, hm: vec4<u32>, s: u32, p: u32, j: u32) -> XS {
-    let hb = vec4<u32>(0x1u, 0x100u, 0x10000u, 0x1000000u) * (1u << p);
+    let hb = M1 * (1u << p);
     if (s == 6u) {
         return dot4wu(q, M2H, j) * (1.0 / 64.0) + (4.0 / f32(1u << p)) * dot4wu(hm, hb, j);
     }

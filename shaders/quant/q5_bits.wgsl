@@ -19,7 +19,7 @@ fn q5_lo(w: u32, qh: u32, i: u32) -> vec4<f32> {
 // (bit 4 + i of each byte, which cannot join them within the byte) converted on their own and
 // scaled to match.
 fn q5_hi(w: u32, qh: u32, i: u32) -> vec4<f32> {
-    let m = vec4<u32>(0x10u, 0x1000u, 0x100000u, 0x10000000u) * (1u << i);
+    let m = M1 * (16u << i);
     return inplace_u(w, M4H) + inplace_u(qh, m) * f32(16u >> i);
 }
 

@@ -52,7 +52,7 @@ fn q5k_lo(q0: vec4<u32>, q1: vec4<u32>, h: MvHead, hs: u32) -> XS {
 // Σ (fifth bit at `hs` of each qh byte)·x against xs[j..j + 8], the bits in place (2^hs times
 // their value).
 fn q5k_bits(h: MvHead, hs: u32, j: u32) -> XS {
-    let m = vec4<u32>(0x1u, 0x100u, 0x10000u, 0x1000000u) * (1u << hs);
+    let m = M1 * (1u << hs);
     return dot4wu(h.qh0, m, j) + dot4wu(h.qh1, m, j + 4u);
 }
 

@@ -49,12 +49,10 @@ fn mv_head(b: u32) -> MvHead {
 // (in place, 16 times their value; the high bits then a dot of their own), against xs[j..j + 4];
 // the -32 is left to the caller.
 fn q6_group(ql: vec4<u32>, qh: vec4<u32>, high: bool, hs: u32, j: u32) -> XS {
-    let m = vec4<u32>(0x03030303u << hs);
     if (high) {
-        let bits = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u) * (1u << hs);
-        return (dot4wu(ql, M4H, j) + (256.0 / f32(1u << hs)) * dot4wu(qh, bits, j)) * 0.0625;
+        return (dot4wu(ql, M4H, j) + (256.0 / f32(1u << hs)) * dot4wu(qh, M2 * (1u << hs), j)) * 0.0625;
     }
-    return dot4w((ql & vec4<u32>(0x0f0f0f0fu)) | ((qh & m) * (16u >> hs)), M6, j);
+    return dot4w((ql & vec4<u32>(0x0f0f0f0fu)) | ((qh & vec4<u32>(0x03030303u << hs)) * (16u >> hs)), M6, j);
 }
 
 // Quarter qq (32 values): two groups of 16 with their own scales (sa, sb).
