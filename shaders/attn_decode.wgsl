@@ -3,33 +3,22 @@
 // the sliding window. Each workgroup writes its split's max score, sum of exponentials and
 // unnormalized output; attn_reduce combines the splits. With SINGLE (all keys in one split) the
 // workgroup writes the normalized output itself and the reduction pass is skipped. Grouped-query
-// heads share K/V. Decoding runs one token; CPU adapters prefill through it too (SERIAL), where
-// the tiled prefill kernel's barriers cost more than its tiles save.
+// heads share K/V. Decoding runs one token, prefill a batch (see prefill_by_splits). The CPU
+// adapters run attn_cpu.wgsl instead, the same splits shaped for SIMD lanes.
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> VC: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
-// The split partials (without SINGLE), then the scores. Scores live here rather than in
-// workgroup memory, whose WebGPU zero-initialisation CPU drivers compile into a store per element.
+// The split partials (without SINGLE).
 @group(0) @binding(5) var<storage, read_write> SCR: array<f32>;
 
 const D4: u32 = HEAD_DIM / 4u;
 
 #include "reduce.wgsl"
 
-// The query, shared by the workgroup (one invocation's own with SERIAL, see reduce.wgsl), and the
-// split's scores: in SCR at sbase + k with SERIAL (no workgroup memory there), else in workgroup
-// memory at k - sbase, a few cycles away instead of a round trip to L2 per key.
-#ifdef SERIAL
-var<private> q: array<vec4<f32>, D4>;
-fn sc_get(k: u32) -> f32 {
-    return SCR[sbase + k];
-}
-fn sc_set(k: u32, v: f32) {
-    SCR[sbase + k] = v;
-}
-#else
+// The query, shared by the workgroup, and the split's scores, in workgroup memory at k - sbase: a
+// few cycles away instead of a round trip to L2 per key.
 var<workgroup> q: array<vec4<f32>, D4>;
 var<workgroup> ps: array<f32, SPLIT>;
 fn sc_get(k: u32) -> f32 {
@@ -38,10 +27,9 @@ fn sc_get(k: u32) -> f32 {
 fn sc_set(k: u32, v: f32) {
     ps[k - sbase] = v;
 }
-#endif
 var<private> sbase: u32;
 
-// LANES and TPK (set by the launcher; 1 with SERIAL): the output's keys are dealt to LANES
+// LANES and TPK (set by the launcher): the output's keys are dealt to LANES
 // invocations per vector, whose partial sums meet in `opart`, and each score's dot product to TPK
 // invocations (WG_X = TPK · SPLIT), meeting in `spart`. One invocation per vector or per key, walking
 // all keys or dimensions, left most of the workgroup idle and each step waiting on the last (an H200
@@ -95,11 +83,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     // This (token, head)'s splits, in order.
     let job = (z * P.n_head + h) * P.n_splits;
     // Where this split's scores live (see sc_get).
-#ifdef SERIAL
-    sbase = P.scores_offset + job * SPLIT;
-#else
     sbase = split * SPLIT;
-#endif
     let k0 = max(split * SPLIT, first_key);
     let k1 = min((split + 1u) * SPLIT, n_keys);
     for (var d = t; d < D4; d += tw) {

@@ -42,6 +42,7 @@ shader_files!(
     "moe_route.wgsl",
     "moe_combine.wgsl",
     "attn_decode.wgsl",
+    "attn_cpu.wgsl",
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",
     "softcap.wgsl",

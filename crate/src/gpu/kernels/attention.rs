@@ -2,13 +2,15 @@
 //! flash-style kernel with online softmax for prefilling a block of tokens. Both handle grouped KV
 //! heads, Gemma's sliding window and score soft-capping.
 
+use super::attn_cpu::{AttnCpu, QUAD};
 use crate::gpu::context::Tuning;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
 use crate::wgsl_params;
 
 /// Keys per workgroup of the decode kernel. A CPU adapter runs a workgroup as one thread, so few
-/// large splits (and usually no reduction pass) are cheapest there; a GPU needs many workgroups
+/// large splits (and usually no reduction pass) are cheapest there (64-key splits, for more
+/// workgroups, cost SmolLM2 6% of its decode speed on both CPU adapters); a GPU needs many workgroups
 /// in flight: with 256-key splits SmolLM2's 9 heads gave 9 workgroups and 89 µs per layer on an
 /// H200, where 32-key splits and the extra reduction take a fraction of that.
 pub fn decode_split(tuning: Tuning) -> u32 {
@@ -58,9 +60,6 @@ wgsl_params! {
     }
 }
 
-/// Heads per workgroup of the serial decode kernel: the CPU adapters' SIMD width.
-const SERIAL_HEADS: u32 = 4;
-
 /// Query tile and key tile of the prefill kernel.
 const QT: u32 = 4;
 const KT: u32 = 32;
@@ -72,9 +71,6 @@ pub struct AttnDecode {
     pub split: u32,
     /// All keys fit one split: normalize and write the output directly (no reduction pass).
     pub single: bool,
-    /// One invocation per head and split, heads in workgroups of 4 (CPU adapters, see
-    /// reduce.wgsl), else a workgroup of 64 per head and split.
-    pub serial: bool,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AttnReduce {
@@ -86,7 +82,7 @@ pub struct AttnPrefill {
 }
 
 impl AttnDecode {
-    /// Invocations per head and split without `serial`: four per output vector (64 to 256), so
+    /// Invocations per head and split: four per output vector (64 to 256), so
     /// that no step of the kernel leaves a long serial chain of loads to a few of them.
     fn wg(&self) -> u32 {
         self.head_dim.next_power_of_two().clamp(64, 256)
@@ -103,22 +99,15 @@ impl Kernel for AttnDecode {
         if self.single {
             d.push(("SINGLE".into(), "1".into()));
         }
-        if self.serial {
-            d.push(("SERIAL".into(), "1".into()));
-        }
         // Invocations per output vector and per key (see attn_decode.wgsl).
-        let (lanes, tpk) = if self.serial {
-            (1, 1)
-        } else {
-            let wg = self.wg();
-            ((wg / (self.head_dim / 4)).max(1), if self.split <= wg && wg % self.split == 0 { wg / self.split } else { 1 })
-        };
+        let wg = self.wg();
+        let (lanes, tpk) = ((wg / (self.head_dim / 4)).max(1), if self.split <= wg && wg % self.split == 0 { wg / self.split } else { 1 });
         d.push(("LANES".into(), format!("{lanes}u")));
         d.push(("TPK".into(), format!("{tpk}u")));
         d
     }
     fn workgroup(&self) -> [u32; 3] {
-        [if self.serial { SERIAL_HEADS } else { self.wg() }, 1, 1]
+        [self.wg(), 1, 1]
     }
     fn bindings(&self) -> Vec<Access> {
         vec![Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]
@@ -180,9 +169,12 @@ impl AttnGeometry {
         self.n_head_kv * self.head_dim
     }
     /// Floats of the split path's scratch for `tokens` queries: per token, head and split, the
-    /// partial result (`head_dim + 2`) and the scores (`split`).
+    /// partial result (`head_dim + 2`) and the scores (`split`; the CPU kernel's heads padded to
+    /// whole quads per KV head).
     pub fn scratch_floats(&self, n_ctx: u32, tokens: u32) -> u64 {
-        tokens as u64 * self.n_head as u64 * n_ctx.div_ceil(self.split) as u64 * (self.head_dim as u64 + 2 + self.split as u64)
+        let score_heads = self.n_head.max(AttnCpu::jobs(self.n_head, self.n_head / self.n_head_kv) * QUAD) as u64;
+        let per_split = self.n_head as u64 * (self.head_dim as u64 + 2) + score_heads * self.split as u64;
+        tokens as u64 * n_ctx.div_ceil(self.split) as u64 * per_split
     }
 }
 
@@ -222,10 +214,14 @@ pub fn attention_split(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_o
         scores_offset: n_tokens * g.n_head * n_splits * (g.head_dim + 2),
     };
     let single = n_splits == 1;
-    let serial = rec.tuning() == Tuning::Cpu;
-    let key = AttnDecode { head_dim: g.head_dim, split: g.split, single, serial };
-    let head_groups = if serial { g.n_head.div_ceil(SERIAL_HEADS) } else { g.n_head };
-    rec.dispatch(&key, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()], [n_splits, head_groups, n_tokens])?;
+    let binds = [b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()];
+    if rec.tuning() == Tuning::Cpu {
+        let key = AttnCpu { head_dim: g.head_dim, split: g.split, single, lanes: AttnCpu::lanes_for(rec.subgroup_size()) };
+        let groups = AttnCpu::jobs(g.n_head, p.group).div_ceil(key.jobs_per_group());
+        rec.dispatch(&key, &p, &binds, [n_splits, groups, n_tokens])?;
+    } else {
+        rec.dispatch(&AttnDecode { head_dim: g.head_dim, split: g.split, single }, &p, &binds, [n_splits, g.n_head, n_tokens])?;
+    }
     if single {
         return Ok(());
     }
@@ -336,7 +332,7 @@ mod tests {
 
     #[test]
     fn attention_matches_cpu_over_awkward_shapes() {
-        // The CPU adapters' serial decode kernel and the GPUs' workgroups, each over every geometry.
+        // The CPU adapters' kernel (attn_cpu.wgsl) and the GPUs' workgroups, each over every geometry.
         for tuning in [Tuning::Cpu, Tuning::Gpu] {
             attention_case(&kernels_tuned(tuning));
         }

@@ -1,6 +1,7 @@
 //! One module per kernel family: its pipeline key, parameters, launcher and conformance test.
 
 pub mod attention;
+pub mod attn_cpu;
 pub mod elementwise;
 pub mod embed;
 pub mod glu;
