@@ -6,7 +6,7 @@
 //   serves all of them (a score step is a vector times a matrix whose columns are the heads);
 // - with LK > 1 the job's LK lanes (one subgroup) take every LK-th key and merge their softmax
 //   partials with subgroup operations at the end; with LK == 1 each lane runs a job of its own;
-// - the per-dimension steps are unrolled by the launcher (AC_Q, AC_SCORE, AC_V, AC_OUT), so that
+// - the per-dimension steps are unrolled by the launcher (AC_Q, AC_SCORE, AC_V, AC_ZERO), so that
 //   the query and the accumulators are private arrays indexed by constants: indexed by a variable,
 //   they too are read lane by lane.
 @group(0) @binding(0) var<uniform> P: Params;
@@ -64,35 +64,32 @@ fn v_d(d: u32) {
     om[d] += mat4x4<f32>(v * p.x, v * p.y, v * p.z, v * p.w);
 }
 
-// om[d] made final: the lanes' partials merged (with LK > 1) and normalized (with SINGLE). Free of
-// branches: unrolled conditional stores made SwiftShader's JIT exhaust memory.
-fn out_d(d: u32) {
-    let o = om[d];
-#if LK != 1u
-    om[d] = mat4x4<f32>(subgroupAdd(o[0] * f.x) * norm.x, subgroupAdd(o[1] * f.y) * norm.y,
-                        subgroupAdd(o[2] * f.z) * norm.z, subgroupAdd(o[3] * f.w) * norm.w);
-#else
-    om[d] = mat4x4<f32>(o[0] * norm.x, o[1] * norm.y, o[2] * norm.z, o[3] * norm.w);
-#endif
-}
-
-// Writes the chunk's outputs (lane 0 of the job): head g's at po + g · ps.
+// Merges (with LK > 1) and writes the chunk's outputs, normalized with SINGLE: lane 0 of the job
+// writes head g's at po + g · ps. A loop, not unrolled: its variable indices cost a gather each,
+// once per chunk, where unrolled merges and conditional stores took SwiftShader's JIT longer to
+// compile than the kernel takes to run.
 fn put_chunk() {
-    for (var g = 0u; g < select(0u, nh, write); g++) {
+    for (var g = 0u; g < 4u; g++) {
         for (var d = 0u; d < CH; d++) {
-            let o = om[d][g];
-            let oo = po + g * ps + (c4 + d) * 4u;
-#ifdef SINGLE
-            OUT[oo] = o.x;
-            OUT[oo + 1u] = o.y;
-            OUT[oo + 2u] = o.z;
-            OUT[oo + 3u] = o.w;
+#if LK != 1u
+            let o = subgroupAdd(om[d][g] * f[g]) * norm[g];
 #else
-            SCR[oo] = o.x;
-            SCR[oo + 1u] = o.y;
-            SCR[oo + 2u] = o.z;
-            SCR[oo + 3u] = o.w;
+            let o = om[d][g] * norm[g];
 #endif
+            if (write && g < nh) {
+                let oo = po + g * ps + (c4 + d) * 4u;
+#ifdef SINGLE
+                OUT[oo] = o.x;
+                OUT[oo + 1u] = o.y;
+                OUT[oo + 2u] = o.z;
+                OUT[oo + 3u] = o.w;
+#else
+                SCR[oo] = o.x;
+                SCR[oo + 1u] = o.y;
+                SCR[oo + 2u] = o.z;
+                SCR[oo + 3u] = o.w;
+#endif
+            }
         }
     }
 }
@@ -213,7 +210,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
 #endif
         }
-        AC_OUT
         put_chunk();
     }
 }
