@@ -191,9 +191,13 @@ impl GpuContext {
             }
         }));
         let tuning = Tuning::of(&info, &device);
+        let (subgroups, subgroup_size) = match web_subgroup_size() {
+            Some(n) if req.allow_subgroups && !subgroups => (true, n),
+            _ => (subgroups, if subgroups { info.subgroup_min_size } else { 0 }),
+        };
         Ok(GpuContext {
             tuning,
-            subgroup_size: if subgroups { info.subgroup_min_size } else { 0 },
+            subgroup_size,
             device,
             queue,
             info,
@@ -221,7 +225,10 @@ impl GpuContext {
 
     /// A short description of the adapter for reports.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        // The subgroup size picks the CPU adapters' fast paths (x shared per subgroup, attention
+        // lanes), so it belongs in what benchmarks report.
+        let sg = if self.subgroups { format!(", subgroups of {}", self.subgroup_size) } else { ", no subgroups".into() };
+        format!("{} ({:?}, {:?}{sg})", self.info.name, self.info.backend, self.info.device_type)
     }
 
     /// The first error the device reported since the last check (validation, out of memory, loss).
@@ -280,4 +287,19 @@ impl GpuContext {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
+}
+
+/// In a browser: the subgroup size of the device just created, where the package's JS wrapper had
+/// the `subgroups` feature requested for it (`pkg/src/wasm.js`): wgpu's WebGPU backend neither
+/// requests nor reports that feature, and without it the subgroup fast paths (x shared per
+/// subgroup, the CPU adapters' attention lanes) would be native-only. `None` natively, without
+/// the wrapper, or where the adapter lacks subgroups.
+fn web_subgroup_size() -> Option<u32> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let v = js_sys::Reflect::get(&js_sys::global(), &"__ggufWebSubgroupSize".into()).ok()?.as_f64()?;
+        (v >= 1.0 && v <= 128.0).then_some(v as u32)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    None
 }
