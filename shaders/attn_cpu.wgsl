@@ -9,15 +9,7 @@
 // - the per-dimension steps are unrolled by the launcher (AC_Q, AC_SCORE, AC_V, AC_ZERO), so that
 //   the query and the accumulators are private arrays indexed by constants: indexed by a variable,
 //   they too are read lane by lane.
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> VC: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
-// The split partials per head ([m, l, o], as attn_decode's), then the scores: 4 per key (a quad).
-@group(0) @binding(5) var<storage, read_write> SCR: array<f32>;
-
-const D4: u32 = HEAD_DIM / 4u;
+#include "attn_split_io.wgsl"
 
 // The dimensions go in chunks of CH vectors (set by the launcher, dividing D4): a pass over the
 // keys per chunk, so that the unrolled code and the private arrays stay small for wide heads.

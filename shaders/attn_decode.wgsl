@@ -5,15 +5,7 @@
 // workgroup writes the normalized output itself and the reduction pass is skipped. Grouped-query
 // heads share K/V. Decoding runs one token, prefill a batch (see prefill_by_splits). The CPU
 // adapters run attn_cpu.wgsl instead, the same splits shaped for SIMD lanes.
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> KC: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> VC: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
-// The split partials (without SINGLE).
-@group(0) @binding(5) var<storage, read_write> SCR: array<f32>;
-
-const D4: u32 = HEAD_DIM / 4u;
+#include "attn_split_io.wgsl"
 
 #include "reduce.wgsl"
 

@@ -22,9 +22,15 @@
 #ifdef HAS_SUBGROUPS
 #if SUBGROUP_SIZE == 8
 #define SG_X 8u
+#ifdef MV_TOKENS
+#define SG_TOK 8u
+#endif
 #endif
 #if SUBGROUP_SIZE == 4
 #define SG_X 4u
+#ifdef MV_TOKENS
+#define SG_TOK 4u
+#endif
 #endif
 #endif
 #endif
@@ -178,8 +184,7 @@ fn xscaled(v: XV) -> XV {
 }
 #endif
 
-#ifdef MV_TOKENS
-#ifdef SG_X
+#ifdef SG_TOK
 // xs[j] for 4 tokens from one gather per lane (SG_X 4: lanes 0..3 hold tokens 0..3 of vector j).
 fn for_x1(v0: u32, j: u32) {
     let a = X[v0 + j + xl];
@@ -193,18 +198,16 @@ fn for_x2(v0: u32, j: u32) {
     xs[j + 1u] = XV(subgroupBroadcast(a, 4u), subgroupBroadcast(a, 5u), subgroupBroadcast(a, 6u), subgroupBroadcast(a, 7u));
 }
 #endif
-#endif
 
 // Loads xs[j..j + 8] (j a constant after inlining: SwiftShader unrolls nothing and indexes private
 // arrays with a variable lane by lane) and their sums.
 fn load_x8(v0: u32, j: u32) {
-#ifdef MV_TOKENS
-#if SG_X == 8u
+#if SG_TOK == 8u
     for_x2(v0, j);
     for_x2(v0, j + 2u);
     for_x2(v0, j + 4u);
     for_x2(v0, j + 6u);
-#elif SG_X == 4u
+#elif SG_TOK == 4u
     for_x1(v0, j);
     for_x1(v0, j + 1u);
     for_x1(v0, j + 2u);
@@ -213,16 +216,6 @@ fn load_x8(v0: u32, j: u32) {
     for_x1(v0, j + 5u);
     for_x1(v0, j + 6u);
     for_x1(v0, j + 7u);
-#else
-    xs[j] = xload(v0 + j);
-    xs[j + 1u] = xload(v0 + j + 1u);
-    xs[j + 2u] = xload(v0 + j + 2u);
-    xs[j + 3u] = xload(v0 + j + 3u);
-    xs[j + 4u] = xload(v0 + j + 4u);
-    xs[j + 5u] = xload(v0 + j + 5u);
-    xs[j + 6u] = xload(v0 + j + 6u);
-    xs[j + 7u] = xload(v0 + j + 7u);
-#endif
 #elif SG_X == 8u
     let a = X[v0 + j + lane];
     xs[j] = subgroupBroadcast(a, 0u);

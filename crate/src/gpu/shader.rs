@@ -43,6 +43,7 @@ shader_files!(
     "moe_combine.wgsl",
     "attn_decode.wgsl",
     "attn_cpu.wgsl",
+    "attn_split_io.wgsl",
     "attn_reduce.wgsl",
     "attn_prefill.wgsl",
     "softcap.wgsl",
