@@ -131,8 +131,8 @@ var<private> lane: u32;
 #ifdef MV_TOKENS
 // Offsets (in vectors) of tokens 1..3's x from token 0's; past the batch's end, the last token's.
 var<private> xo: vec4<u32>;
-#ifdef SG_X
-// With SG_X, the x vector this lane loads for the subgroup, relative to the current one: token
+#ifdef SG_TOK
+// The x vector this lane loads for the subgroup, relative to the current one: token
 // lane % 4's, lane / 4 vectors on (each token's vector is then one gather instead of four).
 var<private> xl: u32;
 #endif
@@ -326,7 +326,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tok0 = wid.z * 4u;
     let last = P.tokens - 1u - tok0;
     xo = vec4<u32>(0u, min(1u, last), min(2u, last), min(3u, last)) * (P.x_stride_token / 4u);
-#ifdef SG_X
+#ifdef SG_TOK
     xl = sl / 4u + xo[sl % 4u];
 #endif
     let x_off = P.x_offset + tok0 * P.x_stride_token;
