@@ -20,10 +20,14 @@ fn mv_head(b: u32) -> MvHead {
 }
 
 // Halves (magnitude m, sign s as bit 31) to f32 without unpack2x16float, which SwiftShader
-// emulates at great cost: m << 13 rebiased is the value for normal halves; a subnormal half comes out
-// as 2^-14 + its value, so 2^-14 is subtracted again (exactly). Inf and NaN are not weights.
+// emulates at ~18 vector operations per half. m << 13 with the exponent rebiased by 112 is the value
+// of a normal half. A subnormal one is rebiased by 113, as if its exponent were 1: that adds an
+// implicit 2^-14, which is then subtracted (exactly). (Rebiasing subnormals by 112 too, as this once
+// did, was wrong by up to 2^-15 for each of them.) Inf and NaN are not weights.
 fn f16_parts(m: vec4<u32>, s: vec4<u32>) -> vec4<f32> {
-    let v = bitcast<vec4<f32>>(m * 8192u + vec4<u32>(0x38000000u)) - select(vec4<f32>(0.0), vec4<f32>(0.00006103515625), m < vec4<u32>(1024u));
+    let sub = m < vec4<u32>(1024u);
+    let v = bitcast<vec4<f32>>(m * 8192u + select(vec4<u32>(0x38000000u), vec4<u32>(0x38800000u), sub))
+          - select(vec4<f32>(0.0), vec4<f32>(0.00006103515625), sub);
     return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) | s);
 }
 

@@ -443,11 +443,16 @@ mod tests {
     }
 
     fn check(k: &crate::gpu::Kernels, key: MatVec, rows: usize, cols: usize, max_binding: u64, seed: u64) {
-        let ctx = &k.ctx;
         let mut rng = TestRng::new(seed);
         let raw = random_tensor(key.ty, rows * cols, 1.0, &mut rng);
+        check_raw(k, key, rows, cols, max_binding, &raw, &mut rng);
+    }
+
+    /// The matvec of the `rows` × `cols` matrix `raw` (GGUF bytes of `key.ty`) against the CPU's.
+    fn check_raw(k: &crate::gpu::Kernels, key: MatVec, rows: usize, cols: usize, max_binding: u64, raw: &[u8], rng: &mut TestRng) {
+        let ctx = &k.ctx;
         let mut wf = vec![0f32; rows * cols];
-        dequantize(key.ty, &raw, &mut wf).unwrap();
+        dequantize(key.ty, raw, &mut wf).unwrap();
         let x = rng.normals(cols + 8, 1.0);
         let w = GpuMatrix::new(&ctx.device, "w", key.ty, cols, rows, max_binding).unwrap();
         // Upload in two chunks to exercise the streaming path.
@@ -500,6 +505,29 @@ mod tests {
             }
         }
         println!("{n} matvec cases");
+    }
+
+    /// F16 weights of every magnitude class, subnormal ones included (the fast path decodes halves
+    /// with integer arithmetic, where subnormals need their own rebiasing: it once got them wrong).
+    #[test]
+    fn f16_matvec_decodes_subnormal_and_normal_halves() {
+        let k = kernels();
+        let mut rng = TestRng::new(5);
+        let (rows, cols) = (13, 96);
+        for normals in [false, true] {
+            let raw: Vec<u8> = (0..rows * cols)
+                .flat_map(|_| {
+                    let r = rng.next_u64();
+                    let sign = ((r & 1) as u16) << 15;
+                    // Subnormal magnitudes 0..1023 (zero included), or normal ones up to 2^14.
+                    let mag = if normals && r & 2 != 0 { 0x400 + (r >> 8) % (0x7400 - 0x400) } else { (r >> 8) % 0x400 } as u16;
+                    (sign | mag).to_le_bytes()
+                })
+                .collect();
+            for key in [MatVec::for_type(GgmlType::F16), MatVec { vec4: false, ..MatVec::for_type(GgmlType::F16) }] {
+                check_raw(&k, key, rows, cols, 1 << 30, &raw, &mut rng);
+            }
+        }
     }
 
     #[test]
