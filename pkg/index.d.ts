@@ -161,6 +161,8 @@ export interface EngineInterface {
 export declare class Engine implements EngineInterface {
   static load(url: string | URL, options?: LoadOptions): Promise<Engine>;
   readonly info: ModelInfo;
+  /** How the load went: its wall time, the files (parts) read and the HTTP requests made. */
+  readonly loadStats: { ms: number; parts: number; requests: number };
   chat: EngineInterface['chat'];
   completions: EngineInterface['completions'];
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
@@ -175,6 +177,8 @@ export declare class Engine implements EngineInterface {
 export declare class WorkerEngine implements EngineInterface {
   static load(url: string | URL, options?: LoadOptions): Promise<WorkerEngine>;
   readonly info: ModelInfo;
+  /** How the load went: its wall time, the files (parts) read and the HTTP requests made. */
+  readonly loadStats: { ms: number; parts: number; requests: number };
   chat: EngineInterface['chat'];
   completions: EngineInterface['completions'];
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;

@@ -16,7 +16,8 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   exit 1
 fi
 shopt -s nullglob
-files=(tests/browser/*.test.mjs)
+# Arguments: the test files to run (default: all of them).
+if [ $# -gt 0 ]; then files=("$@"); else files=(tests/browser/*.test.mjs); fi
 if [ ${#files[@]} -eq 0 ]; then
   echo "error: no tests/browser/*.test.mjs files" >&2
   exit 1

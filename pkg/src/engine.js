@@ -110,11 +110,17 @@ export class Engine {
         if (e && e.code === 'IntegrityError') await files[0].discard();
         throw e;
       }
-      for (const file of files) await file.commit();
-      onProgress({ phase: 'ready', loaded: total, total });
-      const engine = new Engine(model, core, url);
-      engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
-      return engine;
+      try {
+        // The cache is best effort: a full quota must not fail a load whose model is on the GPU.
+        for (const file of files) await file.commit().catch(() => {});
+        onProgress({ phase: 'ready', loaded: total, total });
+        const engine = new Engine(model, core, url);
+        engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
+        return engine;
+      } catch (e) {
+        model.free();
+        throw e;
+      }
     } catch (e) {
       throw toTyped(e);
     } finally {
@@ -124,24 +130,44 @@ export class Engine {
 
   constructor(model, core, url) {
     this.model = model;
+    // Tokenizer and template: usable while a token is being generated (the model is then busy).
+    this.text = model.text();
     this.core = core;
     this.url = url;
     this.queue = new Queue();
     this.info = { ...model.info(), url };
-    this.chat = { completions: { create: (req) => this.#create(req, true) } };
-    this.completions = { create: (req) => this.#create(req, false) };
+    // Always a promise (of the completion, or of the stream), as the types say.
+    const create = (req, chat) => {
+      try {
+        return Promise.resolve(this.#create(req, chat));
+      } catch (e) {
+        return Promise.reject(toTyped(e));
+      }
+    };
+    this.chat = { completions: { create: (req) => create(req, true) } };
+    this.completions = { create: (req) => create(req, false) };
+  }
+
+  /** Runs `fn` on the text object, with the errors typed (and a typed error once unloaded). */
+  #withText(fn) {
+    if (!this.text) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    try {
+      return fn(this.text);
+    } catch (e) {
+      throw toTyped(e);
+    }
   }
 
   tokenize(text, { addSpecial = false, parseSpecial = false } = {}) {
-    return Array.from(this.model.tokenize(text, addSpecial, parseSpecial));
+    return this.#withText((t) => Array.from(t.tokenize(String(text), addSpecial, parseSpecial)));
   }
 
   detokenize(ids) {
-    return this.model.detokenize(Uint32Array.from(ids));
+    return this.#withText((t) => t.detokenize(Uint32Array.from(ids)));
   }
 
   applyChatTemplate(messages) {
-    return this.model.applyChatTemplate(messages);
+    return this.#withText((t) => t.applyChatTemplate(messages));
   }
 
   /**
@@ -153,6 +179,7 @@ export class Engine {
     return this.queue.run(async () => {
       let flat;
       try {
+        if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
         flat = await this.model.topLogits(Uint32Array.from(ids), top);
       } catch (e) {
         throw toTyped(e);
@@ -174,6 +201,8 @@ export class Engine {
       if (this.model) {
         this.model.free();
         this.model = null;
+        this.text.free();
+        this.text = null;
       }
     });
   }
@@ -187,7 +216,9 @@ export class Engine {
     const run = (consume) =>
       this.queue.run(async () => {
         try {
-          const ids = chat ? this.model.chatPromptIds(req.messages) : this.model.completionPromptIds(req.prompt);
+          // Unloaded while this request waited in the queue.
+          if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+          const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
           this.model.begin(ids, samplingOptions(req));
           for (;;) {
             if (ctl.stop || (req.signal && req.signal.aborted)) {
@@ -222,16 +253,26 @@ export class Engine {
       });
     }
     // Streaming: the generator runs at most one chunk ahead of the consumer, so an abort (or an
-    // early `break`) stops it within one token.
+    // early `break`) stops it within one token. It never waits for a consumer that has stopped
+    // (an early `break` while a token is being generated), nor, once the request's signal is
+    // aborted, for one that may never read again.
     const pending = [];
     let wake = null;
     let drained = null;
     let finished = false;
     let failure = null;
+    const release = () => {
+      if (drained) drained();
+      drained = null;
+    };
+    const stopped = () => ctl.stop || (req.signal && req.signal.aborted);
+    if (req.signal) req.signal.addEventListener('abort', release);
     const done = run(async (ev) => {
       pending.push(chunkOf(ev));
       if (wake) wake();
-      if (!ev.done && pending.length > 0) await new Promise((r) => (drained = r));
+      if (!ev.done && !stopped()) await new Promise((r) => (drained = r));
+    }).finally(() => {
+      if (req.signal) req.signal.removeEventListener('abort', release);
     }).then(
       () => {
         finished = true;
@@ -252,10 +293,7 @@ export class Engine {
         for (;;) {
           if (pending.length) {
             const value = pending.shift();
-            if (drained) {
-              drained();
-              drained = null;
-            }
+            release();
             return { value, done: false };
           }
           if (failure) throw failure;
@@ -267,7 +305,7 @@ export class Engine {
       async return() {
         // The consumer stopped early: end the generation at the next token.
         ctl.stop = true;
-        if (drained) drained();
+        release();
         await done;
         return { value: undefined, done: true };
       },

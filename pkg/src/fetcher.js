@@ -171,13 +171,25 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
       yield* fromCache(offset, resumable);
       offset = resumable;
     }
-    // What we already hold of the header.
-    const writer = entry ? await entry.writer(Math.min(offset, resumable || 0)) : null;
+    // The cache is best effort: a writer that cannot be opened or fails (a full quota) is dropped
+    // and the download goes on uncached.
+    let writer = null;
+    try {
+      writer = entry ? await entry.writer(Math.min(offset, resumable || 0)) : null;
+    } catch {
+      writer = null;
+    }
     let written = resumable || 0;
     const persist = async (bytes) => {
-      if (writer) {
+      if (!writer) return;
+      try {
         await writer.write(bytes);
         written += bytes.length;
+      } catch {
+        const w = writer;
+        writer = null;
+        await w.abort().catch(() => {});
+        await entry.remove();
       }
     };
     try {
@@ -189,9 +201,10 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
       let failures = 0;
       while (offset < total) {
         const attemptFrom = offset;
+        let reader = null;
         try {
           const res = await request(offset);
-          const reader = res.body.getReader();
+          reader = res.body.getReader();
           for (;;) {
             abortIfNeeded(signal);
             const { done, value } = await reader.read();
@@ -211,6 +224,9 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
             throw e instanceof NetworkError ? e : new NetworkError(`the download of ${href} failed after ${offset} of ${total} bytes: ${e.message || e}`, 'NetworkError');
           }
           if (onProgress) onProgress({ phase: 'retry', loaded: offset, total });
+        } finally {
+          // A failed attempt, an abort or a consumer that stopped reading: the body stops downloading.
+          if (reader) reader.cancel().catch(() => {});
         }
       }
     } finally {

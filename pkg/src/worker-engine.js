@@ -1,33 +1,34 @@
 // WorkerEngine: the Engine API with the model in a Web Worker, so generation never blocks the page.
-import { deserializeError, AbortError } from './errors.js';
+import { deserializeError, toTyped, AbortError, InvalidArgumentError } from './errors.js';
 import { MSG } from './protocol.js';
 
 export class WorkerEngine {
   /** Same options as Engine.load; `onProgress` and `signal` stay on the page. */
   static load(url, options = {}) {
     const { onProgress, signal, workerUrl, ...rest } = options;
+    if (signal && signal.aborted) return Promise.reject(new AbortError('the load was aborted', 'Aborted'));
+    // URLs do not survive postMessage, and a relative one must mean the page's, not the worker's.
+    if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, location.href).href;
     // Written out so that bundlers (Vite, webpack) see the worker and emit it.
     const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     return new Promise((resolve, reject) => {
       const onAbort = () => worker.postMessage({ type: MSG.ABORT_LOAD });
-      if (signal) {
-        if (signal.aborted) onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      const fail = (e) => {
+        if (signal) signal.removeEventListener('abort', onAbort);
+        worker.terminate();
+        reject(e);
+      };
       worker.onmessage = ({ data: m }) => {
         if (m.type === MSG.PROGRESS && onProgress) onProgress(m.progress);
         else if (m.type === MSG.LOADED) {
           if (signal) signal.removeEventListener('abort', onAbort);
           resolve(new WorkerEngine(worker, m.info, m.loadStats));
         } else if (m.type === MSG.ERROR) {
-          worker.terminate();
-          reject(deserializeError(m.error));
+          fail(deserializeError(m.error));
         }
       };
-      worker.onerror = (e) => {
-        worker.terminate();
-        reject(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message}` }));
-      };
+      worker.onerror = (e) => fail(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message}` }));
       worker.postMessage({ type: MSG.LOAD, url: new URL(url, location.href).href, options: rest });
     });
   }
@@ -42,11 +43,32 @@ export class WorkerEngine {
       const h = this.handlers.get(m.id);
       if (h) h(m);
     };
-    this.chat = { completions: { create: (req) => this.#create(req, true) } };
-    this.completions = { create: (req) => this.#create(req, false) };
+    // A worker that dies (or is terminated by unload) answers nothing more: fail what waits on it.
+    this.closed = null;
+    worker.onerror = (e) => this.#close(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message || 'unknown error'}` }));
+    // Always a promise (of the completion, or of the stream), as the types say.
+    const create = (req, chat) => {
+      try {
+        return Promise.resolve(this.#create(req, chat));
+      } catch (e) {
+        return Promise.reject(toTyped(e));
+      }
+    };
+    this.chat = { completions: { create: (req) => create(req, true) } };
+    this.completions = { create: (req) => create(req, false) };
+  }
+
+  #close(error) {
+    if (this.closed) return;
+    this.closed = error;
+    this.worker.terminate();
+    const waiting = [...this.handlers.values()];
+    this.handlers.clear();
+    for (const h of waiting) h({ type: MSG.ERROR, error: { code: error.code, message: error.message } });
   }
 
   #call(method, ...args) {
+    if (this.closed) return Promise.reject(this.closed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.handlers.set(id, (m) => {
@@ -74,20 +96,33 @@ export class WorkerEngine {
     return this.#call('wasmMemoryBytes');
   }
   async unload() {
+    if (this.closed) return;
     await this.#call('unload');
-    this.worker.terminate();
+    this.#close(new InvalidArgumentError('the engine was unloaded', 'InvalidArgument'));
   }
 
   #create(req, chat) {
+    if (this.closed) throw this.closed;
     const id = this.nextId++;
     const { signal, ...request } = req;
-    const post = () => this.worker.postMessage({ type: MSG.CREATE, id, chat, request });
-    const abort = () => this.worker.postMessage({ type: MSG.ABORT, id });
-    if (signal) signal.addEventListener('abort', abort, { once: true });
+    const abort = () => {
+      if (!this.closed) this.worker.postMessage({ type: MSG.ABORT, id });
+    };
+    const post = () => {
+      this.worker.postMessage({ type: MSG.CREATE, id, chat, request });
+      if (!signal) return;
+      // An already-aborted signal never fires 'abort': the worker is told right after the request.
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+    };
+    const settled = () => {
+      this.handlers.delete(id);
+      if (signal) signal.removeEventListener('abort', abort);
+    };
     if (!req.stream) {
       return new Promise((resolve, reject) => {
         this.handlers.set(id, (m) => {
-          this.handlers.delete(id);
+          settled();
           if (m.type === MSG.ERROR) reject(deserializeError(m.error));
           else resolve(m.value);
         });
@@ -100,7 +135,7 @@ export class WorkerEngine {
     this.handlers.set(id, (m) => {
       if (m.type === MSG.CHUNK) queue.push(m.chunk);
       else {
-        this.handlers.delete(id);
+        settled();
         end = m.type === MSG.ERROR ? { error: deserializeError(m.error) } : {};
       }
       if (wake) wake();

@@ -1,6 +1,6 @@
 // The worker side of WorkerEngine: hosts an Engine and answers the page's messages.
 import { Engine } from './engine.js';
-import { serializeError } from './errors.js';
+import { InvalidArgumentError, serializeError } from './errors.js';
 import { CALLS, MSG } from './protocol.js';
 
 let engine = null;
@@ -27,6 +27,7 @@ self.onmessage = async ({ data: m }) => {
     case MSG.CALL: {
       try {
         if (!CALLS.includes(m.method)) throw new Error(`unknown method ${m.method}`);
+        if (!engine) throw new InvalidArgumentError('no model is loaded', 'InvalidArgument');
         const value = await engine[m.method](...m.args);
         post({ type: MSG.RESULT, id: m.id, value });
       } catch (e) {
@@ -39,6 +40,7 @@ self.onmessage = async ({ data: m }) => {
       requests.set(m.id, ac);
       const req = { ...m.request, signal: ac.signal };
       try {
+        if (!engine) throw new InvalidArgumentError('no model is loaded', 'InvalidArgument');
         const target = m.chat ? engine.chat.completions : engine.completions;
         const r = await target.create(req);
         if (req.stream) {

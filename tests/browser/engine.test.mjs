@@ -128,6 +128,45 @@ describe('generation API (SmolLM2)', () => {
     assert.equal(r.nextIds, 3, 'the next request runs');
   });
 
+  test('a break mid-token, an aborted stream never read, and tokenize mid-generation leave the engine usable', async () => {
+    const r = await page.evaluate(async () => {
+      const within = (p, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`${what}: no answer in 60 s`)), 60000))]);
+      const opts = { prompt: 'Once upon a time', stream: true, max_tokens: 40, temperature: 0, ignore_eos: true };
+      // A slow consumer breaks out while the next token is being generated.
+      let seen = 0;
+      await within((async () => {
+        for await (const ch of await engine.completions.create(opts)) {
+          seen++;
+          await new Promise((ok) => setTimeout(ok, 30));
+          if (seen === 2) break;
+        }
+      })(), 'break out of the stream');
+      // Text calls while a token is being generated (the model object is busy then).
+      const it = (await engine.completions.create({ ...opts, max_tokens: 3 }))[Symbol.asyncIterator]();
+      await it.next();
+      const midIds = engine.tokenize('hello world');
+      const midText = engine.detokenize(midIds);
+      while (!(await it.next()).done);
+      // A stream nobody reads, aborted: the next request must not wait behind it.
+      const ac = new AbortController();
+      const unread = await engine.completions.create({ ...opts, signal: ac.signal });
+      await new Promise((ok) => setTimeout(ok, 300));
+      ac.abort();
+      const next = await within(engine.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 }), 'the request after an unread aborted stream');
+      let unreadError = null;
+      try {
+        for await (const ch of unread) void ch;
+      } catch (e) {
+        unreadError = e instanceof gw.AbortError;
+      }
+      return { seen, midText, next: next.token_ids.length, unreadError };
+    });
+    assert.equal(r.seen, 2, 'two chunks before the break');
+    assert.equal(r.midText, 'hello world', 'tokenize and detokenize while a token is being generated');
+    assert.equal(r.next, 2, 'the request after the aborted, unread stream ran');
+    assert.equal(r.unreadError, true, 'the unread stream ends with an AbortError');
+  });
+
   test('multi-turn chat reuses the KV cache for the shared prefix', async () => {
     const r = await page.evaluate(async () => {
       const messages = [{ role: 'user', content: 'Name a color.' }];
@@ -239,6 +278,52 @@ test('typed errors: 404, not a GGUF, wrong sha256 (nothing cached), unsupported 
     assert.equal(r.afterwards, 'loaded', 'the engine keeps working after the errors');
     // The failed integrity check left nothing cached: the last load came from the network.
     assert.ok(srv.log.filter('.gguf').some((e) => e.path.endsWith(MODELS.smollm2) && e.bytes > 50e6));
+  } finally {
+    await browser.close();
+  }
+});
+
+test('already-aborted signals and calls after unload give typed errors, in the page and in a worker', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (smol) => {
+      const name = async (f) => {
+        try {
+          await f();
+          return 'no error';
+        } catch (e) {
+          return e.name;
+        }
+      };
+      const aborted = AbortSignal.abort();
+      const out = {};
+      for (const host of ['Engine', 'WorkerEngine']) {
+        const e = await gw[host].load(smol, { cache: false });
+        out[host] = {
+          load: await name(() => gw[host].load(smol, { cache: false, signal: aborted })),
+          create: await name(() => e.completions.create({ prompt: 'Hi', max_tokens: 8, signal: aborted })),
+          stream: await name(async () => {
+            for await (const ch of await e.completions.create({ prompt: 'Hi', max_tokens: 8, stream: true, signal: aborted })) void ch;
+          }),
+          then: (await e.completions.create({ prompt: 'Hi', max_tokens: 2, temperature: 0 })).token_ids.length,
+        };
+        await e.unload();
+        out[host].tokenize = await name(() => e.tokenize('Hi'));
+        out[host].createAfter = await name(() => e.completions.create({ prompt: 'Hi', max_tokens: 2 }));
+        out[host].unloadAgain = await name(() => e.unload());
+      }
+      return out;
+    }, '/models/' + MODELS.smollm2);
+    for (const host of ['Engine', 'WorkerEngine']) {
+      const h = r[host];
+      assert.equal(h.load, 'AbortError', `${host}: load with an aborted signal`);
+      assert.equal(h.create, 'AbortError', `${host}: create with an aborted signal`);
+      assert.equal(h.stream, 'AbortError', `${host}: stream with an aborted signal`);
+      assert.equal(h.then, 2, `${host}: the engine answers afterwards`);
+      assert.equal(h.tokenize, 'InvalidArgumentError', `${host}: tokenize after unload`);
+      assert.equal(h.createAfter, 'InvalidArgumentError', `${host}: create after unload`);
+      assert.equal(h.unloadAgain, 'no error', `${host}: a second unload`);
+    }
   } finally {
     await browser.close();
   }

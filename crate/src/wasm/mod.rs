@@ -6,10 +6,12 @@
 mod errors;
 mod loader;
 mod model;
+mod text;
 
 pub use errors::js_error;
 pub use loader::ModelLoader;
 pub use model::Model;
+pub use text::Text;
 
 use crate::gguf::{Gguf, GgufError, PrefixSource};
 use crate::model::{ModelConfig, WeightTable};

@@ -6,7 +6,9 @@ use super::to_js;
 use crate::engine::clock::now_ms;
 use crate::engine::{reusable_prefix, FinishReason, GenerateOptions, SamplingParams, Step, Stepper};
 use crate::gpu::model::GpuModel;
-use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use super::text::Text;
+use crate::tokenizer::{ChatTemplate, Tokenizer};
+use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -45,8 +47,7 @@ struct Gen {
 #[wasm_bindgen]
 pub struct Model {
     gpu: GpuModel,
-    tok: Tokenizer,
-    template: ChatTemplate,
+    text: Text,
     info: serde_json::Value,
     /// Ids whose keys and values are in the cache, in order.
     cached: Vec<u32>,
@@ -60,7 +61,7 @@ impl Model {
         info["contextLength"] = json!(gpu.n_ctx);
         info["gpuBytes"] = json!(gpu.gpu_bytes());
         info["chatTemplate"] = json!(template.origin);
-        Model { gpu, tok, template, info, cached: Vec::new(), gen: None, busy: false }
+        Model { gpu, text: Text { tok: Rc::new(tok), template: Rc::new(template) }, info, cached: Vec::new(), gen: None, busy: false }
     }
 }
 
@@ -74,37 +75,10 @@ impl Model {
         to_js(&self.info)
     }
 
-    /// Text to ids (no BOS unless `add_special`; special-token texts parsed when `parse_special`).
-    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, JsValue> {
-        self.tok.encode(text, add_special, parse_special).map_err(|e| js_error("InvalidArgument", &e.to_string()))
-    }
-
-    pub fn detokenize(&self, ids: &[u32]) -> String {
-        self.tok.decode(ids, false)
-    }
-
-    /// The model's chat template applied to `messages` (`[{role, content}]`), with the prompt for
-    /// the assistant's turn.
-    #[wasm_bindgen(js_name = applyChatTemplate)]
-    pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
-        let msgs: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
-        self.template.render(&msgs, true).map_err(|e| js_error("InvalidArgument", &e))
-    }
-
-    /// Prompt ids of a chat: the rendered template, special tokens parsed, BOS as the model wants
-    /// unless the template already wrote it.
-    #[wasm_bindgen(js_name = chatPromptIds)]
-    pub fn chat_prompt_ids(&self, messages: JsValue) -> Result<Vec<u32>, JsValue> {
-        let text = self.apply_chat_template(messages)?;
-        let v = &self.tok.vocab;
-        let bos_in_text = v.bos.is_some_and(|b| text.starts_with(v.tokens[b as usize].as_str()));
-        self.tokenize(&text, !bos_in_text, true)
-    }
-
-    /// Prompt ids of a raw completion, as llama.cpp tokenizes it (BOS if the model adds one).
-    #[wasm_bindgen(js_name = completionPromptIds)]
-    pub fn completion_prompt_ids(&self, prompt: &str) -> Result<Vec<u32>, JsValue> {
-        self.tokenize(prompt, true, false)
+    /// The tokenizer and chat template, as an object of their own that stays usable while a token
+    /// is being generated.
+    pub fn text(&self) -> Text {
+        self.text.clone()
     }
 
     /// Starts a generation from `prompt_ids` with OpenAI-style options (`max_tokens`,
@@ -186,7 +160,7 @@ impl Model {
             gen.first_token_ms = Some(now() - gen.t0);
             gen.decode_t0 = now();
         }
-        match gen.st.accept(&self.tok, id) {
+        match gen.st.accept(&self.text.tok, id) {
             Step::End => self.finish_event(None, String::new()),
             Step::Token { text, more: false } => self.finish_event(Some(id), text),
             Step::Token { text, more: true } => {

@@ -1,0 +1,55 @@
+//! The model's tokenizer and chat template as their own JS object, sharing them with the `Model`:
+//! a `Model` stays borrowed while `next()` runs (an async call holds its `&mut self`), and text
+//! calls from the page (`engine.tokenize` while a reply streams) must not wait for it or fail.
+
+use super::errors::js_error;
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+#[derive(Clone)]
+pub struct Text {
+    pub(crate) tok: Rc<Tokenizer>,
+    pub(crate) template: Rc<ChatTemplate>,
+}
+
+#[wasm_bindgen]
+impl Text {
+    /// Text to ids (no BOS unless `add_special`; special-token texts parsed when `parse_special`).
+    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, JsValue> {
+        self.tok.encode(text, add_special, parse_special).map_err(|e| js_error("InvalidArgument", &e.to_string()))
+    }
+
+    pub fn detokenize(&self, ids: &[u32]) -> Result<String, JsValue> {
+        let n = self.tok.vocab.tokens.len();
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= n) {
+            return Err(js_error("InvalidArgument", &format!("token id {bad} is outside the vocabulary of {n}")));
+        }
+        Ok(self.tok.decode(ids, false))
+    }
+
+    /// The model's chat template applied to `messages` (`[{role, content}]`), with the prompt for
+    /// the assistant's turn.
+    #[wasm_bindgen(js_name = applyChatTemplate)]
+    pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
+        let msgs: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
+        self.template.render(&msgs, true).map_err(|e| js_error("InvalidArgument", &e))
+    }
+
+    /// Prompt ids of a chat: the rendered template, special tokens parsed, BOS as the model wants
+    /// unless the template already wrote it.
+    #[wasm_bindgen(js_name = chatPromptIds)]
+    pub fn chat_prompt_ids(&self, messages: JsValue) -> Result<Vec<u32>, JsValue> {
+        let text = self.apply_chat_template(messages)?;
+        let v = &self.tok.vocab;
+        let bos_in_text = v.bos.is_some_and(|b| text.starts_with(v.tokens[b as usize].as_str()));
+        self.tokenize(&text, !bos_in_text, true)
+    }
+
+    /// Prompt ids of a raw completion, as llama.cpp tokenizes it (BOS if the model adds one).
+    #[wasm_bindgen(js_name = completionPromptIds)]
+    pub fn completion_prompt_ids(&self, prompt: &str) -> Result<Vec<u32>, JsValue> {
+        self.tokenize(prompt, true, false)
+    }
+}
