@@ -42,6 +42,69 @@ fn f16_fields(ty: GgmlType) -> &'static [usize] {
     }
 }
 
+/// f16 values at the edges: subnormal, zero, largest, smallest normal, of both signs, and ordinary.
+const EDGE_HALVES: [u16; 14] = [0x0001, 0x03ff, 0x8001, 0x83ff, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x0400, 0x8400, 0x3c00, 0xbc00, 0x0200, 0x2e66];
+
+/// `n` elements of type `ty` at the edges of its format, where `random_tensor` never goes: blocks
+/// of all-0x00, 0xff, 0x80, 0x7f or alternating nibbles as well as random bytes, with scales (d,
+/// dmin) that are subnormal, zero, negative or the largest finite half; float types with their
+/// extreme finite values. No f32 or bf16 subnormals (adapters may flush them to zero).
+pub fn edge_tensor(ty: GgmlType, n: usize, rng: &mut TestRng) -> Vec<u8> {
+    let edge_half = |r: u64| EDGE_HALVES[(r >> 8) as usize % EDGE_HALVES.len()];
+    match ty {
+        GgmlType::F32 => (0..n)
+            .flat_map(|i| {
+                let r = rng.next_u64() as u32;
+                let sign = r & 0x8000_0000;
+                let bits = match i % 4 {
+                    0 => 0x7f7f_ffff | sign,
+                    1 => 0x0080_0000 | sign,
+                    _ => (r & 0x0fff_ffff) | 0x3000_0000 | sign,
+                };
+                f32::from_bits(bits).to_le_bytes()
+            })
+            .collect(),
+        GgmlType::F16 => (0..n)
+            .flat_map(|_| {
+                let r = rng.next_u64();
+                let h = if r & 3 == 0 { edge_half(r) } else { ((r >> 16) as u16) % 0x7c00 | (r as u16 & 0x8000) };
+                h.to_le_bytes()
+            })
+            .collect(),
+        GgmlType::BF16 => (0..n)
+            .flat_map(|_| {
+                let r = rng.next_u64();
+                let mag = [0u16, 0x0080, 0x7f7f, 0x3f80][(r >> 8) as usize % 4];
+                let h = if r & 1 == 0 { mag } else { 0x0080 + ((r >> 16) as u16) % (0x7f80 - 0x0080) } | (r as u16 & 0x8000);
+                h.to_le_bytes()
+            })
+            .collect(),
+        _ => {
+            let bb = ty.block_bytes();
+            let mut out = vec![0u8; n / ty.block_elems() * bb];
+            for block in out.chunks_exact_mut(bb) {
+                let pattern = rng.next_u64() % 6;
+                for (i, b) in block.iter_mut().enumerate() {
+                    *b = match pattern {
+                        0 => 0xff,
+                        1 => 0x00,
+                        2 => 0x80,
+                        3 => 0x7f,
+                        4 => [0xf0, 0x0f][i % 2],
+                        _ => rng.next_u64() as u8,
+                    };
+                }
+                for &off in f16_fields(ty) {
+                    let r = rng.next_u64();
+                    let h = if r % 3 == 0 { 0x2e66 ^ ((r >> 8) as u16 & 0x83ff) } else { edge_half(r) };
+                    block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+            out
+        }
+    }
+}
+
 /// `n` elements of type `ty` whose dequantized values are roughly of size `scale`.
 pub fn random_tensor(ty: GgmlType, n: usize, scale: f32, rng: &mut TestRng) -> Vec<u8> {
     match ty {

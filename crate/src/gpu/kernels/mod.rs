@@ -7,6 +7,7 @@ pub mod embed;
 pub mod glu;
 pub mod matmul;
 pub mod matvec;
+mod matvec_exact;
 pub mod moe;
 pub mod norm;
 pub mod rope;
