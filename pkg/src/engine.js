@@ -1,7 +1,7 @@
 // The in-page engine: `Engine.load(url, options)` streams a GGUF file into WebGPU buffers and
 // returns an engine with an OpenAI-style chat/completions API.
 
-import { AbortError, NetworkError, WebGPUUnavailableError, toTyped } from './errors.js';
+import { AbortError, NetworkError, WebGPUUnavailableError, promised, toTyped } from './errors.js';
 import { openModelFile } from './fetcher.js';
 import { loadCore } from './wasm.js';
 
@@ -136,16 +136,8 @@ export class Engine {
     this.url = url;
     this.queue = new Queue();
     this.info = { ...model.info(), url };
-    // Always a promise (of the completion, or of the stream), as the types say.
-    const create = (req, chat) => {
-      try {
-        return Promise.resolve(this.#create(req, chat));
-      } catch (e) {
-        return Promise.reject(toTyped(e));
-      }
-    };
-    this.chat = { completions: { create: (req) => create(req, true) } };
-    this.completions = { create: (req) => create(req, false) };
+    this.chat = { completions: { create: (req) => promised(() => this.#create(req, true)) } };
+    this.completions = { create: (req) => promised(() => this.#create(req, false)) };
   }
 
   /** Runs `fn` on the text object, with the errors typed (and a typed error once unloaded). */

@@ -47,6 +47,15 @@ export function toTyped(err) {
   return new Cls(err && err.message ? err.message : String(err), code, err && err.details);
 }
 
+/** `fn()` as a promise, what it throws as a typed rejection (`create` always returns a promise). */
+export function promised(fn) {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(toTyped(e));
+  }
+}
+
 /** A structured-clone-safe form for postMessage, and back. */
 export function serializeError(err) {
   const e = toTyped(err);

@@ -113,6 +113,10 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
     if (start > 0 && res.status !== 206) {
       throw new NetworkError(`the server ignored the Range request for ${href} (HTTP ${res.status})`, 'NetworkError');
     }
+    if (res.status === 206 && !res.headers.get('Content-Range')) {
+      // A cross-origin server must expose the header, or the file's size cannot be known.
+      throw new NetworkError(`${href} answered a Range request without a readable Content-Range (a cross-origin server must send Access-Control-Expose-Headers: Content-Range)`, 'NetworkError');
+    }
     return res;
   }
 

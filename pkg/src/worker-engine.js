@@ -1,5 +1,5 @@
 // WorkerEngine: the Engine API with the model in a Web Worker, so generation never blocks the page.
-import { deserializeError, toTyped, AbortError, InvalidArgumentError } from './errors.js';
+import { deserializeError, promised, AbortError, InvalidArgumentError } from './errors.js';
 import { MSG } from './protocol.js';
 
 export class WorkerEngine {
@@ -46,16 +46,8 @@ export class WorkerEngine {
     // A worker that dies (or is terminated by unload) answers nothing more: fail what waits on it.
     this.closed = null;
     worker.onerror = (e) => this.#close(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message || 'unknown error'}` }));
-    // Always a promise (of the completion, or of the stream), as the types say.
-    const create = (req, chat) => {
-      try {
-        return Promise.resolve(this.#create(req, chat));
-      } catch (e) {
-        return Promise.reject(toTyped(e));
-      }
-    };
-    this.chat = { completions: { create: (req) => create(req, true) } };
-    this.completions = { create: (req) => create(req, false) };
+    this.chat = { completions: { create: (req) => promised(() => this.#create(req, true)) } };
+    this.completions = { create: (req) => promised(() => this.#create(req, false)) };
   }
 
   #close(error) {

@@ -132,7 +132,7 @@ impl ModelLoader {
         let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
             return Err(js_error("Internal", "the loader has finished"));
         };
-        loader.feed(&plan.ctx(), offset, chunk).map_err(|e| js_error("GPUError", &e))
+        loader.feed(&plan.ctx(), offset, chunk).map_err(|e| js_error(if e.contains("lost") { "DeviceLost" } else { "GPUError" }, &e))
     }
 
     /// Checks that every weight arrived (and the sha256), then builds the model.
