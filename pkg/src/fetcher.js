@@ -123,6 +123,29 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
   // The header probe: the cached file, or a Range request for the first megabyte.
   let total;
   let head;
+  // A server that ignores Range answers the probe with the whole file: that response is then read
+  // as far as the header needs and kept for the weights, never held in memory whole.
+  let body = null;
+  async function readBody(end) {
+    const parts = [head];
+    let n = head.length;
+    while (n < end && !body.done) {
+      abortIfNeeded(signal);
+      const { done, value } = await body.reader.read();
+      if (done) body.done = true;
+      else {
+        parts.push(value);
+        n += value.length;
+      }
+    }
+    head = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) {
+      head.set(p, at);
+      at += p.length;
+    }
+    stats.fromNetwork += n - parts[0].length;
+  }
   if (meta && meta.complete) {
     const f = await entry.file();
     total = f.size;
@@ -131,9 +154,15 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
   } else {
     const res = await request(0, PROBE_BYTES);
     total = parseTotal(res);
-    head = new Uint8Array(await res.arrayBuffer());
-    if (res.status === 200) total = head.length; // no Range support: the whole file came back
-    stats.fromNetwork += head.length;
+    if (res.status === 200) {
+      body = { reader: res.body.getReader(), done: false };
+      head = new Uint8Array(0);
+      await readBody(PROBE_BYTES);
+      if (body.done) total = head.length;
+    } else {
+      head = new Uint8Array(await res.arrayBuffer());
+      stats.fromNetwork += head.length;
+    }
     if (!Number.isFinite(total)) throw new NetworkError(`${href}: the server did not say how big the file is`, 'NetworkError');
   }
   // A cache entry for another size (the file changed) is stale.
@@ -145,6 +174,11 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
   async function prefix(end) {
     end = Math.min(end, total);
     if (end <= head.length) return head.subarray(0, end);
+    if (body) {
+      await readBody(end);
+      if (head.length < end) throw new NetworkError(`the download of ${href} ended after ${head.length} of ${total} bytes`, 'NetworkError');
+      return head.subarray(0, end);
+    }
     const more = complete ? new Uint8Array(await (await entry.file()).slice(head.length, end).arrayBuffer()) : new Uint8Array(await (await request(head.length, end)).arrayBuffer());
     const joined = new Uint8Array(head.length + more.length);
     joined.set(head);
@@ -207,8 +241,13 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
         const attemptFrom = offset;
         let reader = null;
         try {
-          const res = await request(offset);
-          reader = res.body.getReader();
+          if (body && !body.done && offset === head.length) {
+            // The whole-file response of a server without Range support, where the header left it.
+            reader = body.reader;
+            body.done = true;
+          } else {
+            reader = (await request(offset)).body.getReader();
+          }
           for (;;) {
             abortIfNeeded(signal);
             const { done, value } = await reader.read();

@@ -283,6 +283,25 @@ test('typed errors: 404, not a GGUF, wrong sha256 (nothing cached), unsupported 
   }
 });
 
+test('a server without Range support: the file streams from its one response, WASM memory stays small', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (url) => {
+      const e = await gw.Engine.load(url, { cache: false });
+      const out = await e.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 });
+      const res = { ids: out.token_ids.length, requests: e.loadStats.requests, wasm: e.wasmMemoryBytes() };
+      await e.unload();
+      return res;
+    }, '/models/' + MODELS.smollm2 + '?norange=1');
+    assert.equal(r.ids, 2, 'it generates');
+    assert.equal(r.requests, 1, 'one request: the whole-file answer to the probe');
+    // Fed to the loader whole, the 98 MB file would have grown WASM memory past 100 MiB.
+    assert.ok(r.wasm < 64 * 2 ** 20, `WASM memory ${(r.wasm / 2 ** 20).toFixed(1)} MiB`);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('already-aborted signals and calls after unload give typed errors, in the page and in a worker', async () => {
   const { browser, page } = await openPage();
   try {
