@@ -60,11 +60,15 @@ export interface SamplingOptions {
   max_tokens?: number;
   /** 0 is greedy. Default 0.8. */
   temperature?: number;
+  /** 0 to 1; 0 keeps the most likely token alone. Default 0.95. */
   top_p?: number;
-  /** 0 disables. Default 40. */
+  /** 0 (or negative) disables. Default 40. */
   top_k?: number;
+  /** 0 to 1. Default 0.05. */
   min_p?: number;
+  /** Above 0 (1 is none). Default 1. */
   repetition_penalty?: number;
+  /** An integer from 0 to 2^53: the same seed, the same draws. Default: random. */
   seed?: number;
   stop?: string | string[];
   signal?: AbortSignal;

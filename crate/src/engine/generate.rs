@@ -125,8 +125,11 @@ impl Stepper {
         &self.text
     }
 
-    pub fn abort(&mut self) {
+    /// Ends the generation; returns the text held back so far (the start of a possible stop
+    /// string, an unfinished character), which is part of the output all the same.
+    pub fn abort(&mut self) -> String {
         self.finish.get_or_insert(FinishReason::Aborted);
+        self.flush()
     }
 
     /// Takes the next sampled id.
@@ -203,12 +206,15 @@ impl<B: Backend> Session<B> {
         let reuse = reusable_prefix(&self.cached, prompt_ids);
         self.backend.truncate(reuse);
         self.cached.truncate(reuse);
+        // The last sampled id is never run, so a prompt of P ids leaves room for capacity - P + 1.
+        let room = (self.backend.capacity() + 1).saturating_sub(prompt_ids.len()).max(1);
+        let opts = &GenerateOptions { max_tokens: opts.max_tokens.min(room), ..opts.clone() };
         let mut st = Stepper::new(prompt_ids, opts);
         let mut next = None;
         if st.finish.is_none() {
             next = Some(self.backend.eval_sample(&prompt_ids[reuse..], &mut st.sampler, &st.history).inspect_err(|_| self.reset())?);
+            self.cached.extend_from_slice(&prompt_ids[reuse..]);
         }
-        self.cached.extend_from_slice(&prompt_ids[reuse..]);
         let prefill_ms = now_ms() - t0;
         let t1 = now_ms();
         while let Some(id) = next.take() {
@@ -216,7 +222,7 @@ impl<B: Backend> Session<B> {
                 Step::End => break,
                 Step::Token { text, more } => {
                     if !on_token(&TokenEvent { id, text: &text }) {
-                        st.abort();
+                        let _ = st.abort();
                         break;
                     }
                     if !more {

@@ -41,8 +41,9 @@ impl SamplingParams {
     pub fn greedy() -> Self {
         Self::default()
     }
+    /// Greedy: temperature 0 or below, so small that 1/temperature overflows, or top-k 1.
     pub fn is_greedy(&self) -> bool {
-        self.temperature <= 0.0 || self.top_k == 1
+        self.temperature <= 0.0 || !(1.0 / self.temperature).is_finite() || self.top_k == 1
     }
     /// Checks the ranges a caller can get wrong; the message names the parameter.
     pub fn validate(&self) -> Result<(), String> {
@@ -50,14 +51,16 @@ impl SamplingParams {
         if !self.temperature.is_finite() {
             return bad("temperature", self.temperature, "a finite number");
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return bad("top_p", self.top_p, "0 < top_p ≤ 1");
+        // 0 keeps the most likely token alone, as llama.cpp does.
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return bad("top_p", self.top_p, "0 ≤ top_p ≤ 1");
         }
         if !(0.0..=1.0).contains(&self.min_p) {
             return bad("min_p", self.min_p, "0 ≤ min_p ≤ 1");
         }
-        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
-            return bad("repetition_penalty", self.repetition_penalty, "> 0");
+        // The penalty divides or multiplies: both it and its inverse must be finite.
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite() && (1.0 / self.repetition_penalty).is_finite()) {
+            return bad("repetition_penalty", self.repetition_penalty, "> 0, its inverse finite");
         }
         Ok(())
     }
@@ -206,6 +209,24 @@ mod tests {
         assert_eq!(s.sample(&mut [0.1, 3.0, -1.0, 2.9], &[]), 1);
     }
 
+    /// Edges of the parameter ranges: top_p 0 keeps the best token (as in llama.cpp); a
+    /// temperature whose inverse overflows is greedy (0 · inf would make NaN weights); a penalty
+    /// whose inverse overflows is refused (penalized logits would become inf and drop out).
+    #[test]
+    fn parameter_edges() {
+        let p = SamplingParams { temperature: 1.0, top_p: 0.0, seed: 3, ..Default::default() };
+        assert!(p.validate().is_ok());
+        let mut s = Sampler::new(p);
+        for _ in 0..20 {
+            assert_eq!(s.sample(&mut [0.1, 3.0, -1.0, 2.9], &[]), 1);
+        }
+        let tiny = SamplingParams { temperature: 1e-40, ..Default::default() };
+        assert!(tiny.is_greedy() && tiny.validate().is_ok());
+        assert_eq!(Sampler::new(tiny).sample(&mut [0.1, 3.0, -1.0, 2.9], &[]), 1);
+        let penalty = SamplingParams { repetition_penalty: 1e-40, ..Default::default() };
+        assert!(penalty.validate().unwrap_err().contains("repetition_penalty"));
+    }
+
     #[test]
     fn top_k_one_is_greedy_even_with_temperature() {
         let mut s = Sampler::new(SamplingParams { temperature: 5.0, top_k: 1, ..Default::default() });
@@ -271,7 +292,7 @@ mod tests {
 
     #[test]
     fn validate_names_the_parameter() {
-        let e = SamplingParams { top_p: 0.0, ..Default::default() }.validate().unwrap_err();
+        let e = SamplingParams { top_p: 1.5, ..Default::default() }.validate().unwrap_err();
         assert!(e.contains("top_p"));
     }
 }

@@ -73,7 +73,7 @@ impl ModelLoader {
         };
         let cfg = ModelConfig::from_gguf(&gguf).map_err(|e| model_error(&e))?;
         crate::model::WeightTable::resolve(&cfg, &gguf).map_err(|e| model_error(&e))?;
-        let n_ctx = opts.context_length.unwrap_or(4096).clamp(16, cfg.n_ctx_train);
+        let n_ctx = opts.context_length.unwrap_or(4096).min(cfg.n_ctx_train).max(16);
         let req = DeviceRequest { default_limits_only: opts.default_limits, ..Default::default() };
         let mut ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
         match opts.tuning.as_deref() {

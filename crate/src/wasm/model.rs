@@ -18,7 +18,8 @@ use wasm_bindgen::prelude::*;
 struct GenOptions {
     max_tokens: usize,
     temperature: f32,
-    top_k: usize,
+    /// 0 or negative: no top-k (some clients send -1 for that).
+    top_k: i64,
     top_p: f32,
     min_p: f32,
     repetition_penalty: f32,
@@ -106,11 +107,18 @@ impl Model {
         let max_tokens = o.max_tokens.min(self.gpu.n_ctx - prompt_ids.len());
         let sampling = SamplingParams {
             temperature: o.temperature,
-            top_k: o.top_k,
+            top_k: o.top_k.max(0) as usize,
             top_p: o.top_p,
             min_p: o.min_p,
             repetition_penalty: o.repetition_penalty,
-            seed: o.seed.map(|s| s as u64).unwrap_or_else(|| (js_sys::Math::random() * 9.0e15) as u64),
+            seed: match o.seed {
+                // JS numbers hold integers exactly up to 2^53; anything else would be rounded.
+                Some(s) if !(s >= 0.0 && s.fract() == 0.0 && s <= 9007199254740992.0) => {
+                    return Err(js_error("InvalidArgument", &format!("seed = {s} is not an integer from 0 to 2^53")));
+                }
+                Some(s) => s as u64,
+                None => (js_sys::Math::random() * 9.0e15) as u64,
+            },
             ..SamplingParams::default()
         };
         sampling.validate().map_err(|e| js_error("InvalidArgument", &e))?;
@@ -174,8 +182,8 @@ impl Model {
     pub fn abort(&mut self) -> Result<JsValue, JsValue> {
         match self.gen.as_mut() {
             Some(g) => {
-                g.st.abort();
-                self.finish_event(None, String::new())
+                let rest = g.st.abort();
+                self.finish_event(None, rest)
             }
             None => to_js(&json!({ "done": true })),
         }

@@ -288,7 +288,7 @@ mod tests {
         SamplingParams {
             temperature: pick(rng, &[0.0, 0.3, 0.8, 1.0, 1.7]),
             top_k: pick(rng, &[0.0, 0.0, 1.0, 5.0, 40.0, 1024.0, 5000.0]) as usize,
-            top_p: pick(rng, &[1.0, 1.0, 0.95, 0.5]),
+            top_p: pick(rng, &[1.0, 1.0, 0.95, 0.5, 0.0]),
             min_p: pick(rng, &[0.0, 0.0, 0.05, 0.2]),
             repetition_penalty: pick(rng, &[1.0, 1.0, 1.3, 0.8]),
             repeat_last_n: pick(rng, &[64.0, 8.0]) as usize,
