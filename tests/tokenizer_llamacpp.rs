@@ -18,6 +18,11 @@ fn check_ids(key: &str, model_file: &str) {
     let fx = json(&fixtures().join(format!("tokenizer/{key}.json")));
     let cases = fx["cases"].as_array().unwrap();
     assert!(cases.len() >= 40, "at least 40 strings per model");
+    // The ids that end generation (llama_vocab_is_eog over the whole vocabulary).
+    let want_eog: Vec<u32> = fx["eog"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let mut eog = tok.vocab.eog.clone();
+    eog.sort_unstable();
+    assert_eq!(eog, want_eog, "{key}: end-of-generation ids");
     let mut failures = Vec::new();
     for c in cases {
         let text = c["text"].as_str().unwrap();
@@ -94,4 +99,15 @@ fn special_tokens_parse_only_when_asked() {
     assert_eq!(with[0], 1);
     let without = smol.encode("<|im_start|>user", false, false).unwrap();
     assert_ne!(without[0], 1);
+}
+
+/// Empty text has no tokens, even for a vocabulary that prefixes a space (Llama 2, Mistral; Gemma's
+/// own file turns the prefix off, so it is turned on here): llama.cpp makes no fragment of it.
+#[test]
+fn empty_text_is_no_tokens() {
+    let (_, mut gemma) = load(GEMMA);
+    gemma.vocab.add_space_prefix = true;
+    assert_eq!(gemma.encode("", false, false).unwrap(), Vec::<u32>::new());
+    assert_eq!(gemma.encode("", true, false).unwrap(), vec![gemma.vocab.bos.unwrap()]);
+    assert!(!gemma.encode(" ", false, false).unwrap().is_empty());
 }

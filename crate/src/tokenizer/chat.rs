@@ -1,7 +1,8 @@
 //! Chat templates: the model's `tokenizer.chat_template` (Jinja) rendered with minijinja, configured
 //! like transformers renders it (trim_blocks, lstrip_blocks, Python string methods,
-//! `raise_exception`, `strftime_now`). A GGUF without a template gets llama.cpp's built-in fallback
-//! for its architecture (Gemma's turn format, otherwise ChatML).
+//! `raise_exception`, `strftime_now`). A GGUF without a template gets the format of its family:
+//! Gemma's turns (as llama.cpp's built-in "gemma" template renders them), otherwise ChatML. llama.cpp
+//! itself falls back to ChatML for every model; a Gemma model was trained on its own format.
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ const GEMMA: &str = "{%- set ns = namespace(system='') -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}";
 
-/// ChatML, llama.cpp's fallback when a model names no template.
+/// ChatML: the fallback for a model without a template (llama.cpp's for every model).
 const CHATML: &str = "{%- for m in messages -%}
 {{- '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' -}}
 {%- endfor -%}

@@ -32,6 +32,11 @@ impl SpecialTokens {
     }
 
     pub fn split<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+        // No fragment at all for no text, as llama.cpp: a space-prefixing vocabulary would
+        // otherwise encode "" as the prefix's "▁".
+        if text.is_empty() {
+            return Vec::new();
+        }
         let mut frags = vec![Fragment::Text(text)];
         for (tok, id, control) in &self.list {
             if *control && !parse_special {

@@ -43,6 +43,14 @@ const EOG_TEXTS: &[&str] = &[
     "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "[e~[",
 ];
+/// Fill-in-the-middle pad, repository and file-separator tokens, which llama.cpp also ends
+/// generation on (and marks CONTROL): the GGUF's id for each, else the first token with one of
+/// these texts.
+const FIM_EOG: [(&str, &[&str]); 3] = [
+    ("tokenizer.ggml.fim_pad_token_id", &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]),
+    ("tokenizer.ggml.fim_rep_token_id", &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]),
+    ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
+];
 /// The subset llama.cpp picks the end-of-turn token from when `eot_token_id` is absent.
 const EOT_TEXTS: &[&str] = &[
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
@@ -157,6 +165,13 @@ impl Vocab {
             eot = EOT_TEXTS.iter().find_map(lookup);
         }
         let mut eog: Vec<u32> = EOG_TEXTS.iter().filter_map(lookup).collect();
+        for (key, texts) in FIM_EOG {
+            let fim = match id(key, None)? {
+                Some(i) => Some(i),
+                None => texts.iter().filter_map(lookup).min(),
+            };
+            eog.extend(fim.filter(|i| !eog.contains(i)));
+        }
         for &i in &eog {
             attrs[i as usize].0 |= TokenAttr::CONTROL;
         }
