@@ -140,9 +140,14 @@ export class Engine {
     this.completions = { create: (req) => promised(() => this.#create(req, false)) };
   }
 
+  /** Throws the typed error of a call after `unload()`. */
+  #loaded() {
+    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+  }
+
   /** Runs `fn` on the text object, with the errors typed (and a typed error once unloaded). */
   #withText(fn) {
-    if (!this.text) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    this.#loaded();
     try {
       return fn(this.text);
     } catch (e) {
@@ -167,11 +172,11 @@ export class Engine {
    * position, the `top` most likely next tokens with their logits: `[[{ id, logit }, ...], ...]`.
    */
   topLogits(ids, { top = 5 } = {}) {
-    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    this.#loaded();
     return this.queue.run(async () => {
       let flat;
       try {
-        if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+        this.#loaded();
         flat = await this.model.topLogits(Uint32Array.from(ids), top);
       } catch (e) {
         throw toTyped(e);
@@ -200,7 +205,7 @@ export class Engine {
   }
 
   #create(req, chat) {
-    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    this.#loaded();
     const id = (chat ? 'chatcmpl-' : 'cmpl-') + Math.random().toString(36).slice(2, 12);
     const created = Math.floor(Date.now() / 1000);
     const model = this.info.name || this.url;
@@ -209,7 +214,7 @@ export class Engine {
       this.queue.run(async () => {
         try {
           // Unloaded while this request waited in the queue.
-          if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+          this.#loaded();
           const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
           this.model.begin(ids, samplingOptions(req));
           for (;;) {
