@@ -584,6 +584,11 @@ impl GpuModel {
             WarmUp::Rest => {
                 self.k.defer_prepared();
                 self.record(&mut rec, 2, 1).map_err(err)?;
+                // Past one split of keys, attention runs its multi-split kernel and the reduction.
+                let split = decode_split(self.k.ctx.tuning) as usize;
+                if self.n_ctx > split {
+                    self.record_at(&mut rec, 1, 1, split).map_err(err)?;
+                }
                 let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
                 self.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[]).map_err(err)?;
             }
@@ -613,6 +618,11 @@ impl GpuModel {
     /// Records the forward pass of `t` tokens (ids already in the ids buffer) at `self.pos`, and the
     /// logits of the last `logit_rows` of them into the logits buffer.
     pub fn record(&self, rec: &mut Recorder, t: usize, logit_rows: usize) -> Result<(), super::shader::ShaderError> {
+        self.record_at(rec, t, logit_rows, self.pos)
+    }
+
+    /// [`Self::record`] at position `pos`.
+    fn record_at(&self, rec: &mut Recorder, t: usize, logit_rows: usize, pos: usize) -> Result<(), super::shader::ShaderError> {
         let cfg = &self.cfg;
         let s = &self.s;
         let e = cfg.n_embd as u32;
@@ -621,7 +631,7 @@ impl GpuModel {
         let (g, u, a) = (Bind::whole(&s.g), Bind::whole(&s.u), Bind::whole(&s.a));
         let vecs = Bind::whole(&self.w.vectors);
         let angles = Bind::whole(&self.w.angles);
-        let pos0 = self.pos as u32;
+        let pos0 = pos as u32;
         let tt = t as u32;
         let kv_dim = cfg.kv_dim() as u32;
         let eps = cfg.rms_eps;
