@@ -56,6 +56,17 @@ pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, String> {
     Ok(bytes as f64 / t / 1e9)
 }
 
+/// Seconds per dispatch of a kernel that does next to nothing (a 256-byte copy), dispatched as
+/// the timed kernels are (many in one submission, each after a barrier): the adapter's fixed cost
+/// per dispatch, which no kernel can go under. On the CPU adapters it is tens of microseconds,
+/// the time of a small matrix's whole matvec.
+pub async fn dispatch_seconds(k: &Kernels) -> Result<f64, String> {
+    let a = storage(&k.ctx, "tiny a", 256);
+    let b = storage(&k.ctx, "tiny b", 256);
+    let (ba, bb) = (Bind::whole(&a), Bind::whole(&b));
+    time_calls(k, 200, &mut |rec| copy(rec, ba.clone(), bb.clone(), 256)).await
+}
+
 /// A random `rows` × `cols` matrix of one type on the GPU, with x and y, to time matvec variants on.
 pub struct MatVecBench {
     pub w: GpuMatrix,

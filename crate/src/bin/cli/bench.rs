@@ -2,7 +2,7 @@
 //! as a ratio to a plain copy on the same adapter.
 
 use super::args::Args;
-use gguf_web::gpu::bench::{copy_gbps, MatVecBench};
+use gguf_web::gpu::bench::{copy_gbps, dispatch_seconds, MatVecBench};
 use gguf_web::gpu::context::block_on;
 use gguf_web::gpu::kernels::matvec::MatVec;
 use gguf_web::gpu::{DeviceRequest, GpuContext, Kernels};
@@ -110,9 +110,14 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
         }
         copy = copy.max(block_on(copy_gbps(&k, 64 << 20))?);
     }
+    let dispatch = block_on(dispatch_seconds(&k))?;
+    // The ratio a shape would read if its matvec took no longer than an empty dispatch: where it is
+    // low, the adapter's fixed cost per dispatch, not the kernel, bounds the ratio.
+    let cap = |bytes: u64| bytes as f64 / dispatch / 1e9 / copy;
     if !json_out {
         println!("adapter: {adapter}{}\ncopy: {copy:.2} GB/s (bytes copied per second)", if args.flag("trusted") { " (unchecked shaders)" } else { "" });
-        println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {}", "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "variant");
+        println!("dispatch: {:.1} us (a next-to-empty kernel; cap = the ratio of a matvec that took only that long)", dispatch * 1e6);
+        println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {:>6} {}", "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "cap", "variant");
     }
     let mut out = Vec::new();
     for (i, &(ty, model, name, rows, cols, t, bytes, key)) in rows_out.iter().enumerate() {
@@ -120,11 +125,11 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
         let ratio = gbps / copy;
         if json_out {
             out.push(json!({"quant": ty.name(), "model": model, "matrix": name, "rows": rows, "cols": cols,
-                "gbps": gbps, "copy_gbps": copy, "ratio": ratio, "us": t * 1e6,
+                "gbps": gbps, "copy_gbps": copy, "ratio": ratio, "us": t * 1e6, "cap": cap(bytes),
                 "variant": {"threads_per_row": key.threads_per_row, "groups_of_rows": key.groups_of_rows, "rows_per_thread": key.rows_per_thread,
                     "vec4": key.vec4, "share_x": key.share_x}}));
         } else {
-            println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {}", ty.name(), model, name, rows, cols, gbps, ratio, describe(&key));
+            println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {:>6.2} {}", ty.name(), model, name, rows, cols, gbps, ratio, cap(bytes), describe(&key));
         }
         // After a model's last shape of a type: all its shapes together (bytes ÷ time).
         let last = rows_out.get(i + 1).is_none_or(|n| n.0 != ty || n.1 != model);
@@ -135,7 +140,7 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
         }
     }
     if json_out {
-        println!("{}", json!({"adapter": adapter, "copy_gbps": copy, "kernels": out}));
+        println!("{}", json!({"adapter": adapter, "copy_gbps": copy, "dispatch_us": dispatch * 1e6, "kernels": out}));
     }
     Ok(())
 }
