@@ -348,6 +348,45 @@ test('already-aborted signals and calls after unload give typed errors, in the p
   }
 });
 
+test('a context of 16: a 16-token prompt still gets a token, 17 is ContextFullError, max_tokens is capped to the room', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (smol) => {
+      const e = await gw.Engine.load(smol, { cache: false, contextLength: 16 });
+      const run = async (prompt, max_tokens) => {
+        try {
+          const c = await e.completions.create({ prompt, max_tokens, temperature: 0, ignore_eos: true });
+          return { prompt: c.usage.prompt_tokens, completion: c.usage.completion_tokens, finish: c.choices[0].finish_reason };
+        } catch (err) {
+          return { error: err.name };
+        }
+      };
+      // Prompts of 1..n words; their token counts (BOS included) come from the engine's usage.
+      const words = (n) => ' a'.repeat(n);
+      const byLength = {};
+      for (let n = 1; n <= 16 && !(byLength[16] && byLength[10]); n++) {
+        const c = await run(words(n), 1);
+        if (c.prompt) byLength[c.prompt] ??= words(n);
+      }
+      const out = { context: e.info.contextLength, found: Object.keys(byLength) };
+      out.full = await run(byLength[16], 8);
+      out.over = await run(byLength[16] + ' a a', 8);
+      out.room = await run(byLength[10], 100);
+      out.after = await run('Hi', 2);
+      await e.unload();
+      return out;
+    }, '/models/' + MODELS.smollm2);
+    assert.equal(r.context, 16);
+    assert.ok(r.found.includes('16') && r.found.includes('10'), `prompts of 10 and 16 tokens: found ${r.found}`);
+    assert.deepEqual(r.full, { prompt: 16, completion: 1, finish: 'length' });
+    assert.deepEqual(r.over, { error: 'ContextFullError' });
+    assert.deepEqual(r.room, { prompt: 10, completion: 7, finish: 'length' });
+    assert.equal(r.after.completion, 2, 'the engine answers afterwards');
+  } finally {
+    await browser.close();
+  }
+});
+
 test('Gemma runs on a device with the default WebGPU limits; WASM memory stays under 64 MiB', async () => {
   const { browser, page } = await openPage();
   try {

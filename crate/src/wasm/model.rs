@@ -101,10 +101,12 @@ impl Model {
         if let Some(&bad) = prompt_ids.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(js_error("InvalidArgument", &format!("token id {bad} is outside the vocabulary of {n_vocab}")));
         }
-        if prompt_ids.len() >= self.gpu.n_ctx {
+        if prompt_ids.len() > self.gpu.n_ctx {
             return Err(js_error("ContextFull", &format!("the prompt has {} tokens; the context holds {}", prompt_ids.len(), self.gpu.n_ctx)));
         }
-        let max_tokens = o.max_tokens.min(self.gpu.n_ctx - prompt_ids.len());
+        // The last sampled id is never run, so a prompt of P ids leaves room for n_ctx - P + 1 (as
+        // natively, see `Session::generate`).
+        let max_tokens = o.max_tokens.min(self.gpu.n_ctx + 1 - prompt_ids.len());
         let sampling = SamplingParams {
             temperature: o.temperature,
             top_k: o.top_k.max(0) as usize,
