@@ -167,6 +167,12 @@ impl Stepper {
 
 /// How many leading ids of `prompt_ids` a cache holding `cached` can keep (at least the last
 /// prompt token is always evaluated, for its logits).
+/// How many ids a prompt of `prompt_len` ids can be followed by in a context of `capacity`: the
+/// last sampled id is never run, so `capacity - prompt_len + 1` (at least 1).
+pub fn room(capacity: usize, prompt_len: usize) -> usize {
+    (capacity + 1).saturating_sub(prompt_len).max(1)
+}
+
 pub fn reusable_prefix(cached: &[u32], prompt_ids: &[u32]) -> usize {
     let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
     common.min(prompt_ids.len().saturating_sub(1))
@@ -206,9 +212,7 @@ impl<B: Backend> Session<B> {
         let reuse = reusable_prefix(&self.cached, prompt_ids);
         self.backend.truncate(reuse);
         self.cached.truncate(reuse);
-        // The last sampled id is never run, so a prompt of P ids leaves room for capacity - P + 1.
-        let room = (self.backend.capacity() + 1).saturating_sub(prompt_ids.len()).max(1);
-        let opts = &GenerateOptions { max_tokens: opts.max_tokens.min(room), ..opts.clone() };
+        let opts = &GenerateOptions { max_tokens: opts.max_tokens.min(room(self.backend.capacity(), prompt_ids.len())), ..opts.clone() };
         let mut st = Stepper::new(prompt_ids, opts);
         let mut next = None;
         if st.finish.is_none() {

@@ -11,5 +11,5 @@ pub mod sampler;
 pub use backend::{Backend, CpuBackend, EngineError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use gpu_backend::GpuBackend;
-pub use generate::{reusable_prefix, FinishReason, GenerateOptions, Generation, Session, Step, Stepper, TokenEvent};
+pub use generate::{reusable_prefix, room, FinishReason, GenerateOptions, Generation, Session, Step, Stepper, TokenEvent};
 pub use sampler::{Sampler, SamplingParams};

@@ -7,7 +7,7 @@ use super::model::Model;
 use crate::gguf::{Gguf, PrefixSource};
 use crate::gpu::loader::WeightLoader;
 use crate::gpu::model::{GpuModel, GpuModelPlan, WarmUp};
-use crate::gpu::{DeviceRequest, Kernels};
+use crate::gpu::{DeviceRequest, GpuError, Kernels};
 use crate::model::ModelConfig;
 use crate::tokenizer::Tokenizer;
 use serde::Deserialize;
@@ -132,7 +132,12 @@ impl ModelLoader {
         let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
             return Err(js_error("Internal", "the loader has finished"));
         };
-        loader.feed(&plan.ctx(), offset, chunk).map_err(|e| js_error(if e.contains("lost") { "DeviceLost" } else { "GPUError" }, &e))
+        let ctx = plan.ctx();
+        // Asked of the device, not read off the message: a failed upload may be its loss.
+        loader.feed(&ctx, offset, chunk).map_err(|e| match ctx.take_error() {
+            Some(lost @ GpuError::DeviceLost(_)) => gpu_error(&lost),
+            _ => js_error("GPUError", &e),
+        })
     }
 
     /// Checks that every weight arrived (and the sha256), then builds the model.

@@ -4,7 +4,7 @@
 use super::errors::{gpu_error, js_error};
 use super::to_js;
 use crate::engine::clock::now_ms;
-use crate::engine::{reusable_prefix, FinishReason, GenerateOptions, SamplingParams, Step, Stepper};
+use crate::engine::{reusable_prefix, room, FinishReason, GenerateOptions, SamplingParams, Step, Stepper};
 use crate::gpu::model::GpuModel;
 use super::text::Text;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
@@ -104,9 +104,7 @@ impl Model {
         if prompt_ids.len() > self.gpu.n_ctx {
             return Err(js_error("ContextFull", &format!("the prompt has {} tokens; the context holds {}", prompt_ids.len(), self.gpu.n_ctx)));
         }
-        // The last sampled id is never run, so a prompt of P ids leaves room for n_ctx - P + 1 (as
-        // natively, see `Session::generate`).
-        let max_tokens = o.max_tokens.min(self.gpu.n_ctx + 1 - prompt_ids.len());
+        let max_tokens = o.max_tokens.min(room(self.gpu.n_ctx, prompt_ids.len()));
         let sampling = SamplingParams {
             temperature: o.temperature,
             top_k: o.top_k.max(0) as usize,
