@@ -56,7 +56,10 @@ fn unsupported_architecture_is_named() {
 
 #[test]
 fn unsupported_quant_type_is_named() {
-    let p = tmp_file("iq2.gguf", &tiny_model(&TinySpec { weight_type: GgmlType::IQ2_XXS, n_embd: 256, n_ff: 256, n_head: 4, ..Default::default() }));
+    let p = tmp_file(
+        "iq2.gguf",
+        &tiny_model(&TinySpec { weight_type: GgmlType::IQ2_XXS, n_embd: 256, n_ff: 256, n_head: 4, ..Default::default() }),
+    );
     let e = fails(&["score", "--model", p.to_str().unwrap(), "--ids", "1,2"]);
     assert!(e.contains("IQ2_XXS") && e.contains("not supported"), "{e}");
     // inspect still describes the file and says why it cannot run.
@@ -81,7 +84,19 @@ fn generate_json_on_a_tiny_model() {
     for arch in ["llama", "gemma3"] {
         let p = tmp_file(&format!("tiny-{arch}.gguf"), &tiny_model(&TinySpec { arch, ..Default::default() }));
         let out = bin()
-            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json"])
+            .args([
+                "generate",
+                "--model",
+                p.to_str().unwrap(),
+                "--prompt",
+                "the thin",
+                "--max-tokens",
+                "5",
+                "--temperature",
+                "0",
+                "--ignore-eos",
+                "--json",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -94,7 +109,21 @@ fn generate_json_on_a_tiny_model() {
         assert!(v["adapter"].as_str().is_some_and(|a| !a.is_empty()));
         // Greedy ids agree between the engines on this tiny model.
         let cpu = bin()
-            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json", "--backend", "cpu"])
+            .args([
+                "generate",
+                "--model",
+                p.to_str().unwrap(),
+                "--prompt",
+                "the thin",
+                "--max-tokens",
+                "5",
+                "--temperature",
+                "0",
+                "--ignore-eos",
+                "--json",
+                "--backend",
+                "cpu",
+            ])
             .output()
             .unwrap();
         let cpu: serde_json::Value = serde_json::from_slice(&cpu.stdout).unwrap();
@@ -103,7 +132,19 @@ fn generate_json_on_a_tiny_model() {
         // The kernel shapes tuned for GPUs (many threads per row, 32-key attention splits) too.
         let gpu_tuned = bin()
             .env("GGUF_WEB_TUNE", "gpu")
-            .args(["generate", "--model", p.to_str().unwrap(), "--prompt", "the thin", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--json"])
+            .args([
+                "generate",
+                "--model",
+                p.to_str().unwrap(),
+                "--prompt",
+                "the thin",
+                "--max-tokens",
+                "5",
+                "--temperature",
+                "0",
+                "--ignore-eos",
+                "--json",
+            ])
             .output()
             .unwrap();
         let gpu_tuned: serde_json::Value = serde_json::from_slice(&gpu_tuned.stdout).unwrap();
@@ -177,7 +218,20 @@ fn split_gguf_loads_as_one_model() {
     assert!(part.exists(), "{} is missing: run scripts/setup.sh", part.display());
     let run = |m: &std::path::Path| {
         let out = bin()
-            .args(["generate", "--model", m.to_str().unwrap(), "--prompt", "The capital of France is", "--max-tokens", "4", "--temperature", "0", "--json", "--backend", "cpu"])
+            .args([
+                "generate",
+                "--model",
+                m.to_str().unwrap(),
+                "--prompt",
+                "The capital of France is",
+                "--max-tokens",
+                "4",
+                "--temperature",
+                "0",
+                "--json",
+                "--backend",
+                "cpu",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -139,9 +139,12 @@ fn every_type() -> (Vec<(&'static str, Value)>, GgufWriter) {
     for (k, v) in &metadata {
         w.add(*k, v.clone());
     }
-    w.add_f32_tensor("a", &[3], &[1.0, 2.0, 3.0])
-        .add_tensor("b", &[32, 2], GgmlType::Q8_0, q8())
-        .add_tensor("c", &[2, 1, 1, 2], GgmlType::F16, vec![9u8; 8]);
+    w.add_f32_tensor("a", &[3], &[1.0, 2.0, 3.0]).add_tensor("b", &[32, 2], GgmlType::Q8_0, q8()).add_tensor(
+        "c",
+        &[2, 1, 1, 2],
+        GgmlType::F16,
+        vec![9u8; 8],
+    );
     (metadata, w)
 }
 
@@ -180,8 +183,7 @@ fn every_truncation_is_an_error_naming_its_section() {
     // The padding after the last tensor is optional: cuts in it leave a valid file.
     let data_end = g.tensors.iter().map(|t| t.file_offset(g.data_offset) + t.n_bytes).max().unwrap();
     for cut in 0..data_end as usize {
-        let r = std::panic::catch_unwind(|| read(&bytes[..cut]))
-            .unwrap_or_else(|_| panic!("the reader panicked on the file cut at {cut}"));
+        let r = std::panic::catch_unwind(|| read(&bytes[..cut])).unwrap_or_else(|_| panic!("the reader panicked on the file cut at {cut}"));
         let e = r.err().unwrap_or_else(|| panic!("the file cut at {cut} was accepted"));
         let cut = cut as u64;
         if cut >= l.header_end {

@@ -33,7 +33,15 @@ fn check(path: &Path) {
     m.truncate(0);
     m.warm_up(WarmUp::Rest).unwrap();
     let warmed = m.k.pipeline_count();
-    let drawn = SamplingParams { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0.05, repetition_penalty: 1.1, seed: 7, ..SamplingParams::default() };
+    let drawn = SamplingParams {
+        temperature: 0.8,
+        top_k: 40,
+        top_p: 0.9,
+        min_p: 0.05,
+        repetition_penalty: 1.1,
+        seed: 7,
+        ..SamplingParams::default()
+    };
     let a = block_on(m.forward_sample(&[1, 2, 3, 4, 5], &greedy, 0, &[])).unwrap();
     let b = block_on(m.forward_sample(&[a], &drawn, 1, &[1, 2, 3, a])).unwrap();
     block_on(m.forward_sample(&[b], &greedy, 2, &[])).unwrap();

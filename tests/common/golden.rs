@@ -55,9 +55,7 @@ pub fn cases(key: &str) -> Vec<Case> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|row| {
-                    row.as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32)).collect()
-                })
+                .map(|row| row.as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32)).collect())
                 .collect();
             let greedy = ids(&c["ids"]);
             let n_prompt = c["prompt_ids"].as_array().unwrap().len();
@@ -70,12 +68,8 @@ pub fn cases(key: &str) -> Vec<Case> {
                     None => -1.0,
                 }
             };
-            let sure = m("margins")
-                .iter()
-                .zip(m("tf_margins"))
-                .enumerate()
-                .map(|(i, (&a, b))| a.min(b).min(f32_margin(i)) >= MARGIN)
-                .collect();
+            let sure =
+                m("margins").iter().zip(m("tf_margins")).enumerate().map(|(i, (&a, b))| a.min(b).min(f32_margin(i)) >= MARGIN).collect();
             Case {
                 kind: c["kind"].as_str().unwrap().into(),
                 prompt: c["prompt"].as_str().unwrap().into(),
@@ -99,7 +93,14 @@ pub type Selection<'a> = Option<&'a [usize]>;
 
 /// Runs the llama.cpp checks on `backend`; `reference` (if given) is the CPU engine, whose logits
 /// the backend's must match within `nmse_tol` at every position.
-pub fn golden(key: &str, tok: &Tokenizer, backend: &mut dyn Backend, mut reference: Option<&mut CpuBackend>, nmse_tol: f64, select: Selection) {
+pub fn golden(
+    key: &str,
+    tok: &Tokenizer,
+    backend: &mut dyn Backend,
+    mut reference: Option<&mut CpuBackend>,
+    nmse_tol: f64,
+    select: Selection,
+) {
     let n_vocab = backend.config().n_vocab;
     let all = cases(key);
     let cases: Vec<(usize, &Case)> = all.iter().enumerate().filter(|(i, _)| select.is_none_or(|s| s.contains(i))).collect();
@@ -172,4 +173,3 @@ pub fn golden(key: &str, tok: &Tokenizer, backend: &mut dyn Backend, mut referen
     );
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
-

@@ -32,5 +32,5 @@ pub fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&s).unwrap()
 }
 
-pub mod tiny;
 pub mod golden;
+pub mod tiny;

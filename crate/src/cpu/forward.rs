@@ -100,7 +100,13 @@ impl CpuModel {
             rms_norm(&mut q, hd, qn, cfg.rms_eps);
             rms_norm(&mut k, hd, kn, cfg.rms_eps);
         }
-        let freqs = RopeFreqs { n_rot: cfg.rope_dim, base: lc.rope_base, scale: lc.rope_scale, mscale: lc.rope_mscale, factors: self.weights.rope_freqs.as_deref() };
+        let freqs = RopeFreqs {
+            n_rot: cfg.rope_dim,
+            base: lc.rope_base,
+            scale: lc.rope_scale,
+            mscale: lc.rope_mscale,
+            factors: self.weights.rope_freqs.as_deref(),
+        };
         for (t, (qt, kt)) in q.chunks_exact_mut(cfg.q_dim()).zip(k.chunks_exact_mut(cfg.kv_dim())).enumerate() {
             for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
                 rope(head, p0 + t, &freqs, cfg.rope_neox);

@@ -15,7 +15,13 @@ pub struct GpuBackend {
 
 impl GpuBackend {
     /// Creates a device sized for the model and streams the weights in.
-    pub fn open(src: &dyn ByteSource, g: &Gguf, n_ctx: usize, req: DeviceRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuBackend, ModelError> {
+    pub fn open(
+        src: &dyn ByteSource,
+        g: &Gguf,
+        n_ctx: usize,
+        req: DeviceRequest,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<GpuBackend, ModelError> {
         let cfg = ModelConfig::from_gguf(g)?;
         let ctx = block_on(GpuModel::context_for(&cfg, g, n_ctx, &req)).map_err(|e| ModelError::Gpu(e.to_string()))?;
         let k = Kernels::new(Rc::new(ctx));

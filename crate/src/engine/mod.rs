@@ -9,7 +9,7 @@ pub mod rng;
 pub mod sampler;
 
 pub use backend::{Backend, CpuBackend, EngineError};
+pub use generate::{reusable_prefix, room, FinishReason, GenerateOptions, Generation, Session, Step, Stepper, TokenEvent};
 #[cfg(not(target_arch = "wasm32"))]
 pub use gpu_backend::GpuBackend;
-pub use generate::{reusable_prefix, room, FinishReason, GenerateOptions, Generation, Session, Step, Stepper, TokenEvent};
 pub use sampler::{Sampler, SamplingParams};

@@ -25,15 +25,7 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams {
-            temperature: 0.0,
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.0,
-            repetition_penalty: 1.0,
-            repeat_last_n: 64,
-            seed: 0,
-        }
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repetition_penalty: 1.0, repeat_last_n: 64, seed: 0 }
     }
 }
 
@@ -113,8 +105,7 @@ pub fn sample_at(p: &SamplingParams, logits: &mut [f32], history: &[u32], step: 
 /// descending, ties by id. A -inf logit has no probability at any temperature, so it is never a
 /// candidate (nor are +inf and NaN, which a model should not produce).
 pub fn top_candidates(logits: &[f32], top_k: usize) -> Vec<(u32, f32)> {
-    let mut cand: Vec<(u32, f32)> =
-        logits.iter().enumerate().filter(|(_, &l)| l.is_finite()).map(|(i, &l)| (i as u32, l)).collect();
+    let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().filter(|(_, &l)| l.is_finite()).map(|(i, &l)| (i as u32, l)).collect();
     let k = if top_k == 0 { cand.len() } else { top_k.min(cand.len()) }.min(MAX_CANDIDATES);
     if k == 0 {
         return Vec::new();

@@ -11,8 +11,8 @@ pub mod writer;
 
 pub use error::{GgufError, Result};
 pub use reader::{Gguf, TensorInfo};
-pub use source::{ByteSource, PrefixSource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
+pub use source::{ByteSource, PrefixSource};
 pub use value::{Array, Value, ValueType};
 pub use writer::GgufWriter;

@@ -124,11 +124,7 @@ impl Gguf {
                 let a = match v {
                     Value::U32(a) => *a as u64,
                     other => {
-                        return Err(GgufError::WrongType {
-                            key: "general.alignment".into(),
-                            expected: "u32",
-                            found: other.type_name(),
-                        })
+                        return Err(GgufError::WrongType { key: "general.alignment".into(), expected: "u32", found: other.type_name() })
                     }
                 };
                 if a == 0 || !a.is_power_of_two() {
@@ -151,8 +147,7 @@ impl Gguf {
             tensors.push(t);
         }
 
-        let data_offset = align_up(c.pos(), alignment)
-            .ok_or_else(|| GgufError::BadAlignment { value: alignment })?;
+        let data_offset = align_up(c.pos(), alignment).ok_or_else(|| GgufError::BadAlignment { value: alignment })?;
         let file_len = src.len();
         check_extents(&tensors, data_offset, file_len)?;
         Ok(Gguf { version, metadata, index, tensors, tensor_index, alignment, data_offset, file_len })
@@ -304,11 +299,7 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<Array> {
         ValueType::Bool => {
             let bytes = c.take(n as u64, &|| format!("array {key:?}"))?;
             if let Some(b) = bytes.iter().find(|&&b| b > 1) {
-                return Err(GgufError::WrongType {
-                    key: key.into(),
-                    expected: "bool (0 or 1)",
-                    found: format!("byte {b}"),
-                });
+                return Err(GgufError::WrongType { key: key.into(), expected: "bool (0 or 1)", found: format!("byte {b}") });
             }
             Array::Bool(bytes.iter().map(|&b| b == 1).collect())
         }

@@ -70,8 +70,7 @@ mod file {
     impl FileSource {
         pub fn open(path: impl AsRef<Path>) -> Result<Self> {
             let path = path.as_ref();
-            let file = File::open(path)
-                .map_err(|e| GgufError::Io(format!("cannot open {}: {e}", path.display())))?;
+            let file = File::open(path).map_err(|e| GgufError::Io(format!("cannot open {}: {e}", path.display())))?;
             let meta = file.metadata().map_err(|e| GgufError::Io(e.to_string()))?;
             if !meta.is_file() {
                 return Err(GgufError::Io(format!("{} is not a regular file", path.display())));

@@ -128,20 +128,36 @@ impl GgufWriter {
 
 fn value_type(v: &Value) -> ValueType {
     match v {
-        Value::U8(_) => ValueType::U8, Value::I8(_) => ValueType::I8, Value::U16(_) => ValueType::U16,
-        Value::I16(_) => ValueType::I16, Value::U32(_) => ValueType::U32, Value::I32(_) => ValueType::I32,
-        Value::F32(_) => ValueType::F32, Value::Bool(_) => ValueType::Bool, Value::String(_) => ValueType::String,
-        Value::Array(_) => ValueType::Array, Value::U64(_) => ValueType::U64, Value::I64(_) => ValueType::I64,
+        Value::U8(_) => ValueType::U8,
+        Value::I8(_) => ValueType::I8,
+        Value::U16(_) => ValueType::U16,
+        Value::I16(_) => ValueType::I16,
+        Value::U32(_) => ValueType::U32,
+        Value::I32(_) => ValueType::I32,
+        Value::F32(_) => ValueType::F32,
+        Value::Bool(_) => ValueType::Bool,
+        Value::String(_) => ValueType::String,
+        Value::Array(_) => ValueType::Array,
+        Value::U64(_) => ValueType::U64,
+        Value::I64(_) => ValueType::I64,
         Value::F64(_) => ValueType::F64,
     }
 }
 
 fn elem_type(a: &Array) -> ValueType {
     match a {
-        Array::U8(_) => ValueType::U8, Array::I8(_) => ValueType::I8, Array::U16(_) => ValueType::U16,
-        Array::I16(_) => ValueType::I16, Array::U32(_) => ValueType::U32, Array::I32(_) => ValueType::I32,
-        Array::F32(_) => ValueType::F32, Array::Bool(_) => ValueType::Bool, Array::String(_) => ValueType::String,
-        Array::Array(_) => ValueType::Array, Array::U64(_) => ValueType::U64, Array::I64(_) => ValueType::I64,
+        Array::U8(_) => ValueType::U8,
+        Array::I8(_) => ValueType::I8,
+        Array::U16(_) => ValueType::U16,
+        Array::I16(_) => ValueType::I16,
+        Array::U32(_) => ValueType::U32,
+        Array::I32(_) => ValueType::I32,
+        Array::F32(_) => ValueType::F32,
+        Array::Bool(_) => ValueType::Bool,
+        Array::String(_) => ValueType::String,
+        Array::Array(_) => ValueType::Array,
+        Array::U64(_) => ValueType::U64,
+        Array::I64(_) => ValueType::I64,
         Array::F64(_) => ValueType::F64,
     }
 }

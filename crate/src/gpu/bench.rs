@@ -12,11 +12,7 @@ use crate::quant::testdata::{random_tensor, TestRng};
 use crate::quant::GgmlType;
 
 /// Seconds per call of `record`, which must record one call; repeated `reps` times per submission.
-pub async fn time_calls(
-    k: &Kernels,
-    reps: usize,
-    record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>,
-) -> Result<f64, String> {
+pub async fn time_calls(k: &Kernels, reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>) -> Result<f64, String> {
     let run = |reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>| -> Result<(), String> {
         let mut rec = k.recorder();
         for _ in 0..reps {

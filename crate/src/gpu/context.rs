@@ -146,11 +146,9 @@ impl GpuContext {
         let mut limits = wgpu::Limits::default();
         limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.max(req.max_binding);
         limits.max_buffer_size = limits.max_buffer_size.max(req.max_buffer);
-        limits.max_storage_buffers_per_shader_stage =
-            limits.max_storage_buffers_per_shader_stage.max(req.storage_buffers_per_stage);
+        limits.max_storage_buffers_per_shader_stage = limits.max_storage_buffers_per_shader_stage.max(req.storage_buffers_per_stage);
         limits.max_compute_workgroup_storage_size = limits.max_compute_workgroup_storage_size.max(req.workgroup_storage);
-        limits.max_compute_invocations_per_workgroup =
-            limits.max_compute_invocations_per_workgroup.max(req.invocations_per_workgroup);
+        limits.max_compute_invocations_per_workgroup = limits.max_compute_invocations_per_workgroup.max(req.invocations_per_workgroup);
 
         let feats = adapter.features();
         let subgroups = req.allow_subgroups && feats.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size > 0;
@@ -195,18 +193,7 @@ impl GpuContext {
             Some(n) if req.allow_subgroups && !subgroups => (true, n),
             _ => (subgroups, if subgroups { info.subgroup_min_size } else { 0 }),
         };
-        Ok(GpuContext {
-            tuning,
-            subgroup_size,
-            device,
-            queue,
-            info,
-            limits,
-            subgroups,
-            f16,
-            timestamps,
-            health,
-        })
+        Ok(GpuContext { tuning, subgroup_size, device, queue, info, limits, subgroups, f16, timestamps, health })
     }
 
     /// Whether prefill runs the batch through the matvec (every token decoding the weights again)
@@ -237,13 +224,7 @@ impl GpuContext {
         if let Some(l) = &h.lost {
             return Some(GpuError::DeviceLost(l.clone()));
         }
-        h.error.take().map(|e| {
-            if e.to_lowercase().contains("out of memory") {
-                GpuError::OutOfMemory(e)
-            } else {
-                GpuError::Validation(e)
-            }
-        })
+        h.error.take().map(|e| if e.to_lowercase().contains("out of memory") { GpuError::OutOfMemory(e) } else { GpuError::Validation(e) })
     }
 
     pub fn check(&self) -> Result<(), GpuError> {

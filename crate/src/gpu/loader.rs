@@ -63,7 +63,14 @@ impl WeightLoader {
             Sink::Matrix { .. } => 0,
         };
         self.bytes_total += info.n_bytes;
-        self.targets.push(Target { info: info.clone(), start: data_offset + info.offset, sink, pending: Vec::new(), rows_done: 0, done: false });
+        self.targets.push(Target {
+            info: info.clone(),
+            start: data_offset + info.offset,
+            sink,
+            pending: Vec::new(),
+            rows_done: 0,
+            done: false,
+        });
         self.targets.sort_by_key(|t| t.start);
         off
     }

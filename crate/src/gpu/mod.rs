@@ -10,9 +10,9 @@ pub mod kernels;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
-pub mod profile;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod prewarm;
+pub mod profile;
 pub mod shader;
 pub mod weights;
 #[cfg(test)]

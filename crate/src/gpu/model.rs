@@ -5,20 +5,24 @@
 use super::buffers::storage;
 use super::context::{GpuContext, Tuning};
 use super::error::GpuError;
-use super::kernels::attention::{attention_decode, attention_prefill, attention_split, decode_split, prefill_by_splits, AttnBuffers, AttnGeometry};
+use super::kernels::attention::{
+    attention_decode, attention_prefill, attention_split, decode_split, prefill_by_splits, AttnBuffers, AttnGeometry,
+};
 use super::kernels::elementwise::softcap;
 use super::kernels::embed::embed;
 use super::kernels::glu::glu;
 use super::kernels::matmul::{matmul, MatMul, MatMulIo};
-use super::kernels::matvec::{can_norm_x, matvec, matvec_experts, matvec_normed, matvec_paired, matvec_tokens, ExpertIo, GluIn, MatVec, XNorm};
+use super::kernels::matvec::{
+    can_norm_x, matvec, matvec_experts, matvec_normed, matvec_paired, matvec_tokens, ExpertIo, GluIn, MatVec, XNorm,
+};
 use super::kernels::moe::{combine, route};
 use super::kernels::norm::{rms_norm, rms_norm_add_then_norm, NormArgs};
 use super::kernels::rope::{rope, rope_table, RopeArgs, RopeFreqs, RopeParams};
 use super::kernels::sample::GpuSampler;
-use crate::engine::SamplingParams;
 use super::loader::{Sink, WeightLoader};
 use super::pipeline::{Bind, Kernels, Recorder};
 use super::weights::{gpu_block_elems, GpuMatrix};
+use crate::engine::SamplingParams;
 use crate::gguf::{ByteSource, Gguf};
 use crate::model::{LayerTensors, ModelConfig, ModelError, TensorSpec, WeightTable};
 use std::collections::HashMap;
@@ -55,7 +59,10 @@ pub enum GateUp {
     /// Stacked (gate rows, then up rows): one matvec writes act(gate x) · (up x). Chosen where
     /// their types match, the stack fits one binding, and prefill runs through the matvec.
     Paired(GpuMatrix),
-    Separate { gate: GpuMatrix, up: GpuMatrix },
+    Separate {
+        gate: GpuMatrix,
+        up: GpuMatrix,
+    },
 }
 
 impl GateUp {
@@ -228,7 +235,8 @@ impl GpuModel {
         for group in &stacks {
             let rows = group.iter().map(|t| t.n_rows() as usize).sum();
             let name = stack_name(group);
-            let m = GpuMatrix::new(&ctx.device, &name, group[0].ty, group[0].dims[0] as usize, rows, max_binding).map_err(ModelError::Gpu)?;
+            let m =
+                GpuMatrix::new(&ctx.device, &name, group[0].ty, group[0].dims[0] as usize, rows, max_binding).map_err(ModelError::Gpu)?;
             let mut row0 = 0;
             for t in group {
                 loader.add(t, data, Sink::Matrix { m: m.clone(), row0 });
@@ -243,7 +251,13 @@ impl GpuModel {
     }
 
     /// Loads a model from a local source (natively: a file).
-    pub fn load(k: Kernels, src: &dyn ByteSource, g: &Gguf, n_ctx: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel, ModelError> {
+    pub fn load(
+        k: Kernels,
+        src: &dyn ByteSource,
+        g: &Gguf,
+        n_ctx: usize,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<GpuModel, ModelError> {
         let (plan, mut loader) = Self::plan(k, g, n_ctx)?;
         plan.stream(&mut loader, src, progress)?;
         plan.finish(loader)
@@ -356,7 +370,9 @@ impl GpuModelPlan {
         };
         let rope_factors = table.rope_freqs.as_ref().map(vo);
         let kv = (0..cfg.n_layer)
-            .map(|_| (storage(&ctx, "k cache", (n_ctx * cfg.kv_dim() * 4) as u64), storage(&ctx, "v cache", (n_ctx * cfg.v_dim() * 4) as u64)))
+            .map(|_| {
+                (storage(&ctx, "k cache", (n_ctx * cfg.kv_dim() * 4) as u64), storage(&ctx, "v cache", (n_ctx * cfg.v_dim() * 4) as u64))
+            })
             .collect();
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
@@ -397,7 +413,22 @@ impl GpuModelPlan {
         });
         ctx.check().map_err(gpu_err)?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
-        let model = GpuModel { k, sampler, id_staging, cfg, w, kv, s, n_ctx, pos: 0, last_dispatches: 0, submits: 0, prefill_by_matvec, attn_batch, ready_steps: Default::default() };
+        let model = GpuModel {
+            k,
+            sampler,
+            id_staging,
+            cfg,
+            w,
+            kv,
+            s,
+            n_ctx,
+            pos: 0,
+            last_dispatches: 0,
+            submits: 0,
+            prefill_by_matvec,
+            attn_batch,
+            ready_steps: Default::default(),
+        };
         Ok(GpuModelPlan { model, rope_tables, rope_factors })
     }
 
@@ -492,10 +523,25 @@ impl GpuModel {
     pub fn gpu_bytes(&self) -> u64 {
         let kv: u64 = self.kv.iter().map(|(k, v)| k.size() + v.size()).sum();
         let s = &self.s;
-        let scratch: u64 = [&s.x, &s.h, &s.o, &s.q, &s.attn, &s.g, &s.u, &s.a, &s.ids, &s.logits, &s.attn_parts, &s.router_logits, &s.route, &s.experts_out]
-            .iter()
-            .map(|b| b.size())
-            .sum();
+        let scratch: u64 = [
+            &s.x,
+            &s.h,
+            &s.o,
+            &s.q,
+            &s.attn,
+            &s.g,
+            &s.u,
+            &s.a,
+            &s.ids,
+            &s.logits,
+            &s.attn_parts,
+            &s.router_logits,
+            &s.route,
+            &s.experts_out,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum();
         self.w.gpu_bytes() + kv + scratch
     }
 
@@ -641,17 +687,18 @@ impl GpuModel {
         embed(rec, &self.w.token_embd, &Bind::whole(&s.ids), 0, tt, &x, 0, cfg.embed_scale.unwrap_or(1.0))?;
 
         // y[tokens] = W · src[tokens]: the matvec (a workgroup layer per token), or the tiled matmul.
-        let proj = |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
-            if t == 1 {
-                matvec(rec, mv(w.ty, w.rows), w, src, 0, dst, dst_off, acc)
-            } else if self.prefill_by_matvec {
-                let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
-                matvec_tokens(rec, mv(w.ty, w.rows), w, io, None, tt, acc)
-            } else {
-                let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
-                matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
-            }
-        };
+        let proj =
+            |rec: &mut Recorder, w: &GpuMatrix, src: &Bind, src_stride: u32, dst: &Bind, dst_off: u32, dst_stride: u32, acc: bool| {
+                if t == 1 {
+                    matvec(rec, mv(w.ty, w.rows), w, src, 0, dst, dst_off, acc)
+                } else if self.prefill_by_matvec {
+                    let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                    matvec_tokens(rec, mv(w.ty, w.rows), w, io, None, tt, acc)
+                } else {
+                    let io = MatMulIo { x: src, x_offset: 0, x_stride: src_stride, y: dst, y_offset: dst_off, y_stride: dst_stride };
+                    matmul(rec, MatMul::for_type(w.ty), w, io, tt, acc)
+                }
+            };
         let norm = |rec: &mut Recorder, src: &Bind, w_off: u32, dst: &Bind, add: bool| {
             rms_norm(rec, NormArgs { x: src, x_offset: 0, w: &vecs, w_offset: w_off, y: dst, y_offset: 0 }, e, tt, eps, add)
         };
@@ -759,10 +806,21 @@ impl GpuModel {
                 let gate_in = GluIn { act: cfg.activation, g: &g, g_offset: 0 };
                 let GateUp::Separate { gate, up } = &l.gate_up else { unreachable!("experts are never paired") };
                 for (w, y, glu) in [(gate, &g, None), (up, &a, Some(gate_in))] {
-                    let eio = ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
+                    let eio =
+                        ExpertIo { x: &h, x_offset: 0, x_stride_token: e, x_stride_slot: 0, y, y_offset: 0, y_stride: fe, route: &rt, glu };
                     matvec_experts(rec, mv(w.ty, fe as usize), w, eio, fe, tt, k)?;
                 }
-                let eio = ExpertIo { x: &a, x_offset: 0, x_stride_token: k * fe, x_stride_slot: fe, y: &d, y_offset: 0, y_stride: e, route: &rt, glu: None };
+                let eio = ExpertIo {
+                    x: &a,
+                    x_offset: 0,
+                    x_stride_token: k * fe,
+                    x_stride_slot: fe,
+                    y: &d,
+                    y_offset: 0,
+                    y_stride: e,
+                    route: &rt,
+                    glu: None,
+                };
                 matvec_experts(rec, mv(l.down.ty, e as usize), &l.down, eio, e, tt, k)?;
                 match l.post_ffn_norm {
                     Some(pn) => {
@@ -812,7 +870,14 @@ impl GpuModel {
                 let io = MatMulIo { x: &x, x_offset: first * e, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 matvec_normed(rec, mv(out.ty, out.rows), out, io, x_normed(self.w.output_norm), None, lr)?;
             } else {
-                rms_norm(rec, NormArgs { x: &x, x_offset: first * e, w: &vecs, w_offset: self.w.output_norm, y: &h, y_offset: 0 }, e, lr, eps, false)?;
+                rms_norm(
+                    rec,
+                    NormArgs { x: &x, x_offset: first * e, w: &vecs, w_offset: self.w.output_norm, y: &h, y_offset: 0 },
+                    e,
+                    lr,
+                    eps,
+                    false,
+                )?;
                 let io = MatMulIo { x: &h, x_offset: 0, x_stride: e, y: &logits, y_offset: 0, y_stride: nv };
                 if logit_rows == 1 {
                     matvec(rec, mv(out.ty, out.rows), out, &h, 0, &logits, 0, false)?;

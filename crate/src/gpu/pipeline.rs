@@ -187,7 +187,13 @@ impl Kernels {
         }
         src.push_str(K::Params::WGSL);
         src.push_str(&body);
-        Ok(PipelineSource { name: key.name(), src, params_size: std::mem::size_of::<K::Params>() as u64, bindings: key.bindings(), workgroup: wg })
+        Ok(PipelineSource {
+            name: key.name(),
+            src,
+            params_size: std::mem::size_of::<K::Params>() as u64,
+            bindings: key.bindings(),
+            workgroup: wg,
+        })
     }
 
     /// The compiled pipeline of `key`, created on first use.
@@ -328,7 +334,8 @@ impl Kernels {
                 }),
             });
         }
-        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&c.name), layout: &c.layout, entries: &entries });
+        let bg =
+            self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&c.name), layout: &c.layout, entries: &entries });
         self.bind_groups.borrow_mut().insert(key, bg.clone());
         bg
     }
@@ -342,7 +349,16 @@ impl Kernels {
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         let mut pass = encoder.begin_compute_pass(&Default::default()).forget_lifetime();
         let profiled = self.profile.borrow_mut().as_mut().is_some_and(|p| p.begin(&mut pass));
-        Recorder { k: self, encoder: Some(encoder), pass: Some(pass), arena: Vec::new(), dispatches: 0, dry: false, names: Vec::new(), profiled }
+        Recorder {
+            k: self,
+            encoder: Some(encoder),
+            pass: Some(pass),
+            arena: Vec::new(),
+            dispatches: 0,
+            dry: false,
+            names: Vec::new(),
+            profiled,
+        }
     }
 
     /// A recorder that records nothing: each dispatch only [`Kernels::prepare`]s its pipeline.

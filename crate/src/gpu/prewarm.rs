@@ -41,7 +41,9 @@ pub fn compile_async(device: &wgpu::Device, s: &PipelineSource, after: Option<&P
     let p = match after {
         None => call(&dev, "createComputePipelineAsync", &desc)?,
         Some(after) => {
-            let start = Function::new_with_args("dev, desc", "return () => dev.createComputePipelineAsync(desc)").call2(&JsValue::NULL, &dev, &desc).ok()?;
+            let start = Function::new_with_args("dev, desc", "return () => dev.createComputePipelineAsync(desc)")
+                .call2(&JsValue::NULL, &dev, &desc)
+                .ok()?;
             let settle = Function::new_with_args("p, f", "return p.then(f, f)");
             settle.call2(&JsValue::NULL, after, &start).ok()?
         }
@@ -63,5 +65,8 @@ pub fn is_cpu_emulated(device: &wgpu::Device) -> bool {
     let Ok(info) = Reflect::get(&dev, &JsValue::from_str("adapterInfo")) else { return false };
     let field = |k: &str| Reflect::get(&info, &JsValue::from_str(k)).ok().and_then(|v| v.as_string()).unwrap_or_default().to_lowercase();
     let fallback = Reflect::get(&info, &JsValue::from_str("isFallbackAdapter")).ok().and_then(|v| v.as_bool()).unwrap_or(false);
-    fallback || [field("architecture"), field("description"), field("device")].iter().any(|s| s.contains("swiftshader") || s.contains("llvmpipe"))
+    fallback
+        || [field("architecture"), field("description"), field("device")]
+            .iter()
+            .any(|s| s.contains("swiftshader") || s.contains("llvmpipe"))
 }

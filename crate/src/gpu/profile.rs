@@ -23,7 +23,11 @@ impl Profile {
         if !ctx.timestamps {
             return None;
         }
-        let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: CAPACITY });
+        let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: CAPACITY,
+        });
         let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("profile"),
             size: CAPACITY as u64 * 8,

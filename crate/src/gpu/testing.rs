@@ -28,5 +28,10 @@ fn build(tuning: Option<super::context::Tuning>) -> Kernels {
 
 pub fn assert_nmse(what: &str, got: &[f32], want: &[f32], tol: f64) {
     let e = super::buffers::nmse(got, want);
-    assert!(e <= tol, "{what}: NMSE {e:.3e} > {tol:.1e}\n got[..8]  {:?}\n want[..8] {:?}", &got[..got.len().min(8)], &want[..want.len().min(8)]);
+    assert!(
+        e <= tol,
+        "{what}: NMSE {e:.3e} > {tol:.1e}\n got[..8]  {:?}\n want[..8] {:?}",
+        &got[..got.len().min(8)],
+        &want[..want.len().min(8)]
+    );
 }

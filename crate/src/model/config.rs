@@ -107,10 +107,8 @@ pub struct ModelConfig {
 impl ModelConfig {
     pub fn from_gguf(g: &Gguf) -> Result<ModelConfig, ModelError> {
         let arch_name = g.require("general.architecture", g.get_str("general.architecture"))?;
-        let arch = Arch::from_name(arch_name).ok_or_else(|| ModelError::UnsupportedArchitecture {
-            name: arch_name.to_string(),
-            supported: Arch::supported_list(),
-        })?;
+        let arch = Arch::from_name(arch_name)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture { name: arch_name.to_string(), supported: Arch::supported_list() })?;
         let a = arch.name();
         let key = |k: &str| format!("{a}.{k}");
         let req_usize = |k: &str| -> Result<usize, ModelError> {

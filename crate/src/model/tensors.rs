@@ -65,11 +65,7 @@ impl Resolver<'_> {
             return Err(ModelError::BadShape { name: name.into(), expected, found: t.dims.clone() });
         }
         if !t.ty.is_supported() {
-            return Err(ModelError::UnsupportedQuant {
-                tensor: name.into(),
-                ty: t.ty,
-                supported: supported_quants(),
-            });
+            return Err(ModelError::UnsupportedQuant { tensor: name.into(), ty: t.ty, supported: supported_quants() });
         }
         Ok(Some(t.clone()))
     }
@@ -87,16 +83,28 @@ impl WeightTable {
         for il in 0..cfg.n_layer {
             let n = |s: &str| format!("blk.{il}.{s}.weight");
             let need = |s: &str, shape: &[usize], on: bool| -> Result<Option<TensorSpec>, ModelError> {
-                if on { r.get(&n(s), shape).map(Some) } else { Ok(None) }
+                if on {
+                    r.get(&n(s), shape).map(Some)
+                } else {
+                    Ok(None)
+                }
             };
             let bias = |s: &str, len: usize| -> Result<Option<TensorSpec>, ModelError> {
-                if cfg.qkv_bias { r.get(&format!("blk.{il}.{s}.bias"), &[len]).map(Some) } else { Ok(None) }
+                if cfg.qkv_bias {
+                    r.get(&format!("blk.{il}.{s}.bias"), &[len]).map(Some)
+                } else {
+                    Ok(None)
+                }
             };
             let (qd, kd, vd) = (cfg.q_dim(), cfg.kv_dim(), cfg.v_dim());
             // Phi-3 fuses q, k, v into one matrix and gate, up into another: their row ranges
             // load as separate matrices.
             let (wq, wk, wv) = match r.opt(&n("attn_qkv"), &[e, qd + kd + vd])? {
-                Some(qkv) => (qkv.row_slice(0, qd as u64, "q"), qkv.row_slice(qd as u64, kd as u64, "k"), qkv.row_slice((qd + kd) as u64, vd as u64, "v")),
+                Some(qkv) => (
+                    qkv.row_slice(0, qd as u64, "q"),
+                    qkv.row_slice(qd as u64, kd as u64, "k"),
+                    qkv.row_slice((qd + kd) as u64, vd as u64, "v"),
+                ),
                 None => (r.get(&n("attn_q"), &[e, qd])?, r.get(&n("attn_k"), &[e, kd])?, r.get(&n("attn_v"), &[e, vd])?),
             };
             let (router, gate, up, down) = if let Some(m) = cfg.moe {

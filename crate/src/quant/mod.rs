@@ -4,8 +4,8 @@
 
 mod blocks;
 mod iquants;
-pub mod testdata;
 mod kquants;
+pub mod testdata;
 mod types;
 
 pub use blocks::*;
@@ -40,10 +40,9 @@ fn decode_all<B: Block>(bytes: &[u8], out: &mut [f32]) {
 
 /// Decodes `bytes` of type `ty` into `out` (whose length is the element count).
 pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-    let expected = ty
-        .row_bytes(out.len() as u64)
-        .ok_or(QuantError::SizeMismatch { ty, n_bytes: bytes.len(), n_elements: out.len(), expected: 0 })?
-        as usize;
+    let expected =
+        ty.row_bytes(out.len() as u64).ok_or(QuantError::SizeMismatch { ty, n_bytes: bytes.len(), n_elements: out.len(), expected: 0 })?
+            as usize;
     if expected != bytes.len() {
         return Err(QuantError::SizeMismatch { ty, n_bytes: bytes.len(), n_elements: out.len(), expected });
     }

@@ -43,7 +43,8 @@ fn f16_fields(ty: GgmlType) -> &'static [usize] {
 }
 
 /// f16 values at the edges: subnormal, zero, largest, smallest normal, of both signs, and ordinary.
-const EDGE_HALVES: [u16; 14] = [0x0001, 0x03ff, 0x8001, 0x83ff, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x0400, 0x8400, 0x3c00, 0xbc00, 0x0200, 0x2e66];
+const EDGE_HALVES: [u16; 14] =
+    [0x0001, 0x03ff, 0x8001, 0x83ff, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x0400, 0x8400, 0x3c00, 0xbc00, 0x0200, 0x2e66];
 
 /// `n` elements of type `ty` at the edges of its format, where `random_tensor` never goes: blocks
 /// of all-0x00, 0xff, 0x80, 0x7f or alternating nibbles as well as random bytes, with scales (d,

@@ -18,17 +18,13 @@ const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|
 /// tokens skip the merges (llama.cpp's `ignore_merges`, set for llama3).
 pub fn pre_tokenizer(pre: &str) -> Result<(Vec<&'static str>, bool), String> {
     Ok(match pre {
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => {
-            (vec![LLAMA3], true)
-        }
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => (vec![LLAMA3], true),
         "dbrx" | "smaug-bpe" => (vec![LLAMA3], false),
         "qwen2" | "deepseek-r1-qwen" | "megrez" | "stablelm2" | "hunyuan" | "kormo" => (vec![QWEN2], false),
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
-            (vec![r"\p{N}", GPT2], false)
-        }
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => (vec![r"\p{N}", GPT2], false),
         // llama.cpp spells it "gpt-2"; "gpt2" is accepted too, as the tokenizer model is named so.
-        "gpt-2" | "gpt2" | "phi-2" | "mpt" | "olmo" | "jais" | "trillion" | "jina-es" | "jina-de"
-        | "gigachat" | "jina-v2-es" | "jina-v2-de" | "exaone4" => (vec![GPT2], false),
+        "gpt-2" | "gpt2" | "phi-2" | "mpt" | "olmo" | "jais" | "trillion" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
+        | "jina-v2-de" | "exaone4" => (vec![GPT2], false),
         "default" => (vec![r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"], false),
         other => {
             return Err(format!(
@@ -76,7 +72,10 @@ pub fn build(vocab: &Vocab) -> Result<Tokenizer, ModelError> {
         }
     }
     let model = BPE::builder()
-        .vocab_and_merges(vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .vocab_and_merges(
+            vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect::<tokenizers::models::bpe::Vocab>(),
+            merges,
+        )
         .ignore_merges(ignore_merges)
         .build()
         .map_err(|e| ModelError::Tokenizer(format!("BPE model: {e}")))?;

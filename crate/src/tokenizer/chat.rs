@@ -85,10 +85,8 @@ fn strftime_now(fmt: &str) -> String {
     let secs = now_unix_seconds();
     let days = secs.div_euclid(86400);
     let (y, m, d) = civil_from_days(days);
-    const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
-    ];
+    const MONTHS: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
     let mut out = String::new();
     let mut chars = fmt.chars();
     while let Some(c) = chars.next() {
@@ -118,10 +116,7 @@ fn strftime_now(fmt: &str) -> String {
 fn now_unix_seconds() -> i64 {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     }
     #[cfg(target_arch = "wasm32")]
     {

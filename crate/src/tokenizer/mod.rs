@@ -3,9 +3,9 @@
 //! and chat templates.
 
 mod bpe;
-mod index;
 pub mod chat;
 pub mod detok;
+mod index;
 mod special;
 mod spm;
 pub mod vocab;

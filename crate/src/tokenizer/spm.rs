@@ -61,14 +61,15 @@ pub fn encode<'t>(vocab: &Vocab, text: &'t str, out: &mut Vec<u32>) {
     }
     let mut heap = BinaryHeap::new();
     let mut rev_merge: HashMap<&'t str, (usize, usize)> = HashMap::new();
-    let try_add = |syms: &[Symbol], heap: &mut BinaryHeap<Bigram>, rev: &mut HashMap<&'t str, (usize, usize)>, l: Option<usize>, r: Option<usize>| {
-        let (Some(l), Some(r)) = (l, r) else { return };
-        let piece = &text[syms[l].start..syms[r].start + syms[r].len];
-        if let Some(id) = vocab.id(piece) {
-            heap.push(Bigram { score: vocab.scores[id as usize], left: l, right: r, size: piece.len() });
-            rev.insert(piece, (l, r));
-        }
-    };
+    let try_add =
+        |syms: &[Symbol], heap: &mut BinaryHeap<Bigram>, rev: &mut HashMap<&'t str, (usize, usize)>, l: Option<usize>, r: Option<usize>| {
+            let (Some(l), Some(r)) = (l, r) else { return };
+            let piece = &text[syms[l].start..syms[r].start + syms[r].len];
+            if let Some(id) = vocab.id(piece) {
+                heap.push(Bigram { score: vocab.scores[id as usize], left: l, right: r, size: piece.len() });
+                rev.insert(piece, (l, r));
+            }
+        };
     for i in 1..syms.len() {
         try_add(&syms, &mut heap, &mut rev_merge, Some(i - 1), Some(i));
     }

@@ -1,9 +1,9 @@
 //! The vocabulary as GGUF stores it (`tokenizer.ggml.*`): token texts, scores, types and the
 //! special ids, with llama.cpp's defaults for missing keys (`llama_vocab::impl::load`).
 
+use super::index::TokenIndex;
 use crate::gguf::{Array, Gguf};
 use crate::model::ModelError;
-use super::index::TokenIndex;
 
 /// Token attributes as llama.cpp keeps them: the GGUF `token_type` mapped to one bit, plus
 /// bits llama.cpp adds from a token's text (an end-of-generation text makes a token CONTROL).
@@ -38,10 +38,28 @@ impl TokenAttr {
 /// Texts llama.cpp treats as end of generation, marking their tokens CONTROL whatever the file
 /// says (`llama_vocab::impl::load`). Non-ASCII is written as escapes so editors cannot normalise it.
 const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
 ];
 /// Fill-in-the-middle pad, repository and file-separator tokens, which llama.cpp also ends
 /// generation on (and marks CONTROL): the GGUF's id for each, else the first token with one of
@@ -53,8 +71,17 @@ const FIM_EOG: [(&str, &[&str]); 3] = [
 ];
 /// The subset llama.cpp picks the end-of-turn token from when `eot_token_id` is absent.
 const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>", "<end_of_utterance>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "<end_of_utterance>",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +133,10 @@ impl Vocab {
         let n = tokens.len();
         let scores = match g.get_array("tokenizer.ggml.scores")? {
             None => vec![0.0; n],
-            Some(a) => a.to_f32_vec().filter(|v| v.len() == n).ok_or_else(|| {
-                err(format!("tokenizer.ggml.scores must hold {n} numbers, one per token"))
-            })?,
+            Some(a) => a
+                .to_f32_vec()
+                .filter(|v| v.len() == n)
+                .ok_or_else(|| err(format!("tokenizer.ggml.scores must hold {n} numbers, one per token")))?,
         };
         let mut attrs: Vec<TokenAttr> = match g.get_array("tokenizer.ggml.token_type")? {
             None => vec![TokenAttr(TokenAttr::NORMAL); n],
@@ -180,24 +208,7 @@ impl Vocab {
                 eog.push(extra);
             }
         }
-        Ok(Vocab {
-            kind,
-            pre,
-            tokens,
-            scores,
-            attrs,
-            merges,
-            index,
-            bos,
-            eos,
-            eot,
-            unk,
-            pad,
-            add_bos,
-            add_eos,
-            add_space_prefix,
-            eog,
-        })
+        Ok(Vocab { kind, pre, tokens, scores, attrs, merges, index, bos, eos, eot, unk, pad, add_bos, add_eos, add_space_prefix, eog })
     }
 
     pub fn len(&self) -> usize {
@@ -215,4 +226,3 @@ impl Vocab {
         self.eog.contains(&id)
     }
 }
-

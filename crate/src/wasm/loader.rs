@@ -42,7 +42,8 @@ impl ModelLoader {
     /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
     /// `{ contextLength?, sha256?, defaultLimits?, tuning? }`.
     pub async fn create(prefix: Vec<u8>, total_len: f64, opts: JsValue) -> Result<ModelLoader, JsValue> {
-        let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 }).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+        let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 })
+            .map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
         drop(prefix);
         Self::from_header(gguf, opts).await
     }

@@ -2,15 +2,15 @@
 //! call, with the KV cache reused for the shared prefix of consecutive prompts.
 
 use super::errors::{gpu_error, js_error};
+use super::text::Text;
 use super::to_js;
 use crate::engine::clock::now_ms;
 use crate::engine::{reusable_prefix, room, FinishReason, GenerateOptions, SamplingParams, Step, Stepper};
 use crate::gpu::model::GpuModel;
-use super::text::Text;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
-use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::json;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 #[derive(Deserialize)]
@@ -30,7 +30,17 @@ struct GenOptions {
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions { max_tokens: 256, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, repetition_penalty: 1.0, seed: None, stop: vec![], ignore_eos: false }
+        GenOptions {
+            max_tokens: 256,
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repetition_penalty: 1.0,
+            seed: None,
+            stop: vec![],
+            ignore_eos: false,
+        }
     }
 }
 
@@ -102,7 +112,10 @@ impl Model {
             return Err(js_error("InvalidArgument", &format!("token id {bad} is outside the vocabulary of {n_vocab}")));
         }
         if prompt_ids.len() > self.gpu.n_ctx {
-            return Err(js_error("ContextFull", &format!("the prompt has {} tokens; the context holds {}", prompt_ids.len(), self.gpu.n_ctx)));
+            return Err(js_error(
+                "ContextFull",
+                &format!("the prompt has {} tokens; the context holds {}", prompt_ids.len(), self.gpu.n_ctx),
+            ));
         }
         let max_tokens = o.max_tokens.min(room(self.gpu.n_ctx, prompt_ids.len()));
         let sampling = SamplingParams {

@@ -33,7 +33,8 @@ impl Text {
     /// the assistant's turn.
     #[wasm_bindgen(js_name = applyChatTemplate)]
     pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
-        let msgs: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
+        let msgs: Vec<ChatMessage> =
+            serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
         self.template.render(&msgs, true).map_err(|e| js_error("InvalidArgument", &e))
     }
 

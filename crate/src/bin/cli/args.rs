@@ -43,8 +43,6 @@ impl Args {
         self.get(name).ok_or_else(|| format!("--{name} is required"))
     }
     pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
-        self.get(name)
-            .map(|v| v.parse::<T>().map_err(|_| format!("--{name}: cannot parse {v:?}")))
-            .transpose()
+        self.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name}: cannot parse {v:?}"))).transpose()
     }
 }

@@ -62,7 +62,14 @@ pub fn variants(tuned: MatVec) -> Vec<MatVec> {
 }
 
 fn describe(k: &MatVec) -> String {
-    format!("{}x{}x{}{}{}", k.threads_per_row, k.groups_of_rows, k.rows_per_thread, if k.vec4 { " v4" } else { "" }, if k.share_x { " sx" } else { "" })
+    format!(
+        "{}x{}x{}{}{}",
+        k.threads_per_row,
+        k.groups_of_rows,
+        k.rows_per_thread,
+        if k.vec4 { " v4" } else { "" },
+        if k.share_x { " sx" } else { "" }
+    )
 }
 
 pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
@@ -115,9 +122,15 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
     // low, the adapter's fixed cost per dispatch, not the kernel, bounds the ratio.
     let cap = |bytes: u64| bytes as f64 / dispatch / 1e9 / copy;
     if !json_out {
-        println!("adapter: {adapter}{}\ncopy: {copy:.2} GB/s (bytes copied per second)", if args.flag("trusted") { " (unchecked shaders)" } else { "" });
+        println!(
+            "adapter: {adapter}{}\ncopy: {copy:.2} GB/s (bytes copied per second)",
+            if args.flag("trusted") { " (unchecked shaders)" } else { "" }
+        );
         println!("dispatch: {:.1} us (a next-to-empty kernel; cap = the ratio of a matvec that took only that long)", dispatch * 1e6);
-        println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {:>6} {}", "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "cap", "variant");
+        println!(
+            "{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {:>6} {}",
+            "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "cap", "variant"
+        );
     }
     let mut out = Vec::new();
     for (i, &(ty, model, name, rows, cols, t, bytes, key)) in rows_out.iter().enumerate() {
@@ -129,7 +142,18 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
                 "variant": {"threads_per_row": key.threads_per_row, "groups_of_rows": key.groups_of_rows, "rows_per_thread": key.rows_per_thread,
                     "vec4": key.vec4, "share_x": key.share_x}}));
         } else {
-            println!("{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {:>6.2} {}", ty.name(), model, name, rows, cols, gbps, ratio, cap(bytes), describe(&key));
+            println!(
+                "{:<6} {:<8} {:<14} {:>7} {:>6} {:>9.2} {:>7.2} {:>6.2} {}",
+                ty.name(),
+                model,
+                name,
+                rows,
+                cols,
+                gbps,
+                ratio,
+                cap(bytes),
+                describe(&key)
+            );
         }
         // After a model's last shape of a type: all its shapes together (bytes ÷ time).
         let last = rows_out.get(i + 1).is_none_or(|n| n.0 != ty || n.1 != model);

@@ -80,7 +80,9 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     });
     let mut out = out;
     if let Some((pre, dec)) = &profiles {
-        let list = |v: &Vec<(String, f64, u32)>| v.iter().map(|(n, ns, c)| json!({"kernel": n, "us": ns / 1e3, "dispatches": c})).collect::<Vec<_>>();
+        let list = |v: &Vec<(String, f64, u32)>| {
+            v.iter().map(|(n, ns, c)| json!({"kernel": n, "us": ns / 1e3, "dispatches": c})).collect::<Vec<_>>()
+        };
         out["profile"] = json!({"prefill": list(pre), "decode": list(dec)});
     }
     if args.flag("json") {
@@ -92,10 +94,18 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens)");
     println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits; recording them takes the host {record_ms:.2} ms",
         dispatches as f64 / cfg.n_layer as f64);
-    println!("memory:     weights {:.1} MiB in the GGUF, {:.1} MiB on the GPU ({:.3}x); {:.1} MiB allocated in all",
-        weights_bytes as f64 / 1048576.0, weights_gpu as f64 / 1048576.0, weights_gpu as f64 / weights_bytes as f64, gpu_bytes as f64 / 1048576.0);
-    println!("bandwidth:  copy {copy:.2} GB/s; {:.1} MiB read per token -> bound {bound_ms:.1} ms; decode {decode_ms:.1} ms ({:.2}x the bound)",
-        bytes as f64 / 1048576.0, decode_ms / bound_ms);
+    println!(
+        "memory:     weights {:.1} MiB in the GGUF, {:.1} MiB on the GPU ({:.3}x); {:.1} MiB allocated in all",
+        weights_bytes as f64 / 1048576.0,
+        weights_gpu as f64 / 1048576.0,
+        weights_gpu as f64 / weights_bytes as f64,
+        gpu_bytes as f64 / 1048576.0
+    );
+    println!(
+        "bandwidth:  copy {copy:.2} GB/s; {:.1} MiB read per token -> bound {bound_ms:.1} ms; decode {decode_ms:.1} ms ({:.2}x the bound)",
+        bytes as f64 / 1048576.0,
+        decode_ms / bound_ms
+    );
     if let Some((pre, dec)) = &profiles {
         print_profile(&format!("prefill of {n_prompt} tokens"), pre);
         print_profile("one decode step", dec);

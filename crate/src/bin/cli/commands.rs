@@ -4,14 +4,14 @@ use super::args::Args;
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
 use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
-use gguf_web::gpu::DeviceRequest;
-use gguf_web::tokenizer::{ChatMessage, Tokenizer};
-use std::io::Write;
 use gguf_web::gguf::{ByteSource, Gguf};
+use gguf_web::gpu::DeviceRequest;
 use gguf_web::model::tensors::supported_quants;
 use gguf_web::model::{Arch, ModelConfig, WeightTable};
+use gguf_web::tokenizer::{ChatMessage, Tokenizer};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::io::Write;
 
 const USAGE: &str = "usage: gguf-web <command> [options]
 
@@ -162,7 +162,11 @@ fn generate(argv: &[String]) -> Result<(), String> {
         println!();
         eprintln!(
             "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s; {}]",
-            g.prompt_ids.len(), g.ids.len(), g.prefill_tok_s(), g.decode_tok_s(), session.backend.describe()
+            g.prompt_ids.len(),
+            g.ids.len(),
+            g.prefill_tok_s(),
+            g.decode_tok_s(),
+            session.backend.describe()
         );
     }
     Ok(())

@@ -136,11 +136,7 @@ impl Kernel for AttnPrefill {
         "attn_prefill.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        vec![
-            ("HEAD_DIM".into(), format!("{}u", self.head_dim)),
-            ("QT".into(), format!("{QT}u")),
-            ("KT".into(), format!("{KT}u")),
-        ]
+        vec![("HEAD_DIM".into(), format!("{}u", self.head_dim)), ("QT".into(), format!("{QT}u")), ("KT".into(), format!("{KT}u"))]
     }
     fn workgroup(&self) -> [u32; 3] {
         [64, 1, 1]
@@ -188,14 +184,31 @@ pub struct AttnBuffers<'a> {
 /// Attention of the token at position `pos` (keys `0..=pos` are in the cache); its output goes to
 /// `out[out_offset..]`. `scratch` (see [`AttnGeometry::scratch_floats`]) holds the per-split
 /// partial results and scores.
-pub fn attention_decode(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
+pub fn attention_decode(
+    rec: &mut Recorder,
+    g: &AttnGeometry,
+    b: AttnBuffers,
+    q_offset: u32,
+    pos: u32,
+    out_offset: u32,
+    scratch: &Bind,
+) -> Result<(), ShaderError> {
     attention_split(rec, g, b, q_offset, pos, 1, out_offset, scratch)
 }
 
 /// Attention of `n_tokens` queries at positions `pos0..` through the split kernel (rows laid out as
 /// for [`attention_prefill`]): decoding, and prefill (see [`prefill_by_splits`]).
 #[allow(clippy::too_many_arguments)]
-pub fn attention_split(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos0: u32, n_tokens: u32, out_offset: u32, scratch: &Bind) -> Result<(), ShaderError> {
+pub fn attention_split(
+    rec: &mut Recorder,
+    g: &AttnGeometry,
+    b: AttnBuffers,
+    q_offset: u32,
+    pos0: u32,
+    n_tokens: u32,
+    out_offset: u32,
+    scratch: &Bind,
+) -> Result<(), ShaderError> {
     let row = g.n_head * g.head_dim;
     let n_splits = (pos0 + n_tokens).div_ceil(g.split);
     let p = AttnDecodeParams {
@@ -246,7 +259,15 @@ pub fn prefill_by_splits() -> bool {
 
 /// Attention of `n_tokens` queries at positions `pos0..` (their keys already in the cache); row t
 /// of the output starts at `out_offset + t · n_head · head_dim`.
-pub fn attention_prefill(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q_offset: u32, pos0: u32, n_tokens: u32, out_offset: u32) -> Result<(), ShaderError> {
+pub fn attention_prefill(
+    rec: &mut Recorder,
+    g: &AttnGeometry,
+    b: AttnBuffers,
+    q_offset: u32,
+    pos0: u32,
+    n_tokens: u32,
+    out_offset: u32,
+) -> Result<(), ShaderError> {
     let row = g.n_head * g.head_dim;
     let p = AttnPrefillParams {
         group: g.n_head / g.n_head_kv,
@@ -261,7 +282,12 @@ pub fn attention_prefill(rec: &mut Recorder, g: &AttnGeometry, b: AttnBuffers, q
         scale: g.scale,
         softcap: g.softcap.unwrap_or(0.0),
     };
-    rec.dispatch(&AttnPrefill { head_dim: g.head_dim }, &p, &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone()], [n_tokens.div_ceil(QT), g.n_head, 1])
+    rec.dispatch(
+        &AttnPrefill { head_dim: g.head_dim },
+        &p,
+        &[b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone()],
+        [n_tokens.div_ceil(QT), g.n_head, 1],
+    )
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -324,7 +350,8 @@ mod tests {
         let out3 = storage_f32(ctx, "out3", &vec![0.0; t * nh * hd]);
         let mut rec = k.recorder();
         let wo3 = Bind::whole(&out3);
-        attention_split(&mut rec, &g, AttnBuffers { q: &wq, k: &wk, v: &wv, out: &wo3 }, 0, p0 as u32, t as u32, 0, &Bind::whole(&scratch)).unwrap();
+        attention_split(&mut rec, &g, AttnBuffers { q: &wq, k: &wk, v: &wv, out: &wo3 }, 0, p0 as u32, t as u32, 0, &Bind::whole(&scratch))
+            .unwrap();
         rec.submit();
         let got = block_on(read_f32(ctx, &out3, 0, want.len())).unwrap();
         assert_nmse(&format!("split batch {what}"), &got, &want, TOL);

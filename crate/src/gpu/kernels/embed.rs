@@ -44,7 +44,16 @@ impl Kernel for Embed {
 }
 
 /// out[out_offset + t·n_embd ..] = W[ids[ids_offset + t]] · scale for t < n_tokens.
-pub fn embed(rec: &mut Recorder, w: &GpuMatrix, ids: &Bind, ids_offset: u32, n_tokens: u32, out: &Bind, out_offset: u32, scale: f32) -> Result<(), ShaderError> {
+pub fn embed(
+    rec: &mut Recorder,
+    w: &GpuMatrix,
+    ids: &Bind,
+    ids_offset: u32,
+    n_tokens: u32,
+    out: &Bind,
+    out_offset: u32,
+    scale: f32,
+) -> Result<(), ShaderError> {
     let key = Embed { ty: w.ty };
     for p in &w.parts {
         let params = EmbedParams {
@@ -95,7 +104,8 @@ mod tests {
             embed(&mut rec, &w, &Bind::whole(&bids), 1, 5, &Bind::whole(&out), 4, 2.5).unwrap();
             rec.submit();
             let got = block_on(read_f32(ctx, &out, 4, 5 * cols)).unwrap();
-            let want: Vec<f32> = ids[1..].iter().flat_map(|&i| wf[i as usize * cols..(i as usize + 1) * cols].iter().map(|v| v * 2.5)).collect();
+            let want: Vec<f32> =
+                ids[1..].iter().flat_map(|&i| wf[i as usize * cols..(i as usize + 1) * cols].iter().map(|v| v * 2.5)).collect();
             assert_nmse(&format!("embed {ty}"), &got, &want, 1e-12);
         }
     }

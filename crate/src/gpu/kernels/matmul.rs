@@ -116,7 +116,14 @@ mod tests {
                 w.upload_rows(&ctx.queue, 0, &raw).unwrap();
                 let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &vec![0.0; t * rows]));
                 let mut rec = k.recorder();
-                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 4, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32 };
+                let io = MatMulIo {
+                    x: &Bind::whole(&bx),
+                    x_offset: 4,
+                    x_stride: cols as u32,
+                    y: &Bind::whole(&by),
+                    y_offset: 0,
+                    y_stride: rows as u32,
+                };
                 matmul(&mut rec, MatMul::for_type(ty), &w, io, t as u32, false).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();

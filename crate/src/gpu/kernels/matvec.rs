@@ -3,10 +3,10 @@
 //! workgroup, fast path, x shared per subgroup) is part of the key so that the fastest one can be
 //! picked per adapter.
 
+use super::matmul::MatMulIo;
 use crate::gpu::context::Tuning;
 use crate::gpu::pipeline::{Access, Bind, Kernel, Recorder};
 use crate::gpu::shader::ShaderError;
-use super::matmul::MatMulIo;
 use crate::gpu::weights::GpuMatrix;
 use crate::model::Activation;
 use crate::quant::GgmlType;
@@ -102,7 +102,18 @@ impl MatVec {
         // (the lowest shapes +0.04-0.06 of copy on both adapters once their decoders lost their
         // shifts, e.g. Q3_K 0.43 -> 0.49 on SwiftShader, 0.67 -> 0.74 on lavapipe).
         let (groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 { (8, 4) } else { (8, 8) };
-        MatVec { ty, threads_per_row: 1, groups_of_rows, rows_per_thread, vec4: true, share_x: true, experts: false, glu: None, tokens4: false, norm_x: false }
+        MatVec {
+            ty,
+            threads_per_row: 1,
+            groups_of_rows,
+            rows_per_thread,
+            vec4: true,
+            share_x: true,
+            experts: false,
+            glu: None,
+            tokens4: false,
+            norm_x: false,
+        }
     }
     /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`: on a CPU
     /// adapter [`MatVec::for_type`]. On a GPU one invocation per row leaves most of the chip idle
@@ -247,13 +258,28 @@ pub struct GluIn<'a> {
 /// tokens with the fast path; laid out as for the matmul): cheaper than the matmul's tiles on CPU
 /// adapters. Offsets and strides must be multiples of 4. With `glu`, y gets the
 /// gate's activation times the product.
-pub fn matvec_tokens(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, glu: Option<GluIn>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
+pub fn matvec_tokens(
+    rec: &mut Recorder,
+    key: MatVec,
+    w: &GpuMatrix,
+    io: MatMulIo,
+    glu: Option<GluIn>,
+    tokens: u32,
+    accumulate: bool,
+) -> Result<(), ShaderError> {
     matvec_gated(rec, key, w, io, glu.map_or(Gate::None, Gate::Buffer), None, tokens, accumulate)
 }
 
 /// A gated feed-forward's gate and up projections, stacked in `w` (gate rows, then as many up
 /// rows; one binding): `y = act(gate · x) · (up · x)` for every token, in one dispatch.
-pub fn matvec_paired(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, act: Activation, tokens: u32) -> Result<(), ShaderError> {
+pub fn matvec_paired(
+    rec: &mut Recorder,
+    key: MatVec,
+    w: &GpuMatrix,
+    io: MatMulIo,
+    act: Activation,
+    tokens: u32,
+) -> Result<(), ShaderError> {
     matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), None, tokens, false)
 }
 
@@ -272,7 +298,15 @@ pub fn can_norm_x(key: MatVec) -> bool {
 
 /// `y = W · (rmsnorm(x) · nw)` for every token (`paired`: of a stacked gate and up, as
 /// [`matvec_paired`]): the norm and the product in one dispatch. Only where [`can_norm_x`].
-pub fn matvec_normed(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, norm: XNorm, paired: Option<Activation>, tokens: u32) -> Result<(), ShaderError> {
+pub fn matvec_normed(
+    rec: &mut Recorder,
+    key: MatVec,
+    w: &GpuMatrix,
+    io: MatMulIo,
+    norm: XNorm,
+    paired: Option<Activation>,
+    tokens: u32,
+) -> Result<(), ShaderError> {
     debug_assert!(can_norm_x(key) && norm.offset % 4 == 0);
     match paired {
         Some(act) => matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), Some(norm), tokens, false),
@@ -290,7 +324,16 @@ enum Gate<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn matvec_gated(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: MatMulIo, gate: Gate, norm: Option<XNorm>, tokens: u32, accumulate: bool) -> Result<(), ShaderError> {
+fn matvec_gated(
+    rec: &mut Recorder,
+    key: MatVec,
+    w: &GpuMatrix,
+    io: MatMulIo,
+    gate: Gate,
+    norm: Option<XNorm>,
+    tokens: u32,
+    accumulate: bool,
+) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
     let (glu, act) = match gate {
@@ -368,7 +411,15 @@ pub struct ExpertIo<'a> {
 
 /// Runs the chosen experts of `w` (experts of `expert_rows` rows each, stacked; one binding):
 /// only their rows are read.
-pub fn matvec_experts(rec: &mut Recorder, key: MatVec, w: &GpuMatrix, io: ExpertIo, expert_rows: u32, tokens: u32, slots: u32) -> Result<(), ShaderError> {
+pub fn matvec_experts(
+    rec: &mut Recorder,
+    key: MatVec,
+    w: &GpuMatrix,
+    io: ExpertIo,
+    expert_rows: u32,
+    tokens: u32,
+    slots: u32,
+) -> Result<(), ShaderError> {
     debug_assert_eq!(w.parts.len(), 1, "expert matrices must fit one binding");
     debug_assert!(io.x_offset % 4 == 0 && io.x_stride_token % 4 == 0 && io.x_stride_slot % 4 == 0);
     let key = MatVec { experts: true, glu: io.glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
@@ -416,8 +467,8 @@ mod tests {
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
     use crate::gpu::testing::kernels;
-    use crate::quant::testdata::{random_tensor, TestRng};
     use crate::quant::dequantize;
+    use crate::quant::testdata::{random_tensor, TestRng};
 
     /// f32 accumulation in a different order than the CPU (the fast path also sums a block before
     /// applying its scale); dequantization is exact.
@@ -497,7 +548,18 @@ mod tests {
                 ] {
                     let key = match tpr {
                         0 => MatVec::for_type(ty),
-                        _ => MatVec { ty, threads_per_row: tpr, groups_of_rows: g, rows_per_thread: rpt, vec4, share_x, experts: false, glu: None, tokens4: false, norm_x: false },
+                        _ => MatVec {
+                            ty,
+                            threads_per_row: tpr,
+                            groups_of_rows: g,
+                            rows_per_thread: rpt,
+                            vec4,
+                            share_x,
+                            experts: false,
+                            glu: None,
+                            tokens4: false,
+                            norm_x: false,
+                        },
                     };
                     check(&k, key, rows, qk * blocks, 1 << 30, n);
                     n += 1;
@@ -551,7 +613,9 @@ mod tests {
         // Token counts around the 4-token groups of the fast path (a partial last group re-reads
         // the last token's x and writes nothing for the missing ones).
         for ty in GgmlType::all().filter(|t| t.is_supported()) {
-            for (rows, blocks, t, parts_binding) in [(13usize, 2usize, 5usize, 1u64 << 30), (37, 3, 3, 0), (7, 1, 4, 1 << 30), (33, 2, 13, 1 << 30), (5, 1, 2, 0)] {
+            for (rows, blocks, t, parts_binding) in
+                [(13usize, 2usize, 5usize, 1u64 << 30), (37, 3, 3, 0), (7, 1, 4, 1 << 30), (33, 2, 13, 1 << 30), (5, 1, 2, 0)]
+            {
                 let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
                 let cols = qk * blocks;
                 let raw = random_tensor(ty, rows * cols, 1.0, &mut rng);
@@ -609,20 +673,40 @@ mod tests {
                 // Tokens: rows 0..rows of the stack (expert 0); experts: picks 1 and 3 per token.
                 let route = crate::gpu::buffers::storage_u32(ctx, "route", &[1, 3, 1, 3, 1, 3]);
                 let mut rec = k.recorder();
-                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32 };
+                let io = MatMulIo {
+                    x: &Bind::whole(&bx),
+                    x_offset: 0,
+                    x_stride: cols as u32,
+                    y: &Bind::whole(&by),
+                    y_offset: 0,
+                    y_stride: rows as u32,
+                };
                 let w0 = GpuMatrix::new(&ctx.device, "w0", ty, cols, rows, 1 << 30).unwrap();
                 w0.upload_rows(&ctx.queue, 0, &raw[..rows * ty.row_bytes(cols as u64).unwrap() as usize]).unwrap();
                 matvec_tokens(&mut rec, MatVec::for_type(ty), &w0, io, gate, t as u32, false).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();
                 let mut rec = k.recorder();
-                let eio = ExpertIo { x: &Bind::whole(&bx), x_offset: 0, x_stride_token: cols as u32, x_stride_slot: 0, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32, route: &Bind::whole(&route), glu: gate };
+                let eio = ExpertIo {
+                    x: &Bind::whole(&bx),
+                    x_offset: 0,
+                    x_stride_token: cols as u32,
+                    x_stride_slot: 0,
+                    y: &Bind::whole(&by),
+                    y_offset: 0,
+                    y_stride: rows as u32,
+                    route: &Bind::whole(&route),
+                    glu: gate,
+                };
                 matvec_experts(&mut rec, MatVec::for_type(ty), &w, eio, rows as u32, t as u32, 2).unwrap();
                 rec.submit();
                 let got_e = block_on(read_f32(ctx, &by, 0, t * 2 * rows)).unwrap();
-                let dot = |e: usize, r: usize, tok: usize| -> f32 { wf[(e * rows + r) * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                let dot = |e: usize, r: usize, tok: usize| -> f32 {
+                    wf[(e * rows + r) * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum()
+                };
                 let want: Vec<f32> = (0..t * rows).map(|i| f(g[3 + i]) * dot(0, i % rows, i / rows)).collect();
-                let want_e: Vec<f32> = (0..t * 2 * rows).map(|i| f(g[3 + i]) * dot([1, 3][(i / rows) % 2], i % rows, i / (2 * rows))).collect();
+                let want_e: Vec<f32> =
+                    (0..t * 2 * rows).map(|i| f(g[3 + i]) * dot([1, 3][(i / rows) % 2], i % rows, i / (2 * rows))).collect();
                 crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} tokens"), &got, &want, 1e-9);
                 crate::gpu::testing::assert_nmse(&format!("glu {ty} {act:?} experts"), &got_e, &want_e, 1e-9);
             }
@@ -650,12 +734,21 @@ mod tests {
                     w.upload_rows(&ctx.queue, 0, &raw).unwrap();
                     let x = rng.normals(t * cols, 1.0);
                     let (bx, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "y", &vec![0.0; 4 + t * rows]));
-                    let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 4, y_stride: rows as u32 };
+                    let io = MatMulIo {
+                        x: &Bind::whole(&bx),
+                        x_offset: 0,
+                        x_stride: cols as u32,
+                        y: &Bind::whole(&by),
+                        y_offset: 4,
+                        y_stride: rows as u32,
+                    };
                     let mut rec = k.recorder();
                     matvec_paired(&mut rec, MatVec::tuned(ty, rows, tuning).with_gate(act), &w, io, act, t as u32).unwrap();
                     rec.submit();
                     let got = block_on(read_f32(ctx, &by, 0, 4 + t * rows)).unwrap();
-                    let dot = |r: usize, tok: usize| -> f32 { wf[r * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                    let dot = |r: usize, tok: usize| -> f32 {
+                        wf[r * cols..][..cols].iter().zip(&x[tok * cols..][..cols]).map(|(a, b)| a * b).sum()
+                    };
                     let want: Vec<f32> = (0..t * rows).map(|i| f(dot(i % rows, i / rows)) * dot(rows + i % rows, i / rows)).collect();
                     let what = format!("paired {ty} {blocks} blocks {act:?} rows={rows} t={t} {tuning:?}");
                     assert_eq!(&got[..4], &[0.0; 4], "{what}: wrote before y_offset");
@@ -687,7 +780,14 @@ mod tests {
                 let vecs = rng.normals(4 + cols, 1.0);
                 let (bx, bv) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "vecs", &vecs));
                 let by = storage_f32(ctx, "y", &vec![0.0; t * rows]);
-                let io = MatMulIo { x: &Bind::whole(&bx), x_offset: 0, x_stride: cols as u32, y: &Bind::whole(&by), y_offset: 0, y_stride: rows as u32 };
+                let io = MatMulIo {
+                    x: &Bind::whole(&bx),
+                    x_offset: 0,
+                    x_stride: cols as u32,
+                    y: &Bind::whole(&by),
+                    y_offset: 0,
+                    y_stride: rows as u32,
+                };
                 let norm = XNorm { w: &Bind::whole(&bv), offset: 4, eps: 1e-5 };
                 let key = MatVec::tuned(ty, rows, Tuning::Gpu).with_gate(Activation::Silu);
                 assert!(can_norm_x(key));
@@ -697,11 +797,17 @@ mod tests {
                 let got = block_on(read_f32(ctx, &by, 0, t * rows)).unwrap();
                 let mut h = x.clone();
                 rms_norm(&mut h, cols, &vecs[4..], 1e-5);
-                let dot = |r: usize, tok: usize| -> f32 { wf[r * cols..][..cols].iter().zip(&h[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
+                let dot =
+                    |r: usize, tok: usize| -> f32 { wf[r * cols..][..cols].iter().zip(&h[tok * cols..][..cols]).map(|(a, b)| a * b).sum() };
                 let want: Vec<f32> = (0..t * rows)
                     .map(|i| if paired { silu(dot(i % rows, i / rows)) * dot(rows + i % rows, i / rows) } else { dot(i % rows, i / rows) })
                     .collect();
-                crate::gpu::testing::assert_nmse(&format!("normed {ty} {blocks} blocks paired={paired} rows={rows} t={t}"), &got, &want, 1e-9);
+                crate::gpu::testing::assert_nmse(
+                    &format!("normed {ty} {blocks} blocks paired={paired} rows={rows} t={t}"),
+                    &got,
+                    &want,
+                    1e-9,
+                );
             }
         }
         // The CPU shapes have no norm: asking for one is an error, not a silently plain product.
@@ -718,7 +824,9 @@ mod tests {
         let mut rng = TestRng::new(23);
         for ty in [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F32] {
             // (experts, rows per expert, blocks per row, tokens, picks, x per pick)
-            for (ne, er, blocks, t, kk, per_pick) in [(8usize, 13usize, 2usize, 1usize, 2usize, false), (5, 40, 3, 3, 2, true), (4, 7, 1, 2, 4, false)] {
+            for (ne, er, blocks, t, kk, per_pick) in
+                [(8usize, 13usize, 2usize, 1usize, 2usize, false), (5, 40, 3, 3, 2, true), (4, 7, 1, 2, 4, false)]
+            {
                 let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
                 let cols = qk * blocks;
                 let raw = random_tensor(ty, ne * er * cols, 1.0, &mut rng);

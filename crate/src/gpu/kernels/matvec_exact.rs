@@ -38,7 +38,8 @@ mod tests {
                     storage_f32(ctx, "x", &x)
                 })
                 .collect();
-            let fast = MatVec { threads_per_row: 1, groups_of_rows: 8, rows_per_thread: 2, vec4: true, share_x: false, ..MatVec::for_type(ty) };
+            let fast =
+                MatVec { threads_per_row: 1, groups_of_rows: 8, rows_per_thread: 2, vec4: true, share_x: false, ..MatVec::for_type(ty) };
             let variants = [
                 ("generic", MatVec { vec4: false, share_x: false, ..MatVec::for_type(ty) }),
                 ("fast", fast),
@@ -70,7 +71,13 @@ mod tests {
                     })
                     .collect();
                 if !wrong.is_empty() {
-                    failures.push(format!("{} {name}: {} of {} wrong, e.g. {}", ty.name(), wrong.len(), rows * cols, wrong[..wrong.len().min(3)].join("; ")));
+                    failures.push(format!(
+                        "{} {name}: {} of {} wrong, e.g. {}",
+                        ty.name(),
+                        wrong.len(),
+                        rows * cols,
+                        wrong[..wrong.len().min(3)].join("; ")
+                    ));
                 }
             }
         }

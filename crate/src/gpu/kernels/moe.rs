@@ -25,7 +25,11 @@ impl Kernel for Route {
         "moe_route.wgsl"
     }
     fn defines(&self) -> Vec<(String, String)> {
-        if self.norm { vec![("NORM".into(), "1".into())] } else { vec![] }
+        if self.norm {
+            vec![("NORM".into(), "1".into())]
+        } else {
+            vec![]
+        }
     }
     fn workgroup(&self) -> [u32; 3] {
         [32, 1, 1]
@@ -37,7 +41,16 @@ impl Kernel for Route {
 
 /// Picks `k` of `n_expert` experts for each of `n_tokens` tokens from the router logits
 /// (`logits[l_offset + t·n_expert ..]`) into `route` (ids, then weights from `n_tokens·k`).
-pub fn route(rec: &mut Recorder, norm: bool, logits: &Bind, l_offset: u32, route: &Bind, n_tokens: u32, n_expert: u32, k: u32) -> Result<(), ShaderError> {
+pub fn route(
+    rec: &mut Recorder,
+    norm: bool,
+    logits: &Bind,
+    l_offset: u32,
+    route: &Bind,
+    n_tokens: u32,
+    n_expert: u32,
+    k: u32,
+) -> Result<(), ShaderError> {
     let p = RouteParams { n_tokens, n_expert, k, l_offset, w_offset: n_tokens * k };
     rec.dispatch(&Route { norm }, &p, &[logits.clone(), route.clone()], [groups_for(n_tokens, 32), 1, 1])
 }
@@ -66,7 +79,17 @@ impl Kernel for Combine {
 }
 
 /// `y[y_offset + t·n + i] (+)= Σ_j weight[t, j] · d[(t·k + j)·n + i]`.
-pub fn combine(rec: &mut Recorder, route: &Bind, d: &Bind, y: &Bind, y_offset: u32, n_tokens: u32, n: u32, k: u32, accumulate: bool) -> Result<(), ShaderError> {
+pub fn combine(
+    rec: &mut Recorder,
+    route: &Bind,
+    d: &Bind,
+    y: &Bind,
+    y_offset: u32,
+    n_tokens: u32,
+    n: u32,
+    k: u32,
+    accumulate: bool,
+) -> Result<(), ShaderError> {
     let p = CombineParams { n_tokens, n, k, w_offset: n_tokens * k, y_offset, accumulate: accumulate as u32 };
     rec.dispatch(&Combine, &p, &[route.clone(), d.clone(), y.clone()], super::matvec::grid(groups_for(n_tokens * n, 256)))
 }

@@ -84,7 +84,16 @@ pub fn rms_norm(rec: &mut Recorder, a: NormArgs, n: u32, rows: u32, eps: f32, ad
 
 /// y += rmsnorm(x) · w, then z = rmsnorm(y) · w2 (weights at `w2_offset` of the same buffer), row by
 /// row in one dispatch: a post-norm into the residual stream and the next block's pre-norm.
-pub fn rms_norm_add_then_norm(rec: &mut Recorder, a: NormArgs, z: &Bind, z_offset: u32, w2_offset: u32, n: u32, rows: u32, eps: f32) -> Result<(), ShaderError> {
+pub fn rms_norm_add_then_norm(
+    rec: &mut Recorder,
+    a: NormArgs,
+    z: &Bind,
+    z_offset: u32,
+    w2_offset: u32,
+    n: u32,
+    rows: u32,
+    eps: f32,
+) -> Result<(), ShaderError> {
     let p = RmsNormParams { n, x_offset: a.x_offset, y_offset: a.y_offset, w_offset: a.w_offset, eps, z_offset, w2_offset };
     rec.dispatch(&RmsNorm::new(rec, true, true), &p, &[a.x.clone(), a.w.clone(), a.y.clone(), z.clone()], [rows, 1, 1])
 }
@@ -116,7 +125,8 @@ mod tests {
                 let y0 = rng.normals(n * rows, 1.0);
                 let (bx, bw, by) = (storage_f32(ctx, "x", &x), storage_f32(ctx, "w", &w), storage_f32(ctx, "y", &y0));
                 let mut rec = k.recorder();
-                let args = NormArgs { x: &Bind::whole(&bx), x_offset: 2, w: &Bind::whole(&bw), w_offset: 1, y: &Bind::whole(&by), y_offset: 0 };
+                let args =
+                    NormArgs { x: &Bind::whole(&bx), x_offset: 2, w: &Bind::whole(&bw), w_offset: 1, y: &Bind::whole(&by), y_offset: 0 };
                 rms_norm(&mut rec, args, n as u32, rows as u32, 1e-6, add).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, n * rows)).unwrap();

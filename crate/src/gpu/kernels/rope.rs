@@ -133,12 +133,22 @@ mod tests {
                     // The vectors buffer: q and k norm weights, then q, k and v biases.
                     let vecs = rng.normals(2 * hd + width, 1.0);
                     let factors: Vec<f32> = (0..n_rot / 2).map(|i| 1.0 + (i % 5) as f32).collect();
-                    let freqs = RopeFreqs { n_rot, base, scale: if norm { 0.5 } else { 1.0 }, factors: neox.then_some(&factors[..]), mscale: if norm { 1.0 } else { 1.25 } };
+                    let freqs = RopeFreqs {
+                        n_rot,
+                        base,
+                        scale: if norm { 0.5 } else { 1.0 },
+                        factors: neox.then_some(&factors[..]),
+                        mscale: if norm { 1.0 } else { 1.25 },
+                    };
                     let table = rope_table(pos0 + t, &freqs);
                     // q, k and v land after a sentinel prefix: the cache's earlier positions.
                     let (ko, vo) = (pos0 * kd, pos0 * vd);
                     let sentinel = |n: usize| vec![-7.0f32; n];
-                    let (bq, bk, bv) = (storage_f32(ctx, "q", &sentinel(t * qd)), storage_f32(ctx, "k", &sentinel(ko + t * kd)), storage_f32(ctx, "v", &sentinel(vo + t * vd)));
+                    let (bq, bk, bv) = (
+                        storage_f32(ctx, "q", &sentinel(t * qd)),
+                        storage_f32(ctx, "k", &sentinel(ko + t * kd)),
+                        storage_f32(ctx, "v", &sentinel(vo + t * vd)),
+                    );
                     let (bs, bn, bf) = (storage_f32(ctx, "src", &src), storage_f32(ctx, "vecs", &vecs), storage_f32(ctx, "a", &table));
                     let b0 = 2 * hd;
                     let p = RopeParams {

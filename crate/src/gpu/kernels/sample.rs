@@ -144,11 +144,8 @@ impl GpuSampler {
         step: u64,
         history: &[u32],
     ) -> Result<(), ShaderError> {
-        let ids = if params.repetition_penalty != 1.0 {
-            penalized_ids(history, params.repeat_last_n, self.n_vocab as usize)
-        } else {
-            Vec::new()
-        };
+        let ids =
+            if params.repetition_penalty != 1.0 { penalized_ids(history, params.repeat_last_n, self.n_vocab as usize) } else { Vec::new() };
         if !ids.is_empty() {
             self.ctx.queue.write_buffer(&self.pen, 0, bytemuck::cast_slice(&ids));
         }
