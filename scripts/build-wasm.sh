@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the wasm core (release, wasm32-unknown-unknown, the recipe of ../shared/TOOLCHAIN.md) and
+# Builds the wasm core (release, wasm32-unknown-unknown, the recipe of docs/toolchain.md) and
 # generates its JS bindings into pkg/wasm/ with wasm-bindgen --target web.
 set -euo pipefail
 cd "$(dirname "$0")/.."

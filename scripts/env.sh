@@ -1,4 +1,4 @@
-# Shared by the scripts: the wasm32 build recipe of ../shared/TOOLCHAIN.md (Debian's rustc-web with
+# Shared by the scripts: the wasm32 build recipe of docs/toolchain.md (Debian's rustc-web with
 # std built from source, its own target dir so the two compilers never invalidate each other).
 wasm_build() {
   PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
