@@ -24,7 +24,7 @@ else
   log "apt: all packages present"
 fi
 
-# --- Python packages the tests need (fixture scripts need more: see tests/fixtures/README.md) ----------
+# --- Python packages the tests need (fixture scripts need more: see docs/testing.md) --------------------
 # Pinned: the generated test models (tests/fixtures/gen_models.py) must come out byte for byte as
 # the ones llama.cpp's fixtures were made from.
 if ! python3 -c 'from importlib.metadata import version as v; import sys; sys.exit(v("gguf") != "0.19.0" or v("numpy") != "2.4.6")' 2>/dev/null; then
