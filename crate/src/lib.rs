@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod engine;
+pub mod error_code;
 pub mod gguf;
 pub mod gpu;
 pub mod model;
