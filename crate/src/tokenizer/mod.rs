@@ -10,7 +10,7 @@ mod special;
 mod spm;
 pub mod vocab;
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::{ChatMessage, ChatTemplate, TemplateError, TemplateLimits};
 pub use detok::StreamDecoder;
 pub use vocab::{TokenAttr, Vocab, VocabKind};
 
@@ -100,11 +100,13 @@ impl Tokenizer {
         }
     }
 
-    /// The model's chat template, or llama.cpp's built-in fallback for its architecture.
-    pub fn chat_template(&self, g: &Gguf) -> Result<ChatTemplate, ModelError> {
-        let text = g.get_str("tokenizer.chat_template")?;
-        let arch = g.get_str("general.architecture")?.unwrap_or("");
+    /// The model's chat template, or llama.cpp's built-in fallback for its architecture. A
+    /// `tokenizer.chat_template` that is not a string is a [`TemplateError::Parse`] too.
+    pub fn chat_template(&self, g: &Gguf) -> Result<ChatTemplate, TemplateError> {
+        let meta = |e: crate::gguf::GgufError| TemplateError::Parse(chat::cap_message(&e.to_string(), chat::MAX_ERROR_MESSAGE));
+        let text = g.get_str("tokenizer.chat_template").map_err(meta)?;
+        let arch = g.get_str("general.architecture").map_err(meta)?.unwrap_or("");
         let tok = |id: Option<u32>| id.map(|i| self.vocab.tokens[i as usize].clone()).unwrap_or_default();
-        ChatTemplate::new(text, arch, &tok(self.vocab.bos), &tok(self.vocab.eos)).map_err(ModelError::Tokenizer)
+        ChatTemplate::new(text, arch, &tok(self.vocab.bos), &tok(self.vocab.eos))
     }
 }

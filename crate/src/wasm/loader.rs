@@ -89,7 +89,7 @@ impl ModelLoader {
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(|e| model_error(&e))?;
-        let template = tok.chat_template(&gguf).map_err(|e| model_error(&e))?;
+        let template = tok.chat_template(&gguf).map_err(|e| js_error("TemplateError", &e.to_string()))?;
         // The tokenizer has its copy of the vocabulary; the header's (hundreds of thousands of
         // token strings) would otherwise sit in WebAssembly memory for the whole download.
         let mut gguf = gguf;

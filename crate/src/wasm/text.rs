@@ -35,7 +35,8 @@ impl Text {
     pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
         let msgs: Vec<ChatMessage> =
             serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
-        self.template.render(&msgs, true).map_err(|e| js_error("InvalidArgument", &e))
+        // A TemplateError: its code is TemplateError (the template ran out of its budgets or failed).
+        self.template.render(&msgs, true).map_err(|e| js_error("TemplateError", &e.to_string()))
     }
 
     /// Prompt ids of a chat: the rendered template, special tokens parsed, BOS as the model wants

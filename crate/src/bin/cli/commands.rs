@@ -104,7 +104,7 @@ fn prompt_ids(m: &Opened, tok: &Tokenizer, prompt: &str, chat: bool) -> Result<V
         return tok.encode(prompt, true, false).map_err(|e| e.to_string());
     }
     let tmpl = tok.chat_template(&m.gguf).map_err(|e| e.to_string())?;
-    let text = tmpl.render(&[ChatMessage::new("user", prompt)], true)?;
+    let text = tmpl.render(&[ChatMessage::new("user", prompt)], true).map_err(|e| e.to_string())?;
     let bos_in_text = tok.vocab.bos.is_some_and(|b| text.starts_with(tok.vocab.tokens[b as usize].as_str()));
     tok.encode(&text, !bos_in_text, true).map_err(|e| e.to_string())
 }
