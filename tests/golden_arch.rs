@@ -44,6 +44,13 @@ fn gpu(name: &str) {
     golden(&format!("gen-{name}"), &tok, &mut gpu, Some(&mut reference), 1e-6, None);
 }
 
+/// Every layer's intermediates on the GPU against the CPU engine's (tests/common/layers.rs).
+fn layers(name: &str) {
+    let file = generated(name);
+    let n = common::layers::compare_layers(&file, None, &[1, 17, 300, 42, 7, 99, 5], 11, 1e-6);
+    println!("gen-{name}: {n} intermediates within NMSE 1e-6 of the CPU engine");
+}
+
 macro_rules! arch_tests {
     ($($name:ident),*) => {
         mod cpu_engine {
@@ -51,6 +58,9 @@ macro_rules! arch_tests {
         }
         mod gpu_engine {
             $(#[test] fn $name() { super::gpu(stringify!($name)); })*
+        }
+        mod gpu_layers {
+            $(#[test] fn $name() { super::layers(stringify!($name)); })*
         }
     };
 }

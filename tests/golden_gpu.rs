@@ -36,3 +36,12 @@ fn smollm2_gpu_matches_llamacpp_and_cpu() {
 fn gemma3_gpu_with_default_limits_matches_llamacpp_and_cpu() {
     run("gemma3", GEMMA, true);
 }
+
+/// Gemma 3's layers (sliding-window and global attention, post-norms fused with the next
+/// pre-norm) on the GPU against the CPU engine, intermediate by intermediate: the first, a
+/// global-attention one (every sixth) and the last.
+#[test]
+fn gemma3_gpu_layers_match_cpu() {
+    let n = common::layers::compare_layers(GEMMA, Some(&[0, 5, 17]), &[2, 818, 5279, 529, 7001, 563, 236761], 9142, NMSE);
+    println!("gemma3: {n} intermediates within NMSE {NMSE:.0e} of the CPU engine");
+}

@@ -20,7 +20,7 @@ fn check(path: &Path) {
     let g = Gguf::read(&src).unwrap();
     let cfg = ModelConfig::from_gguf(&g).unwrap();
     let ctx = block_on(GpuModel::context_for(&cfg, &g, N_CTX, &DeviceRequest::default())).unwrap();
-    let (plan, mut loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &g, N_CTX).unwrap();
+    let (plan, mut loader) = GpuModel::start_load(Kernels::new(Rc::new(ctx)), &g, N_CTX).unwrap();
     assert_eq!(plan.kernels().pipeline_count(), 0, "{}: pipelines before the warm-up", path.display());
     plan.warm_up(WarmUp::Decode).unwrap();
     let decode = plan.kernels().pipeline_count();

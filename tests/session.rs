@@ -16,12 +16,12 @@ fn greedy(max_tokens: usize) -> GenerateOptions {
 fn a_request_that_runs_nothing_leaves_nothing_cached() {
     let (tok, model) = load_cpu(SMOLLM);
     let ids = tok.encode("The capital of France is", true, false).unwrap();
-    let mut session = Session::new(CpuBackend::new(model, 64));
-    let fresh = session.generate(&tok, &ids, &greedy(4), &mut |_| true).unwrap();
+    let mut session = Session::new(CpuBackend::new(model, 64), tok.clone());
+    let fresh = session.generate(&ids, &greedy(4), &mut |_| true).unwrap();
     session.reset();
-    let none = session.generate(&tok, &ids, &greedy(0), &mut |_| true).unwrap();
+    let none = session.generate(&ids, &greedy(0), &mut |_| true).unwrap();
     assert!(none.ids.is_empty());
-    let again = session.generate(&tok, &ids, &greedy(4), &mut |_| true).unwrap();
+    let again = session.generate(&ids, &greedy(4), &mut |_| true).unwrap();
     assert_eq!(again.reused_tokens, 0, "nothing was cached by the empty request");
     assert_eq!(again.ids, fresh.ids);
 }
@@ -33,8 +33,8 @@ fn generation_stops_at_the_end_of_the_context() {
     let (tok, model) = load_cpu(SMOLLM);
     let ids = tok.encode("Hi", true, false).unwrap();
     let capacity = ids.len() + 3;
-    let mut session = Session::new(CpuBackend::new(model, capacity));
-    let g = session.generate(&tok, &ids, &greedy(50), &mut |_| true).unwrap();
+    let mut session = Session::new(CpuBackend::new(model, capacity), tok.clone());
+    let g = session.generate(&ids, &greedy(50), &mut |_| true).unwrap();
     // The last sampled id is never run: a prompt of P ids leaves room for capacity - P + 1.
     assert_eq!(g.ids.len(), capacity - ids.len() + 1);
     assert_eq!(g.finish, FinishReason::Length);

@@ -13,10 +13,11 @@
 use super::*;
 use gguf_web::cpu::ops::argmax;
 use gguf_web::cpu::CpuModel;
-use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, Session};
+use gguf_web::engine::{eval_blocking, Backend, CpuBackend, GenerateOptions, Session};
 use gguf_web::gguf::{FileSource, Gguf};
 use gguf_web::tokenizer::Tokenizer;
 use serde_json::Value;
+use std::rc::Rc;
 
 const MARGIN: f64 = 0.25;
 /// Absolute logit tolerance against llama.cpp in f32, per model. SmolLM2 (SwiGLU): both engines
@@ -82,10 +83,10 @@ pub fn cases(key: &str) -> Vec<Case> {
         .collect()
 }
 
-pub fn load_cpu(file: &str) -> (Tokenizer, CpuModel) {
+pub fn load_cpu(file: &str) -> (Rc<Tokenizer>, CpuModel) {
     let src = FileSource::open(model(file)).unwrap();
     let g = Gguf::read(&src).unwrap();
-    (Tokenizer::from_gguf(&g).unwrap(), CpuModel::load(&src, &g).unwrap())
+    (Rc::new(Tokenizer::from_gguf(&g).unwrap()), CpuModel::load(&src, &g).unwrap())
 }
 
 /// Which fixture cases a run checks (`None`: all of them).
@@ -95,7 +96,7 @@ pub type Selection<'a> = Option<&'a [usize]>;
 /// the backend's must match within `nmse_tol` at every position.
 pub fn golden(
     key: &str,
-    tok: &Tokenizer,
+    tok: &Rc<Tokenizer>,
     backend: &mut dyn Backend,
     mut reference: Option<&mut CpuBackend>,
     nmse_tol: f64,
@@ -118,10 +119,10 @@ pub fn golden(
         let mut seq = c.prompt_ids.clone();
         seq.extend_from_slice(&c.ids[..c.ids.len() - 1]);
         backend.truncate(0);
-        let logits = backend.eval(&seq, true).unwrap();
+        let logits = eval_blocking(backend, &seq, true).unwrap();
         if let Some(r) = reference.as_deref_mut() {
             r.truncate(0);
-            let want = r.eval(&seq, true).unwrap();
+            let want = eval_blocking(r, &seq, true).unwrap();
             let e = gguf_web::gpu::buffers::nmse(&logits, &want);
             worst_nmse = worst_nmse.max(e);
             if e > nmse_tol {
@@ -152,9 +153,9 @@ pub fn golden(
         }
 
         // Free-running greedy generation.
-        let mut session = Session::new(&mut *backend);
+        let mut session = Session::new(&mut *backend, tok.clone());
         let opts = GenerateOptions { max_tokens: c.ids.len(), ignore_eos: true, ..Default::default() };
-        let g = session.generate(&tok, &c.prompt_ids, &opts, &mut |_| true).unwrap();
+        let g = session.generate(&c.prompt_ids, &opts, &mut |_| true).unwrap();
         let n_sure = c.sure.iter().take_while(|&&s| s).count();
         free_checked += n_sure;
         if g.ids[..n_sure] != c.ids[..n_sure] {

@@ -33,4 +33,5 @@ pub fn json(path: &std::path::Path) -> serde_json::Value {
 }
 
 pub mod golden;
+pub mod layers;
 pub mod tiny;

@@ -54,6 +54,22 @@ impl CpuModel {
     /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of
     /// every token (`all_logits`) or of the last one, `n_vocab` values per token.
     pub fn forward(&self, cache: &mut KvCache, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+        self.forward_with(cache, tokens, all_logits, None)
+    }
+
+    /// [`Self::forward`] that hands layer `layer`'s named intermediates to `tap` (names and
+    /// layouts as the GPU engine's probe, `gpu::model::Probe`): for comparing one layer.
+    pub fn forward_probed(&self, cache: &mut KvCache, tokens: &[u32], layer: usize, tap: &mut dyn FnMut(&str, &[f32])) -> Vec<f32> {
+        self.forward_with(cache, tokens, false, Some((layer, tap)))
+    }
+
+    fn forward_with(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+        mut probe: Option<(usize, &mut dyn FnMut(&str, &[f32]))>,
+    ) -> Vec<f32> {
         let cfg = &self.cfg;
         let (e, t_count) = (cfg.n_embd, tokens.len());
         assert!(cache.len + t_count <= cache.capacity, "context of {} tokens exceeded", cache.capacity);
@@ -65,7 +81,14 @@ impl CpuModel {
             x.iter_mut().for_each(|v| *v *= s);
         }
         for (il, layer) in self.weights.layers.iter().enumerate() {
-            self.layer(il, layer, cache, &mut x, t_count);
+            let mut tap = |name: &str, v: &[f32]| {
+                if let Some((l, f)) = probe.as_mut() {
+                    if *l == il {
+                        f(name, v);
+                    }
+                }
+            };
+            self.layer(il, layer, cache, &mut x, t_count, &mut tap);
         }
         cache.len += t_count;
 
@@ -80,7 +103,7 @@ impl CpuModel {
         logits
     }
 
-    fn layer(&self, il: usize, w: &CpuLayer, cache: &mut KvCache, x: &mut [f32], t_count: usize) {
+    fn layer(&self, il: usize, w: &CpuLayer, cache: &mut KvCache, x: &mut [f32], t_count: usize, tap: &mut dyn FnMut(&str, &[f32])) {
         let cfg = &self.cfg;
         let lc = cfg.layers[il];
         let (e, hd, hdv) = (cfg.n_embd, cfg.head_dim, cfg.head_dim_v);
@@ -88,6 +111,7 @@ impl CpuModel {
 
         let mut h = x.to_vec();
         rms_norm(&mut h, e, &w.attn_norm, cfg.rms_eps);
+        tap("attn_norm", &h);
         let mut q = matmul(&h, &w.wq);
         let mut k = matmul(&h, &w.wk);
         let mut v = matmul(&h, &w.wv);
@@ -112,6 +136,9 @@ impl CpuModel {
                 rope(head, p0 + t, &freqs, cfg.rope_neox);
             }
         }
+        tap("q", &q);
+        tap("k", &k);
+        tap("v", &v);
         cache.k[il].extend_from_slice(&k);
         cache.v[il].extend_from_slice(&v);
         let (kc, vc) = (&cache.k[il], &cache.v[il]);
@@ -126,14 +153,17 @@ impl CpuModel {
             window: lc.sliding_window,
         };
         let attn = attention(&shape, &q, kc, vc, p0, t_count);
+        tap("attn_out", &attn);
         let mut o = matmul(&attn, &w.wo);
         if let Some(n) = &w.post_attn_norm {
             rms_norm(&mut o, e, n, cfg.rms_eps);
         }
         x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+        tap("attn_res", x);
 
         let mut h = x.to_vec();
         rms_norm(&mut h, e, &w.ffn_norm, cfg.rms_eps);
+        tap("ffn_norm", &h);
         let act: fn(f32) -> f32 = match cfg.activation {
             Activation::Silu => silu,
             Activation::GeluTanh => gelu_tanh,
@@ -165,5 +195,6 @@ impl CpuModel {
             rms_norm(&mut d, e, n, cfg.rms_eps);
         }
         x.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
+        tap("layer_out", x);
     }
 }

@@ -2,22 +2,51 @@
 
 use super::sampler::Sampler;
 use crate::cpu::{CpuModel, KvCache};
+use crate::error_code::{Coded, ErrorCode};
+use crate::gpu::GpuError;
 use crate::model::ModelConfig;
+use std::future::Future;
+use std::pin::Pin;
 use thiserror::Error;
 
+/// Why a generation could not run. Each names what it refused; [`Coded::code`] gives the code JS
+/// apps see.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EngineError {
     #[error("the context is full: {needed} tokens needed, the context holds {capacity}")]
     ContextFull { needed: usize, capacity: usize },
     #[error("token id {id} is outside the vocabulary of {n_vocab}")]
     BadToken { id: u32, n_vocab: usize },
-    #[error("GPU: {0}")]
-    Gpu(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A call out of order (e.g. `next` with no generation begun).
+    #[error("{0}")]
+    InvalidState(&'static str),
+    /// Another call is using the model.
+    #[error("{0}")]
+    Busy(&'static str),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
     #[error("aborted")]
     Aborted,
-    #[error("{0}")]
-    Other(String),
 }
+
+impl Coded for EngineError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::ContextFull { .. } => ErrorCode::ContextFull,
+            EngineError::BadToken { .. } | EngineError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            EngineError::InvalidState(_) => ErrorCode::InvalidState,
+            EngineError::Busy(_) => ErrorCode::Busy,
+            EngineError::Gpu(e) => e.code(),
+            EngineError::Aborted => ErrorCode::Aborted,
+        }
+    }
+}
+
+/// A future the engine awaits: natively the CLI drives it with `block_on`, in the browser the
+/// page's event loop does.
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// A forward pass with its cache: tokens go in at the next positions, logits come out.
 pub trait Backend {
@@ -28,19 +57,29 @@ pub trait Backend {
     /// Forgets cached positions from `pos` on.
     fn truncate(&mut self, pos: usize);
     /// Appends `tokens`; returns `n_vocab` logits for the last token, or for every token.
-    fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError>;
+    fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>>;
     /// A short description for reports ("cpu", or the GPU adapter).
     fn describe(&self) -> String;
 
     /// Appends `tokens` and picks the next token with `sampler` (advancing its draw counter).
     /// Backends that can sample where the logits are (the GPU) override this.
-    fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
-        let mut logits = self.eval(tokens, false)?;
-        Ok(sampler.sample(&mut logits, history))
+    fn eval_sample<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        sampler: &'a mut Sampler,
+        history: &'a [u32],
+    ) -> LocalFuture<'a, Result<u32, EngineError>> {
+        Box::pin(async move {
+            let mut logits = self.eval(tokens, false).await?;
+            Ok(sampler.sample(&mut logits, history))
+        })
     }
 
     /// Checks the ids and the space before running `tokens`.
     fn check(&self, tokens: &[u32]) -> Result<(), EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidArgument("no tokens to evaluate".into()));
+        }
         let n_vocab = self.config().n_vocab;
         if let Some(&id) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(EngineError::BadToken { id, n_vocab });
@@ -51,6 +90,18 @@ pub trait Backend {
         }
         Ok(())
     }
+}
+
+/// [`Backend::eval`], waited for (native tests and tools).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn eval_blocking(b: &mut dyn Backend, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
+    crate::gpu::context::block_on(b.eval(tokens, all_logits))
+}
+
+/// [`Backend::eval_sample`], waited for (native tests and tools).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn eval_sample_blocking(b: &mut dyn Backend, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
+    crate::gpu::context::block_on(b.eval_sample(tokens, sampler, history))
 }
 
 /// The CPU reference engine as a backend.
@@ -79,12 +130,9 @@ impl Backend for CpuBackend {
     fn truncate(&mut self, pos: usize) {
         self.cache.truncate(pos, &self.model.cfg);
     }
-    fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
-        self.check(tokens)?;
-        if tokens.is_empty() {
-            return Err(EngineError::Other("no tokens to evaluate".into()));
-        }
-        Ok(self.model.forward(&mut self.cache, tokens, all_logits))
+    fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>> {
+        let r = self.check(tokens).map(|_| self.model.forward(&mut self.cache, tokens, all_logits));
+        Box::pin(std::future::ready(r))
     }
     fn describe(&self) -> String {
         "cpu".into()
@@ -99,11 +147,16 @@ macro_rules! forward_backend {
             fn position(&self) -> usize { (**self).position() }
             fn capacity(&self) -> usize { (**self).capacity() }
             fn truncate(&mut self, pos: usize) { (**self).truncate(pos) }
-            fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
+            fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>> {
                 (**self).eval(tokens, all_logits)
             }
             fn describe(&self) -> String { (**self).describe() }
-            fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
+            fn eval_sample<'a>(
+                &'a mut self,
+                tokens: &'a [u32],
+                sampler: &'a mut Sampler,
+                history: &'a [u32],
+            ) -> LocalFuture<'a, Result<u32, EngineError>> {
                 (**self).eval_sample(tokens, sampler, history)
             }
         }

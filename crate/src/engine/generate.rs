@@ -1,9 +1,7 @@
-//! The generation loop over a [`Backend`]: prompt prefill (reusing the cached prefix of the last
-//! conversation), sampling, end-of-generation and stop strings, and streaming text that never
-//! splits a UTF-8 character or leaks the start of a stop string.
+//! A generation's options, its per-token bookkeeping ([`Stepper`]: sampling state, end of
+//! generation and stop strings, streaming text that never splits a UTF-8 character or leaks the
+//! start of a stop string) and its result. The session (session.rs) drives it.
 
-use super::backend::{Backend, EngineError};
-use super::clock::now_ms;
 use super::sampler::{Sampler, SamplingParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -91,8 +89,8 @@ pub enum Step {
     Token { text: String, more: bool },
 }
 
-/// The per-token bookkeeping of one generation, independent of how tokens are produced (the sync
-/// session below, the browser's async loop): stop conditions, streaming text that never splits a
+/// The per-token bookkeeping of one generation, independent of how tokens are produced: stop
+/// conditions, streaming text that never splits a
 /// UTF-8 character or leaks the start of a stop string, the sampler and its history.
 pub struct Stepper {
     pub opts: GenerateOptions,
@@ -165,89 +163,10 @@ impl Stepper {
     }
 }
 
-/// How many leading ids of `prompt_ids` a cache holding `cached` can keep (at least the last
-/// prompt token is always evaluated, for its logits).
 /// How many ids a prompt of `prompt_len` ids can be followed by in a context of `capacity`: the
 /// last sampled id is never run, so `capacity - prompt_len + 1` (at least 1).
 pub fn room(capacity: usize, prompt_len: usize) -> usize {
     (capacity + 1).saturating_sub(prompt_len).max(1)
-}
-
-pub fn reusable_prefix(cached: &[u32], prompt_ids: &[u32]) -> usize {
-    let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
-    common.min(prompt_ids.len().saturating_sub(1))
-}
-
-/// A model with its cache and tokenizer; remembers which ids the cache holds.
-pub struct Session<B: Backend> {
-    pub backend: B,
-    cached: Vec<u32>,
-}
-
-impl<B: Backend> Session<B> {
-    pub fn new(backend: B) -> Self {
-        Session { backend, cached: Vec::new() }
-    }
-
-    /// Forgets the cache.
-    pub fn reset(&mut self) {
-        self.backend.truncate(0);
-        self.cached.clear();
-    }
-
-    /// Generates from `prompt_ids`. `on_token` is called for every token; returning `false`
-    /// stops generation (finish reason `Aborted`).
-    pub fn generate(
-        &mut self,
-        tok: &Tokenizer,
-        prompt_ids: &[u32],
-        opts: &GenerateOptions,
-        on_token: &mut dyn FnMut(&TokenEvent) -> bool,
-    ) -> Result<Generation, EngineError> {
-        opts.sampling.validate().map_err(EngineError::Other)?;
-        if prompt_ids.is_empty() {
-            return Err(EngineError::Other("the prompt is empty".into()));
-        }
-        let t0 = now_ms();
-        let reuse = reusable_prefix(&self.cached, prompt_ids);
-        self.backend.truncate(reuse);
-        self.cached.truncate(reuse);
-        let opts = &GenerateOptions { max_tokens: opts.max_tokens.min(room(self.backend.capacity(), prompt_ids.len())), ..opts.clone() };
-        let mut st = Stepper::new(prompt_ids, opts);
-        let mut next = None;
-        if st.finish.is_none() {
-            next = Some(self.backend.eval_sample(&prompt_ids[reuse..], &mut st.sampler, &st.history).inspect_err(|_| self.reset())?);
-            self.cached.extend_from_slice(&prompt_ids[reuse..]);
-        }
-        let prefill_ms = now_ms() - t0;
-        let t1 = now_ms();
-        while let Some(id) = next.take() {
-            match st.accept(tok, id) {
-                Step::End => break,
-                Step::Token { text, more } => {
-                    if !on_token(&TokenEvent { id, text: &text }) {
-                        let _ = st.abort();
-                        break;
-                    }
-                    if !more {
-                        break;
-                    }
-                }
-            }
-            next = Some(self.backend.eval_sample(&[id], &mut st.sampler, &st.history).inspect_err(|_| self.reset())?);
-            self.cached.push(id);
-        }
-        Ok(Generation {
-            prompt_ids: prompt_ids.to_vec(),
-            reused_tokens: reuse,
-            finish: st.finish.unwrap_or(FinishReason::Length),
-            text: st.text().to_string(),
-            ids: st.ids,
-            prefill_ms,
-            decode_ms: now_ms() - t1,
-            first_token_ms: prefill_ms,
-        })
-    }
 }
 
 /// Where the first stop string starts in `text`, if any, and how many trailing bytes must be held

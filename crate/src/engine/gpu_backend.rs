@@ -1,37 +1,32 @@
-//! The WebGPU engine as a [`Backend`] (native: blocking on the GPU's futures).
+//! The WebGPU engine as a [`Backend`]: natively and in the browser alike; the caller awaits its
+//! futures (natively through `block_on`).
 
-use super::backend::{Backend, EngineError};
+use super::backend::{Backend, EngineError, LocalFuture};
 use super::sampler::Sampler;
-use crate::gguf::{ByteSource, Gguf};
-use crate::gpu::context::block_on;
 use crate::gpu::model::{GpuModel, Logits};
-use crate::gpu::{DeviceRequest, Kernels};
-use crate::model::{ModelConfig, ModelError};
-use std::rc::Rc;
+use crate::model::ModelConfig;
 
 pub struct GpuBackend {
     pub model: GpuModel,
 }
 
 impl GpuBackend {
-    /// Creates a device sized for the model and streams the weights in.
+    /// Creates a device sized for the model and streams the weights in from a local source.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(
-        src: &dyn ByteSource,
-        g: &Gguf,
+        src: &dyn crate::gguf::ByteSource,
+        g: &crate::gguf::Gguf,
         n_ctx: usize,
-        req: DeviceRequest,
+        req: crate::gpu::DeviceRequest,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<GpuBackend, ModelError> {
+    ) -> Result<GpuBackend, crate::model::ModelError> {
+        use crate::gpu::context::block_on;
         let cfg = ModelConfig::from_gguf(g)?;
-        let ctx = block_on(GpuModel::context_for(&cfg, g, n_ctx, &req)).map_err(|e| ModelError::Gpu(e.to_string()))?;
-        let k = Kernels::new(Rc::new(ctx));
+        let ctx = block_on(GpuModel::context_for(&cfg, g, n_ctx, &req))?;
+        let k = crate::gpu::Kernels::new(std::rc::Rc::new(ctx));
         let model = GpuModel::load(k, src, g, n_ctx, progress)?;
         Ok(GpuBackend { model })
     }
-}
-
-fn gpu(e: crate::gpu::GpuError) -> EngineError {
-    EngineError::Gpu(e.to_string())
 }
 
 impl Backend for GpuBackend {
@@ -47,22 +42,25 @@ impl Backend for GpuBackend {
     fn truncate(&mut self, pos: usize) {
         self.model.truncate(pos);
     }
-    fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
-        self.check(tokens)?;
-        if tokens.is_empty() {
-            return Err(EngineError::Other("no tokens to evaluate".into()));
-        }
-        let want = if all_logits { Logits::All } else { Logits::Last };
-        block_on(self.model.forward(tokens, want)).map_err(gpu)
+    fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>> {
+        Box::pin(async move {
+            self.check(tokens)?;
+            let want = if all_logits { Logits::All } else { Logits::Last };
+            Ok(self.model.forward(tokens, want).await?)
+        })
     }
-    fn eval_sample(&mut self, tokens: &[u32], sampler: &mut Sampler, history: &[u32]) -> Result<u32, EngineError> {
-        self.check(tokens)?;
-        if tokens.is_empty() {
-            return Err(EngineError::Other("no tokens to evaluate".into()));
-        }
-        let id = block_on(self.model.forward_sample(tokens, &sampler.params, sampler.step, history)).map_err(gpu)?;
-        sampler.step += 1;
-        Ok(id)
+    fn eval_sample<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        sampler: &'a mut Sampler,
+        history: &'a [u32],
+    ) -> LocalFuture<'a, Result<u32, EngineError>> {
+        Box::pin(async move {
+            self.check(tokens)?;
+            let id = self.model.forward_sample(tokens, &sampler.params, sampler.step, history).await?;
+            sampler.step += 1;
+            Ok(id)
+        })
     }
     fn describe(&self) -> String {
         format!("gpu: {}", self.model.ctx().describe())

@@ -2,6 +2,7 @@
 //! many dispatches in one submission, after a warm-up, divided by the count.
 
 use super::buffers::storage;
+use super::error::GpuError;
 use super::kernels::elementwise::copy;
 use super::kernels::matvec::{matvec, MatVec};
 use super::pipeline::{Bind, Kernels, Recorder};
@@ -12,11 +13,15 @@ use crate::quant::testdata::{random_tensor, TestRng};
 use crate::quant::GgmlType;
 
 /// Seconds per call of `record`, which must record one call; repeated `reps` times per submission.
-pub async fn time_calls(k: &Kernels, reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>) -> Result<f64, String> {
-    let run = |reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>| -> Result<(), String> {
+pub async fn time_calls(
+    k: &Kernels,
+    reps: usize,
+    record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>,
+) -> Result<f64, GpuError> {
+    let run = |reps: usize, record: &mut dyn FnMut(&mut Recorder) -> Result<(), ShaderError>| -> Result<(), GpuError> {
         let mut rec = k.recorder();
         for _ in 0..reps {
-            record(&mut rec).map_err(|e| e.to_string())?;
+            record(&mut rec)?;
         }
         rec.submit();
         Ok(())
@@ -35,15 +40,15 @@ pub async fn time_calls(k: &Kernels, reps: usize, record: &mut dyn FnMut(&mut Re
 }
 
 /// Waits for all submitted work (a 4-byte read-back).
-pub async fn sync(k: &Kernels) -> Result<(), String> {
+pub async fn sync(k: &Kernels) -> Result<(), GpuError> {
     let b = storage(&k.ctx, "sync", 16);
-    k.ctx.read_back(&b, 0, 4).await.map(|_| ()).map_err(|e| e.to_string())
+    k.ctx.read_back(&b, 0, 4).await.map(|_| ())
 }
 
 /// Copy bandwidth in GB/s: bytes copied per second (each byte is read once and written once). It is
 /// the rate at which the adapter can stream a weights-sized buffer through a kernel, so a matvec
 /// that reads W bytes cannot beat W ÷ this by much.
-pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, String> {
+pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, GpuError> {
     let a = storage(&k.ctx, "copy a", bytes);
     let b = storage(&k.ctx, "copy b", bytes);
     let (ba, bb) = (Bind::whole(&a), Bind::whole(&b));
@@ -56,7 +61,7 @@ pub async fn copy_gbps(k: &Kernels, bytes: u64) -> Result<f64, String> {
 /// the timed kernels are (many in one submission, each after a barrier): the adapter's fixed cost
 /// per dispatch, which no kernel can go under. On the CPU adapters it is tens of microseconds,
 /// the time of a small matrix's whole matvec.
-pub async fn dispatch_seconds(k: &Kernels) -> Result<f64, String> {
+pub async fn dispatch_seconds(k: &Kernels) -> Result<f64, GpuError> {
     let a = storage(&k.ctx, "tiny a", 256);
     let b = storage(&k.ctx, "tiny b", 256);
     let (ba, bb) = (Bind::whole(&a), Bind::whole(&b));
@@ -71,7 +76,7 @@ pub struct MatVecBench {
 }
 
 impl MatVecBench {
-    pub fn new(k: &Kernels, ty: GgmlType, rows: usize, cols: usize) -> Result<MatVecBench, String> {
+    pub fn new(k: &Kernels, ty: GgmlType, rows: usize, cols: usize) -> Result<MatVecBench, GpuError> {
         let ctx = &k.ctx;
         let mut rng = TestRng::new(rows as u64 * 31 + cols as u64);
         let w = GpuMatrix::new(&ctx.device, "bench", ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
@@ -81,7 +86,7 @@ impl MatVecBench {
         let mut r = 0;
         while r < rows {
             let n = chunk_rows.min(rows - r);
-            w.upload_rows(&ctx.queue, r, &random_tensor(ty, n * cols, 0.05, &mut rng))?;
+            w.upload_rows(&ctx.queue, r, &random_tensor(ty, n * cols, 0.05, &mut rng)).map_err(|e| GpuError::Validation(e.to_string()))?;
             r += n;
         }
         let x = super::buffers::storage_f32(ctx, "x", &rng.normals(cols, 1.0));
@@ -90,45 +95,9 @@ impl MatVecBench {
     }
 
     /// Seconds per matvec with variant `key` (of the matrix's type).
-    pub async fn seconds(&self, k: &Kernels, key: MatVec) -> Result<f64, String> {
+    pub async fn seconds(&self, k: &Kernels, key: MatVec) -> Result<f64, GpuError> {
         let (bx, by) = (Bind::whole(&self.x), Bind::whole(&self.y));
         let reps = ((1u64 << 29) / self.w.gpu_bytes()).clamp(3, 200) as usize;
         time_calls(k, reps, &mut |rec| matvec(rec, key, &self.w, &bx, 0, &by, 0, false)).await
     }
-}
-
-/// A random matrix of `key.ty` on the GPU and its matvec time (seconds per call) and bytes.
-pub async fn matvec_seconds(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(f64, u64), String> {
-    let b = MatVecBench::new(k, key.ty, rows, cols)?;
-    Ok((b.seconds(k, key).await?, b.w.gpu_bytes()))
-}
-
-/// The fastest of `cands` on a `rows` × `cols` matrix (all of one type): the variant and its
-/// seconds per call. Engines can call this once per matrix shape at load time to pick a variant
-/// for their adapter.
-pub async fn fastest_matvec(k: &Kernels, cands: &[MatVec], rows: usize, cols: usize) -> Result<(MatVec, f64), String> {
-    let b = MatVecBench::new(k, cands[0].ty, rows, cols)?;
-    let mut best: Option<(MatVec, f64)> = None;
-    for &key in cands {
-        let t = b.seconds(k, key).await?;
-        if best.is_none_or(|b| t < b.1) {
-            best = Some((key, t));
-        }
-    }
-    best.ok_or_else(|| "no candidates".into())
-}
-
-/// One matvec of a small random matrix, waited for (compiles the pipeline on adapters that compile
-/// at the first dispatch).
-pub async fn matvec_seconds_once(k: &Kernels, key: MatVec, rows: usize, cols: usize) -> Result<(), String> {
-    let ctx = &k.ctx;
-    let mut rng = TestRng::new(7);
-    let w = GpuMatrix::new(&ctx.device, "probe", key.ty, cols, rows, ctx.limits.max_storage_buffer_binding_size)?;
-    w.upload_rows(&ctx.queue, 0, &random_tensor(key.ty, rows * cols, 0.05, &mut rng))?;
-    let x = super::buffers::storage_f32(ctx, "x", &rng.normals(cols, 1.0));
-    let y = storage(ctx, "y", rows as u64 * 4);
-    let mut rec = k.recorder();
-    matvec(&mut rec, key, &w, &Bind::whole(&x), 0, &Bind::whole(&y), 0, false).map_err(|e| e.to_string())?;
-    rec.submit();
-    sync(k).await
 }

@@ -5,6 +5,7 @@
 //! plus a partial row per tensor, whatever the model's size.
 
 use super::context::GpuContext;
+use super::error::LoadError;
 use super::weights::GpuMatrix;
 use crate::gguf::TensorInfo;
 use crate::quant::dequantize;
@@ -94,7 +95,7 @@ impl WeightLoader {
     }
 
     /// Routes the file bytes `data` found at `offset`.
-    pub fn feed(&mut self, ctx: &GpuContext, offset: u64, data: &[u8]) -> Result<(), String> {
+    pub fn feed(&mut self, ctx: &GpuContext, offset: u64, data: &[u8]) -> Result<(), LoadError> {
         let end = offset + data.len() as u64;
         for t in &mut self.targets {
             let (ts, te) = (t.start, t.start + t.info.n_bytes);
@@ -107,7 +108,7 @@ impl WeightLoader {
             // Bytes must arrive in order within a tensor.
             let expected = ts + t.rows_done as u64 * row_bytes(&t.info) + t.pending.len() as u64;
             if lo != expected {
-                return Err(format!("tensor {:?}: bytes at {lo} arrived out of order (expected {expected})", t.info.name));
+                return Err(LoadError::OutOfOrder { tensor: t.info.name.clone(), at: lo, expected });
             }
             self.bytes_done += piece.len() as u64;
             match &t.sink {
@@ -116,7 +117,8 @@ impl WeightLoader {
                     if t.pending.len() as u64 == t.info.n_bytes {
                         let n = t.info.n_elements as usize;
                         let o = *offset as usize;
-                        dequantize(t.info.ty, &t.pending, &mut self.vectors[o..o + n]).map_err(|e| e.to_string())?;
+                        dequantize(t.info.ty, &t.pending, &mut self.vectors[o..o + n])
+                            .map_err(|e| LoadError::BadData { tensor: t.info.name.clone(), reason: e.to_string() })?;
                         t.pending = Vec::new();
                         t.done = true;
                     }
@@ -163,10 +165,10 @@ impl WeightLoader {
     }
 
     /// Checks that every tensor arrived whole; returns the vectors.
-    pub fn finish(self, ctx: &GpuContext) -> Result<Vec<f32>, String> {
+    pub fn finish(self, ctx: &GpuContext) -> Result<Vec<f32>, LoadError> {
         ctx.queue.submit([]);
         if let Some(t) = self.targets.iter().find(|t| !t.done) {
-            return Err(format!("tensor {:?} is incomplete: the file ended before its data", t.info.name));
+            return Err(LoadError::Incomplete { tensor: t.info.name.clone() });
         }
         Ok(self.vectors)
     }

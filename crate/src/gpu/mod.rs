@@ -19,7 +19,7 @@ pub mod weights;
 mod wgsl_lint;
 
 pub use context::{DeviceRequest, GpuContext};
-pub use error::GpuError;
+pub use error::{GpuError, LoadError};
 pub use pipeline::{Bind, Kernels, Recorder};
 pub use weights::GpuMatrix;
 

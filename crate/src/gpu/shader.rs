@@ -71,6 +71,8 @@ impl std::fmt::Display for ShaderError {
     }
 }
 
+impl std::error::Error for ShaderError {}
+
 /// Expands `name` with `defines`.
 pub fn preprocess(name: &str, defines: &[(String, String)]) -> Result<String, ShaderError> {
     let mut p = Pre { defines: defines.iter().cloned().collect(), included: HashSet::new(), out: String::new() };

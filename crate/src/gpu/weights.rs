@@ -6,6 +6,7 @@
 //! GPU bytes stay within 2% of the GGUF bytes (Q3_K pads its 110-byte block to 112). Matrices
 //! larger than one storage binding are split into parts of whole rows.
 
+use super::error::{GpuError, LoadError};
 use crate::quant::GgmlType;
 
 /// How one GGUF block is re-arranged on the GPU. The side record of blocks (2p, 2p+1) is
@@ -133,13 +134,15 @@ impl GpuMatrix {
     }
 
     /// Allocates the buffers of a `ty` matrix of `rows` × `cols`.
-    pub fn new(device: &wgpu::Device, name: &str, ty: GgmlType, cols: usize, rows: usize, max_binding: u64) -> Result<GpuMatrix, String> {
+    pub fn new(device: &wgpu::Device, name: &str, ty: GgmlType, cols: usize, rows: usize, max_binding: u64) -> Result<GpuMatrix, GpuError> {
         if cols % gpu_block_elems(ty) != 0 {
-            return Err(format!("{name}: {cols} columns is not a multiple of {}", gpu_block_elems(ty)));
+            return Err(GpuError::Unaligned { name: name.into(), cols, block: gpu_block_elems(ty) });
         }
         let per = Self::rows_per_part(ty, cols, rows, max_binding);
-        if Self::part_size(ty, cols, per.min(rows)) > max_binding {
-            return Err(format!("{name}: one row pair does not fit a binding of {max_binding} bytes"));
+        let pair = Self::part_size(ty, cols, per.min(rows));
+        if pair > max_binding {
+            let what = format!("a row pair of {name}");
+            return Err(GpuError::AdapterTooSmall { adapter: String::new(), what, needed: pair, available: max_binding });
         }
         let mut parts = Vec::new();
         let mut row0 = 0;
@@ -160,15 +163,19 @@ impl GpuMatrix {
         Ok(GpuMatrix { name: name.into(), ty, cols, rows, parts })
     }
 
+    fn misplaced(&self, reason: String) -> LoadError {
+        LoadError::Misplaced { tensor: self.name.clone(), reason }
+    }
+
     pub fn gpu_bytes(&self) -> u64 {
         self.parts.iter().map(|p| p.buffer.size()).sum()
     }
 
     /// Uploads GGUF bytes of rows `row0..` (whole rows; `row0` even unless they run to the end).
-    pub fn upload_rows(&self, queue: &wgpu::Queue, row0: usize, bytes: &[u8]) -> Result<(), String> {
+    pub fn upload_rows(&self, queue: &wgpu::Queue, row0: usize, bytes: &[u8]) -> Result<(), LoadError> {
         let row_bytes = self.ty.row_bytes(self.cols as u64).unwrap() as usize;
         if bytes.len() % row_bytes != 0 {
-            return Err(format!("{}: upload of {} bytes is not whole rows", self.name, bytes.len()));
+            return Err(self.misplaced(format!("upload of {} bytes is not whole rows", bytes.len())));
         }
         let n_rows = bytes.len() / row_bytes;
         let mut done = 0;
@@ -184,7 +191,7 @@ impl GpuMatrix {
         Ok(())
     }
 
-    fn write_part(&self, queue: &wgpu::Queue, p: &MatrixPart, local_row: usize, src: &[u8]) -> Result<(), String> {
+    fn write_part(&self, queue: &wgpu::Queue, p: &MatrixPart, local_row: usize, src: &[u8]) -> Result<(), LoadError> {
         let ty = self.ty;
         let first_block = local_row * self.blocks_per_row();
         let Some(sp) = split(ty) else {
@@ -193,7 +200,7 @@ impl GpuMatrix {
             return Ok(());
         };
         if first_block % 2 != 0 {
-            return Err(format!("{}: upload starts at an odd block ({first_block})", self.name));
+            return Err(self.misplaced(format!("upload starts at an odd block ({first_block})")));
         }
         let bb = ty.block_bytes();
         let n = src.len() / bb;

@@ -1,4 +1,6 @@
+use crate::error_code::{Coded, ErrorCode};
 use crate::gguf::GgufError;
+use crate::gpu::{GpuError, LoadError};
 use crate::quant::{GgmlType, QuantError};
 use thiserror::Error;
 
@@ -19,8 +21,36 @@ pub enum ModelError {
     BadHyperParameter { key: String, value: String, reason: String },
     #[error("{0}")]
     Quant(#[from] QuantError),
-    #[error("{0}")]
-    Gpu(String),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+}
+
+impl Coded for ModelError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ModelError::UnsupportedArchitecture { .. } => ErrorCode::UnsupportedArchitecture,
+            ModelError::UnsupportedQuant { .. } => ErrorCode::UnsupportedQuantType,
+            ModelError::Gpu(e) => e.code(),
+            ModelError::Load(e) => e.code(),
+            ModelError::Gguf(_)
+            | ModelError::MissingTensor { .. }
+            | ModelError::BadShape { .. }
+            | ModelError::BadHyperParameter { .. }
+            | ModelError::Quant(_)
+            | ModelError::Tokenizer(_) => ErrorCode::InvalidGGUF,
+        }
+    }
+}
+
+impl Coded for GgufError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            GgufError::Io(_) => ErrorCode::NetworkError,
+            _ => ErrorCode::InvalidGGUF,
+        }
+    }
 }

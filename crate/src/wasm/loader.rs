@@ -2,11 +2,12 @@
 //! the header, `feed` takes the file's bytes in order as they arrive (hashing them when a sha256
 //! was given), `finish` checks completeness and integrity and returns the `Model`.
 
-use super::errors::{gpu_error, js_error, model_error};
+use super::errors::{coded, js_error};
 use super::model::Model;
+use crate::error_code::ErrorCode;
 use crate::gguf::{Gguf, PrefixSource};
 use crate::gpu::loader::WeightLoader;
-use crate::gpu::model::{GpuModel, GpuModelPlan, WarmUp};
+use crate::gpu::model::{GpuModel, LoadingModel, WarmUp};
 use crate::gpu::{DeviceRequest, GpuError, Kernels};
 use crate::model::ModelConfig;
 use crate::tokenizer::Tokenizer;
@@ -31,7 +32,7 @@ pub struct ModelLoader {
     gguf: Gguf,
     tok: Option<(Tokenizer, crate::tokenizer::ChatTemplate)>,
     info: serde_json::Value,
-    plan: Option<GpuModelPlan>,
+    plan: Option<LoadingModel>,
     loader: Option<WeightLoader>,
     hasher: Option<(Sha256, String)>,
     hashed: u64,
@@ -43,7 +44,7 @@ impl ModelLoader {
     /// `{ contextLength?, sha256?, defaultLimits?, tuning? }`.
     pub async fn create(prefix: Vec<u8>, total_len: f64, opts: JsValue) -> Result<ModelLoader, JsValue> {
         let gguf = Gguf::read(&PrefixSource { prefix: &prefix, total_len: total_len as u64 })
-            .map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+            .map_err(|e| js_error(ErrorCode::InvalidGGUF, &e.to_string()))?;
         drop(prefix);
         Self::from_header(gguf, opts).await
     }
@@ -53,16 +54,16 @@ impl ModelLoader {
     #[wasm_bindgen(js_name = createSplit)]
     pub async fn create_split(prefixes: js_sys::Array, lengths: Vec<f64>, opts: JsValue) -> Result<ModelLoader, JsValue> {
         if prefixes.length() as usize != lengths.len() {
-            return Err(js_error("InvalidArgument", "one prefix per part and one length per part"));
+            return Err(js_error(ErrorCode::InvalidArgument, "one prefix per part and one length per part"));
         }
         let mut parts = Vec::new();
         for (i, p) in prefixes.iter().enumerate() {
             let bytes = js_sys::Uint8Array::new(&p).to_vec();
             let g = Gguf::read(&PrefixSource { prefix: &bytes, total_len: lengths[i] as u64 })
-                .map_err(|e| js_error("InvalidGGUF", &format!("part {}: {e}", i + 1)))?;
+                .map_err(|e| js_error(ErrorCode::InvalidGGUF, &format!("part {}: {e}", i + 1)))?;
             parts.push(g);
         }
-        let gguf = Gguf::merge_splits(parts).map_err(|e| js_error("InvalidGGUF", &e.to_string()))?;
+        let gguf = Gguf::merge_splits(parts).map_err(|e| js_error(ErrorCode::InvalidGGUF, &e.to_string()))?;
         Self::from_header(gguf, opts).await
     }
 
@@ -70,26 +71,26 @@ impl ModelLoader {
         let opts: LoadOptions = if opts.is_undefined() || opts.is_null() {
             LoadOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(opts).map_err(|e| js_error("InvalidArgument", &e.to_string()))?
+            serde_wasm_bindgen::from_value(opts).map_err(|e| js_error(ErrorCode::InvalidArgument, &e.to_string()))?
         };
-        let cfg = ModelConfig::from_gguf(&gguf).map_err(|e| model_error(&e))?;
-        crate::model::WeightTable::resolve(&cfg, &gguf).map_err(|e| model_error(&e))?;
+        let cfg = ModelConfig::from_gguf(&gguf).map_err(coded)?;
+        crate::model::WeightTable::resolve(&cfg, &gguf).map_err(coded)?;
         let n_ctx = opts.context_length.unwrap_or(4096).min(cfg.n_ctx_train).max(16);
         let req = DeviceRequest { default_limits_only: opts.default_limits, ..Default::default() };
-        let mut ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(|e| gpu_error(&e))?;
+        let mut ctx = GpuModel::context_for(&cfg, &gguf, n_ctx, &req).await.map_err(coded)?;
         match opts.tuning.as_deref() {
             None => {}
             Some("cpu") => ctx.tuning = crate::gpu::context::Tuning::Cpu,
             Some("gpu") => ctx.tuning = crate::gpu::context::Tuning::Gpu,
-            Some(t) => return Err(js_error("InvalidArgument", &format!("tuning must be \"cpu\" or \"gpu\", not {t:?}"))),
+            Some(t) => return Err(js_error(ErrorCode::InvalidArgument, &format!("tuning must be \"cpu\" or \"gpu\", not {t:?}"))),
         }
-        let (plan, loader) = GpuModel::plan(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(|e| model_error(&e))?;
+        let (plan, loader) = GpuModel::start_load(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(coded)?;
         // The browser compiles the pipelines while the weights download, not on the first token.
-        plan.warm_up(WarmUp::Decode).map_err(|e| gpu_error(&e))?;
+        plan.warm_up(WarmUp::Decode).map_err(coded)?;
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
         let info = super::describe(&gguf);
-        let tok = Tokenizer::from_gguf(&gguf).map_err(|e| model_error(&e))?;
-        let template = tok.chat_template(&gguf).map_err(|e| js_error("TemplateError", &e.to_string()))?;
+        let tok = Tokenizer::from_gguf(&gguf).map_err(coded)?;
+        let template = tok.chat_template(&gguf).map_err(coded)?;
         // The tokenizer has its copy of the vocabulary; the header's (hundreds of thousands of
         // token strings) would otherwise sit in WebAssembly memory for the whole download.
         let mut gguf = gguf;
@@ -125,19 +126,19 @@ impl ModelLoader {
         let offset = offset as u64;
         if let Some((h, _)) = &mut self.hasher {
             if offset != self.hashed {
-                return Err(js_error("Internal", &format!("bytes at {offset} arrived out of order (expected {})", self.hashed)));
+                return Err(js_error(ErrorCode::Internal, &format!("bytes at {offset} arrived out of order (expected {})", self.hashed)));
             }
             h.update(chunk);
             self.hashed += chunk.len() as u64;
         }
         let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
-            return Err(js_error("Internal", "the loader has finished"));
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
         let ctx = plan.ctx();
         // Asked of the device, not read off the message: a failed upload may be its loss.
         loader.feed(&ctx, offset, chunk).map_err(|e| match ctx.take_error() {
-            Some(lost @ GpuError::DeviceLost(_)) => gpu_error(&lost),
-            _ => js_error("GPUError", &e),
+            Some(lost @ GpuError::DeviceLost(_)) => coded(lost),
+            _ => coded(e),
         })
     }
 
@@ -146,27 +147,25 @@ impl ModelLoader {
         if let Some((h, want)) = self.hasher.take() {
             let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
             if self.hashed != self.gguf.file_len {
-                return Err(js_error("NetworkError", &format!("the download ended after {} of {} bytes", self.hashed, self.gguf.file_len)));
+                return Err(js_error(
+                    ErrorCode::NetworkError,
+                    &format!("the download ended after {} of {} bytes", self.hashed, self.gguf.file_len),
+                ));
             }
             if got != want {
-                return Err(js_error("IntegrityError", &format!("sha256 mismatch: expected {want}, the file has {got}")));
+                return Err(js_error(ErrorCode::IntegrityError, &format!("sha256 mismatch: expected {want}, the file has {got}")));
             }
         }
         let (plan, loader) = (self.plan.take(), self.loader.take());
         let (Some(plan), Some(loader)) = (plan, loader) else {
-            return Err(js_error("Internal", "the loader has finished"));
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
         let Some((tok, template)) = self.tok.take() else {
-            return Err(js_error("Internal", "the loader has finished"));
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
-        let gpu = plan.finish(loader).map_err(|e| {
-            if e.to_string().contains("incomplete") {
-                js_error("NetworkError", &e.to_string())
-            } else {
-                model_error(&e)
-            }
-        })?;
-        gpu.warm_up(WarmUp::Rest).map_err(|e| gpu_error(&e))?;
+        // A tensor that never arrived whole is a NetworkError (the download ended short).
+        let gpu = plan.finish(loader).map_err(coded)?;
+        gpu.warm_up(WarmUp::Rest).map_err(coded)?;
         Ok(Model::new(gpu, tok, template, self.info.clone()))
     }
 }

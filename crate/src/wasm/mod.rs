@@ -13,6 +13,7 @@ pub use loader::ModelLoader;
 pub use model::Model;
 pub use text::Text;
 
+use crate::error_code::{Coded, ErrorCode};
 use crate::gguf::{Gguf, GgufError, PrefixSource};
 use crate::model::{ModelConfig, WeightTable};
 use serde_json::json;
@@ -37,8 +38,8 @@ pub(crate) fn describe(g: &Gguf) -> serde_json::Value {
     let cfg = ModelConfig::from_gguf(g);
     let table = cfg.as_ref().ok().map(|c| WeightTable::resolve(c, g));
     let problem = match (&cfg, &table) {
-        (Err(e), _) => Some(e.to_string()),
-        (_, Some(Err(e))) => Some(e.to_string()),
+        (Err(e), _) => Some(e),
+        (_, Some(Err(e))) => Some(e),
         _ => None,
     };
     let mut quant = std::collections::BTreeMap::new();
@@ -57,10 +58,11 @@ pub(crate) fn describe(g: &Gguf) -> serde_json::Value {
         })),
         "quantTypes": quant,
         "fileBytes": g.file_len,
-        "weightsBytes": table.and_then(|t| t.ok()).map(|t| t.weight_bytes()),
+        "weightsBytes": table.as_ref().and_then(|t| t.as_ref().ok()).map(|t| t.weight_bytes()),
         "dataOffset": g.data_offset,
         "supported": problem.is_none(),
-        "problem": problem,
+        "problem": problem.map(|e| e.to_string()),
+        "problemCode": problem.map(|e| e.code().as_str()),
     })
 }
 
@@ -72,12 +74,12 @@ pub fn parse_header(prefix: &[u8], total_len: f64) -> Result<JsValue, JsValue> {
     match Gguf::read(&src) {
         Ok(g) => to_js(&json!({ "info": describe(&g) })),
         Err(GgufError::NeedBytes { end }) => to_js(&json!({ "need": end })),
-        Err(e) => Err(js_error("InvalidGGUF", &e.to_string())),
+        Err(e) => Err(js_error(ErrorCode::InvalidGGUF, &e.to_string())),
     }
 }
 
 pub(crate) fn to_js(v: &serde_json::Value) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_error("Internal", &e.to_string()))
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_error(ErrorCode::Internal, &e.to_string()))
 }
 
 use serde::Serialize;

@@ -3,6 +3,7 @@
 //! calls from the page (`engine.tokenize` while a reply streams) must not wait for it or fail.
 
 use super::errors::js_error;
+use crate::error_code::ErrorCode;
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -18,13 +19,13 @@ pub struct Text {
 impl Text {
     /// Text to ids (no BOS unless `add_special`; special-token texts parsed when `parse_special`).
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, JsValue> {
-        self.tok.encode(text, add_special, parse_special).map_err(|e| js_error("InvalidArgument", &e.to_string()))
+        self.tok.encode(text, add_special, parse_special).map_err(|e| js_error(ErrorCode::InvalidArgument, &e.to_string()))
     }
 
     pub fn detokenize(&self, ids: &[u32]) -> Result<String, JsValue> {
         let n = self.tok.vocab.tokens.len();
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= n) {
-            return Err(js_error("InvalidArgument", &format!("token id {bad} is outside the vocabulary of {n}")));
+            return Err(js_error(ErrorCode::InvalidArgument, &format!("token id {bad} is outside the vocabulary of {n}")));
         }
         Ok(self.tok.decode(ids, false))
     }
@@ -34,9 +35,9 @@ impl Text {
     #[wasm_bindgen(js_name = applyChatTemplate)]
     pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
         let msgs: Vec<ChatMessage> =
-            serde_wasm_bindgen::from_value(messages).map_err(|e| js_error("InvalidArgument", &format!("messages: {e}")))?;
-        // A TemplateError: its code is TemplateError (the template ran out of its budgets or failed).
-        self.template.render(&msgs, true).map_err(|e| js_error("TemplateError", &e.to_string()))
+            serde_wasm_bindgen::from_value(messages).map_err(|e| js_error(ErrorCode::InvalidArgument, &format!("messages: {e}")))?;
+        // A TemplateError (its code: TemplateError), capped and typed by the template's bounds.
+        self.template.render(&msgs, true).map_err(super::errors::coded)
     }
 
     /// Prompt ids of a chat: the rendered template, special tokens parsed, BOS as the model wants

@@ -81,7 +81,7 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
     let ctx = Rc::new(ctx);
     // SAFETY: bench-kernels only dispatches the copy and the matvec, which stay in bounds.
     let k = if args.flag("trusted") { unsafe { Kernels::new_trusted(ctx) } } else { Kernels::new(ctx) };
-    let mut copy = block_on(copy_gbps(&k, 64 << 20))?;
+    let mut copy = block_on(copy_gbps(&k, 64 << 20)).map_err(|e| e.to_string())?;
     let types: Vec<GgmlType> = match args.get("types") {
         Some(list) => list
             .split(',')
@@ -101,10 +101,10 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
             }
             let tuned = MatVec::tuned(ty, rows, k.ctx.tuning);
             let cands = if args.flag("all-variants") { variants(tuned) } else { vec![tuned] };
-            let b = MatVecBench::new(&k, ty, rows, cols)?;
+            let b = MatVecBench::new(&k, ty, rows, cols).map_err(|e| e.to_string())?;
             let mut best: Option<(f64, MatVec)> = None;
             for key in cands {
-                let t = block_on(b.seconds(&k, key))?;
+                let t = block_on(b.seconds(&k, key)).map_err(|e| e.to_string())?;
                 if args.flag("all-variants") {
                     eprintln!("{:<6} {model:<8} {name:<14} {:>9.1} us  {}", ty.name(), t * 1e6, describe(&key));
                 }
@@ -115,9 +115,9 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
             let (t, key) = best.unwrap();
             rows_out.push((ty, model, name, rows, cols, t, b.w.gpu_bytes(), key));
         }
-        copy = copy.max(block_on(copy_gbps(&k, 64 << 20))?);
+        copy = copy.max(block_on(copy_gbps(&k, 64 << 20)).map_err(|e| e.to_string())?);
     }
-    let dispatch = block_on(dispatch_seconds(&k))?;
+    let dispatch = block_on(dispatch_seconds(&k)).map_err(|e| e.to_string())?;
     // The ratio a shape would read if its matvec took no longer than an empty dispatch: where it is
     // low, the adapter's fixed cost per dispatch, not the kernel, bounds the ratio.
     let cap = |bytes: u64| bytes as f64 / dispatch / 1e9 / copy;

@@ -34,7 +34,7 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let t0 = std::time::Instant::now();
     let mut b = GpuBackend::open(&src, &g, n_prompt + n_gen + 1, req, &mut |_, _| {}).map_err(|e| e.to_string())?;
     let load_s = t0.elapsed().as_secs_f64();
-    let copy = block_on(copy_gbps(&b.model.k, 64 << 20))?;
+    let copy = block_on(copy_gbps(&b.model.k, 64 << 20)).map_err(|e| e.to_string())?;
     // A fixed pseudo-prompt of ordinary token ids (past the special ones at the start).
     let base = 1000.min(cfg.n_vocab / 2);
     let prompt: Vec<u32> = (0..n_prompt).map(|i| (base + (i * 7919) % (cfg.n_vocab - base)) as u32).collect();
@@ -45,12 +45,12 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         b.truncate(0);
         let mut sampler = gguf_web::engine::Sampler::new(greedy.clone());
         let t = std::time::Instant::now();
-        let mut id = b.eval_sample(&prompt, &mut sampler, &prompt).map_err(|e| e.to_string())?;
+        let mut id = block_on(b.eval_sample(&prompt, &mut sampler, &prompt)).map_err(|e| e.to_string())?;
         prefill.push(n_prompt as f64 / t.elapsed().as_secs_f64());
         let submits0 = b.model.submits;
         let t = std::time::Instant::now();
         for _ in 0..n_gen {
-            id = b.eval_sample(&[id], &mut sampler, &[]).map_err(|e| e.to_string())?;
+            id = block_on(b.eval_sample(&[id], &mut sampler, &[])).map_err(|e| e.to_string())?;
         }
         decode.push(n_gen as f64 / t.elapsed().as_secs_f64());
         dispatches = b.model.last_dispatches;
@@ -122,14 +122,14 @@ fn profile_steps(b: &mut GpuBackend, prompt: &[u32]) -> Result<(KernelTimes, Ker
     }
     b.truncate(0);
     let mut sampler = gguf_web::engine::Sampler::new(SamplingParams::greedy());
-    let id = b.eval_sample(prompt, &mut sampler, prompt).map_err(|e| e.to_string())?;
+    let id = block_on(b.eval_sample(prompt, &mut sampler, prompt)).map_err(|e| e.to_string())?;
     let read = |b: &GpuBackend| {
         let p = b.model.k.take_profile().unwrap();
         block_on(p.read(&b.model.k.ctx)).map_err(|e| e.to_string())
     };
     let pre = read(b)?;
     b.model.k.profile();
-    b.eval_sample(&[id], &mut sampler, &[]).map_err(|e| e.to_string())?;
+    block_on(b.eval_sample(&[id], &mut sampler, &[])).map_err(|e| e.to_string())?;
     Ok((pre, read(b)?))
 }
 

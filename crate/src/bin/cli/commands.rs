@@ -3,7 +3,7 @@
 use super::args::Args;
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
-use gguf_web::engine::{Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
+use gguf_web::engine::{eval_blocking, Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
 use gguf_web::gguf::{ByteSource, Gguf};
 use gguf_web::gpu::DeviceRequest;
 use gguf_web::model::tensors::supported_quants;
@@ -136,11 +136,11 @@ fn generate(argv: &[String]) -> Result<(), String> {
         ignore_eos: args.flag("ignore-eos"),
     };
     let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
-    let mut session = Session::new(backend(&m, &args, ctx)?);
+    let mut session = Session::new(backend(&m, &args, ctx)?, std::rc::Rc::new(tok));
     let json_out = args.flag("json");
     let mut stdout = std::io::stdout();
     let g = session
-        .generate(&tok, &ids, &opts, &mut |ev| {
+        .generate(&ids, &opts, &mut |ev| {
             if !json_out {
                 let _ = stdout.write_all(ev.text.as_bytes());
                 let _ = stdout.flush();
@@ -189,7 +189,7 @@ fn score(argv: &[String]) -> Result<(), String> {
     }
     let m = open(args.required("model")?)?;
     let mut b = backend(&m, &args, ids.len())?;
-    let logits = b.eval(&ids, true).map_err(|e| e.to_string())?;
+    let logits = eval_blocking(&mut *b, &ids, true).map_err(|e| e.to_string())?;
     let n_vocab = b.config().n_vocab;
     let mut am = Vec::with_capacity(ids.len());
     let mut lp = Vec::with_capacity(ids.len().saturating_sub(1));

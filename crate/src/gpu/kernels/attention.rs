@@ -147,7 +147,7 @@ impl Kernel for AttnPrefill {
 }
 
 /// Geometry shared by both paths.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AttnGeometry {
     pub n_head: u32,
     pub n_head_kv: u32,

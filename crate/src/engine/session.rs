@@ -1,0 +1,242 @@
+//! The one generation core: a pull-style session over a [`Backend`]. `begin` checks a request
+//! (prompt ids, sampling, room in the context) and reuses the cached prefix of the last one; each
+//! `next` runs one step and gives one [`Event`]. The CLI drives it with `block_on` (or
+//! [`Session::generate`]), the browser's `Model` awaits `next` once per token, so both share every
+//! rule: stop strings, end of generation, `max_tokens` capped to the context, cache bookkeeping.
+
+use super::backend::{Backend, EngineError};
+use super::clock::now_ms;
+#[cfg(not(target_arch = "wasm32"))]
+use super::generate::TokenEvent;
+use super::generate::{room, FinishReason, GenerateOptions, Generation, Step, Stepper};
+use crate::tokenizer::Tokenizer;
+use std::rc::Rc;
+
+/// Rows of logits a scoring pass keeps in memory at once.
+const SCORE_BATCH: usize = 32;
+
+/// What `begin` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were already in the cache.
+    pub reused_tokens: usize,
+}
+
+/// One step of a generation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A token of the output and the text it made final (may be empty while a character or a
+    /// possible stop string is pending).
+    Token { id: u32, text: String },
+    /// The generation is over. `id` is the last token sampled when it ended the generation with
+    /// text still to send (`text`: its own, or text held back until then).
+    Done { id: Option<u32>, text: String, summary: Generation },
+}
+
+struct Gen {
+    st: Stepper,
+    /// Tokens to run before the next draw: the prompt's unreused part, then each sampled id.
+    pending: Vec<u32>,
+    prompt_ids: Vec<u32>,
+    reused: usize,
+    t0: f64,
+    first_token_ms: Option<f64>,
+    decode_t0: f64,
+}
+
+/// A model with its cache and tokenizer; remembers which ids the cache holds.
+pub struct Session<B: Backend> {
+    pub backend: B,
+    tok: Rc<Tokenizer>,
+    /// Ids whose keys and values are in the cache, in order.
+    cached: Vec<u32>,
+    gen: Option<Gen>,
+}
+
+impl<B: Backend> Session<B> {
+    pub fn new(backend: B, tok: Rc<Tokenizer>) -> Self {
+        Session { backend, tok, cached: Vec::new(), gen: None }
+    }
+
+    pub fn tokenizer(&self) -> &Rc<Tokenizer> {
+        &self.tok
+    }
+
+    /// Forgets the cache (and any generation in progress).
+    pub fn reset(&mut self) {
+        self.backend.truncate(0);
+        self.cached.clear();
+        self.gen = None;
+    }
+
+    /// Whether a generation has begun and not yet ended.
+    pub fn in_progress(&self) -> bool {
+        self.gen.is_some()
+    }
+
+    /// Checks a request and starts it (a generation still in progress is dropped). Nothing runs
+    /// until [`Session::next`].
+    pub fn begin(&mut self, prompt_ids: &[u32], opts: &GenerateOptions) -> Result<Started, EngineError> {
+        self.gen = None;
+        opts.sampling.validate().map_err(EngineError::InvalidArgument)?;
+        if prompt_ids.is_empty() {
+            return Err(EngineError::InvalidArgument("the prompt is empty".into()));
+        }
+        let n_vocab = self.backend.config().n_vocab;
+        if let Some(&id) = prompt_ids.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(EngineError::BadToken { id, n_vocab });
+        }
+        let capacity = self.backend.capacity();
+        if prompt_ids.len() > capacity {
+            return Err(EngineError::ContextFull { needed: prompt_ids.len(), capacity });
+        }
+        let reused = reusable_prefix(&self.cached, prompt_ids);
+        self.backend.truncate(reused);
+        self.cached.truncate(reused);
+        // A long generation ends with 'length' at the context's end instead of failing there.
+        let opts = GenerateOptions { max_tokens: opts.max_tokens.min(room(capacity, prompt_ids.len())), ..opts.clone() };
+        self.gen = Some(Gen {
+            st: Stepper::new(prompt_ids, &opts),
+            pending: prompt_ids[reused..].to_vec(),
+            prompt_ids: prompt_ids.to_vec(),
+            reused,
+            t0: now_ms(),
+            first_token_ms: None,
+            decode_t0: 0.0,
+        });
+        Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
+    }
+
+    /// Runs one step: the pending tokens through the model and the draw of the next one.
+    pub async fn next(&mut self) -> Result<Event, EngineError> {
+        let Some(gen) = self.gen.as_mut() else {
+            return Err(EngineError::InvalidState("no generation in progress (call begin first)"));
+        };
+        if gen.st.finish.is_some() {
+            return Ok(self.done(None, String::new()));
+        }
+        let tokens = std::mem::take(&mut gen.pending);
+        let Stepper { sampler, history, .. } = &mut gen.st;
+        let r = self.backend.eval_sample(&tokens, sampler, history).await;
+        let id = match r {
+            Ok(id) => id,
+            Err(e) => {
+                // The cache may hold a partial step: the next request starts from scratch.
+                self.reset();
+                return Err(e);
+            }
+        };
+        self.cached.extend_from_slice(&tokens);
+        let gen = self.gen.as_mut().expect("the generation is still there");
+        if gen.first_token_ms.is_none() {
+            gen.first_token_ms = Some(now_ms() - gen.t0);
+            gen.decode_t0 = now_ms();
+        }
+        Ok(match gen.st.accept(&self.tok, id) {
+            Step::End => self.done(None, String::new()),
+            Step::Token { text, more: false } => self.done(Some(id), text),
+            Step::Token { text, more: true } => {
+                gen.pending = vec![id];
+                Event::Token { id, text }
+            }
+        })
+    }
+
+    /// Ends the generation in progress (finish reason `Aborted`); its last event carries the text
+    /// held back so far. `None` when there was none.
+    pub fn abort(&mut self) -> Option<Event> {
+        let rest = self.gen.as_mut()?.st.abort();
+        Some(self.done(None, rest))
+    }
+
+    fn done(&mut self, id: Option<u32>, text: String) -> Event {
+        let gen = self.gen.take().expect("a generation in progress");
+        let now = now_ms();
+        let prefill_ms = gen.first_token_ms.unwrap_or(now - gen.t0);
+        let decode_ms = if gen.first_token_ms.is_some() { now - gen.decode_t0 } else { 0.0 };
+        let summary = Generation {
+            prompt_ids: gen.prompt_ids,
+            reused_tokens: gen.reused,
+            finish: gen.st.finish.unwrap_or(FinishReason::Length),
+            text: gen.st.text().to_string(),
+            ids: gen.st.ids,
+            prefill_ms,
+            decode_ms,
+            first_token_ms: prefill_ms,
+        };
+        Event::Done { id, text, summary }
+    }
+
+    /// Generates from `prompt_ids` to the end, natively. `on_token` is called for every token;
+    /// returning `false` stops generation (finish reason `Aborted`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn generate(
+        &mut self,
+        prompt_ids: &[u32],
+        opts: &GenerateOptions,
+        on_token: &mut dyn FnMut(&TokenEvent) -> bool,
+    ) -> Result<Generation, EngineError> {
+        self.begin(prompt_ids, opts)?;
+        loop {
+            match crate::gpu::context::block_on(self.next())? {
+                Event::Token { id, text } => {
+                    if !on_token(&TokenEvent { id, text: &text }) {
+                        if let Some(Event::Done { summary, .. }) = self.abort() {
+                            return Ok(summary);
+                        }
+                    }
+                }
+                Event::Done { id, text, summary } => {
+                    if let Some(id) = id {
+                        on_token(&TokenEvent { id, text: &text });
+                    }
+                    return Ok(summary);
+                }
+            }
+        }
+    }
+
+    /// Runs `ids` from position 0 as one teacher-forced pass and returns, for every position, the
+    /// `top` largest next-token logits as `(id, logit)`, best first (ties by id). For scoring and
+    /// for comparing with other engines; the cache then holds `ids`.
+    pub async fn top_logits(&mut self, ids: &[u32], top: usize) -> Result<Vec<Vec<(u32, f32)>>, EngineError> {
+        let (n_vocab, capacity) = (self.backend.config().n_vocab, self.backend.capacity());
+        if ids.is_empty() || ids.len() > capacity {
+            return Err(EngineError::InvalidArgument(format!("scoring needs 1 to {capacity} ids, got {}", ids.len())));
+        }
+        self.reset();
+        let top = top.clamp(1, n_vocab);
+        let mut out = Vec::with_capacity(ids.len());
+        // A batch at a time, so that at most one batch of logits is in memory.
+        for chunk in ids.chunks(SCORE_BATCH) {
+            let logits = match self.backend.eval(chunk, true).await {
+                Ok(l) => l,
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            };
+            out.extend(logits.chunks_exact(n_vocab).map(|row| best(row, top)));
+        }
+        self.cached = ids.to_vec();
+        Ok(out)
+    }
+}
+
+/// The `top` largest entries of `row`, best first, ties by id.
+fn best(row: &[f32], top: usize) -> Vec<(u32, f32)> {
+    let by_logit = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+    let mut order: Vec<u32> = (0..row.len() as u32).collect();
+    order.select_nth_unstable_by(top - 1, by_logit);
+    order.truncate(top);
+    order.sort_by(by_logit);
+    order.into_iter().map(|i| (i, row[i as usize])).collect()
+}
+
+/// How many leading ids of `prompt_ids` a cache holding `cached` can keep (at least the last
+/// prompt token is always evaluated, for its logits).
+pub fn reusable_prefix(cached: &[u32], prompt_ids: &[u32]) -> usize {
+    let common = cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
+    common.min(prompt_ids.len().saturating_sub(1))
+}

@@ -1,0 +1,148 @@
+//! Running the model: forward passes (logits back, or the sampled id only), warm-up of the
+//! pipelines, and the probe's read-back.
+
+use super::graph::Probe;
+use super::{GpuModel, Logits, WarmUp, MAX_BATCH};
+use crate::engine::SamplingParams;
+use crate::gpu::buffers::{read_f32, storage};
+use crate::gpu::error::GpuError;
+use crate::gpu::kernels::attention::decode_split;
+use crate::gpu::pipeline::{Bind, Recorder};
+
+impl GpuModel {
+    /// Runs `tokens` at the next positions. Returns the logits asked for (`n_vocab` per row).
+    pub async fn forward(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, GpuError> {
+        let mut out = Vec::new();
+        for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+            let last_chunk = (ci + 1) * MAX_BATCH >= tokens.len();
+            let rows = match want {
+                Logits::All => chunk.len(),
+                Logits::Last if last_chunk => 1,
+                _ => 0,
+            };
+            self.pipelines_ready(chunk.len(), rows, None).await?;
+            self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(chunk));
+            let mut rec = self.k.recorder();
+            self.record(&mut rec, chunk.len(), rows)?;
+            self.last_dispatches = rec.dispatches;
+            rec.submit();
+            self.submits += 1;
+            self.pos += chunk.len();
+            if rows > 0 {
+                let n = rows * self.cfg.n_vocab;
+                out.extend(read_f32(&self.k.ctx, &self.s.logits, 0, n).await?);
+            }
+        }
+        self.k.ctx.check()?;
+        Ok(out)
+    }
+
+    /// Runs `tokens` and samples the next token on the GPU: only its id (4 bytes) is read back.
+    /// `step` is the draw number (tokens generated so far), `history` the ids for the penalty.
+    pub async fn forward_sample(&mut self, tokens: &[u32], params: &SamplingParams, step: u64, history: &[u32]) -> Result<u32, GpuError> {
+        let n = tokens.len();
+        let (head, last) = tokens.split_at(n - (n - 1) % MAX_BATCH - 1);
+        if !head.is_empty() {
+            self.forward(head, Logits::None).await?;
+        }
+        self.pipelines_ready(last.len(), 1, Some(params)).await?;
+        self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
+        let mut rec = self.k.recorder();
+        self.record_sampled(&mut rec, last.len(), params, step, history)?;
+        self.last_dispatches = rec.dispatches;
+        rec.submit();
+        self.submits += 1;
+        self.pos += last.len();
+        let bytes = self.k.ctx.map_read(&self.id_staging).await?;
+        Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+    }
+
+    /// Records the forward pass of `t` tokens, the sampling of the next one and the copy of its id
+    /// into the read-back buffer.
+    fn record_sampled(&self, rec: &mut Recorder, t: usize, params: &SamplingParams, step: u64, history: &[u32]) -> Result<(), GpuError> {
+        self.record(rec, t, 1)?;
+        self.sampler.record(rec, &Bind::whole(&self.s.logits), 0, params, step, history)?;
+        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        Ok(())
+    }
+
+    /// Host time in milliseconds to record one greedy decode step (the command encoding that the
+    /// CPU does for every token, before the GPU starts): the mean of `reps` recordings, none
+    /// submitted. On a fast GPU this, not the weights' bandwidth, can bound decode speed.
+    pub fn record_ms(&self, reps: usize) -> Result<f64, GpuError> {
+        let greedy = SamplingParams::greedy();
+        let t0 = crate::engine::clock::now_ms();
+        for _ in 0..reps {
+            let mut rec = self.k.recorder();
+            self.record_sampled(&mut rec, 1, &greedy, 0, &[])?;
+            drop(rec.finish());
+        }
+        Ok((crate::engine::clock::now_ms() - t0) / reps.max(1) as f64)
+    }
+
+    /// Prepares the pipelines of `part` (see [`Kernels::prepare`]): a browser compiles them in the
+    /// background (one at a time, in order), instead of on first use. Natively this creates them.
+    pub fn warm_up(&self, part: WarmUp) -> Result<(), GpuError> {
+        let mut rec = self.k.dry_recorder();
+        let logits = Bind::whole(&self.s.logits);
+        match part {
+            WarmUp::Decode => {
+                self.record(&mut rec, 1, 1)?;
+                self.sampler.record(&mut rec, &logits, 0, &SamplingParams::greedy(), 0, &[])?;
+            }
+            WarmUp::Rest => {
+                self.k.defer_prepared();
+                self.record(&mut rec, 2, 1)?;
+                // Past one split of keys, attention runs its multi-split kernel and the reduction.
+                let split = decode_split(self.k.ctx.tuning) as usize;
+                if self.n_ctx > split {
+                    self.record_at(&mut rec, 1, 1, split, None)?;
+                }
+                let drawn = SamplingParams { temperature: 1.0, ..SamplingParams::default() };
+                self.sampler.record(&mut rec, &logits, 0, &drawn, 0, &[])?;
+            }
+        }
+        self.k.ctx.check()
+    }
+
+    /// Waits until the pipelines of a step of `t` tokens (and its sampling) are compiled, where
+    /// the warm-up left some compiling (see `LoadingModel::warm_up`).
+    async fn pipelines_ready(&self, t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> Result<(), GpuError> {
+        // Checked once per kind of step, not per token: pipelines never used stay pending.
+        let kind = (t == 1, logit_rows.min(2), sampling.map_or(0, |p| if p.is_greedy() { 1 } else { 2 }));
+        if !self.k.has_pending() || self.ready_steps.borrow().contains(&kind) {
+            return Ok(());
+        }
+        let mut dry = self.k.dry_recorder();
+        self.record(&mut dry, t, logit_rows)?;
+        if let Some(p) = sampling {
+            self.sampler.record(&mut dry, &Bind::whole(&self.s.logits), 0, p, 0, &[])?;
+        }
+        self.k.ready(&dry.names).await;
+        self.ready_steps.borrow_mut().push(kind);
+        Ok(())
+    }
+
+    /// Runs `tokens` (at most [`MAX_BATCH`]) at the next positions like [`Self::forward`] (no
+    /// logits) and returns layer `layer`'s intermediates (see [`Probe`]): a name and `n` values per
+    /// token for each. For comparing a layer with the CPU engine.
+    pub async fn forward_probed(&mut self, tokens: &[u32], layer: usize) -> Result<Vec<(String, Vec<f32>)>, GpuError> {
+        assert!(!tokens.is_empty() && tokens.len() <= MAX_BATCH && layer < self.w.layers.len());
+        let c = &self.cfg;
+        let widest = c.n_embd.max(c.q_dim()).max(c.kv_dim()).max(c.v_dim()).max(c.n_head * c.head_dim_v);
+        // At most eight taps a layer.
+        let bytes = (8 * tokens.len() * widest * 4) as u64;
+        let probe = Probe { layer, buffer: storage(&self.k.ctx, "probe", bytes), taps: Default::default() };
+        self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(tokens));
+        let mut rec = self.k.recorder();
+        self.record_at(&mut rec, tokens.len(), 0, self.pos, Some(&probe))?;
+        rec.submit();
+        self.pos += tokens.len();
+        let mut out = Vec::new();
+        for &(name, offset, n) in probe.taps.borrow().iter() {
+            out.push((name.to_string(), read_f32(&self.k.ctx, &probe.buffer, (offset / 4) as usize, n as usize).await?));
+        }
+        self.k.ctx.check()?;
+        Ok(out)
+    }
+}
