@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: setup (idempotent), the wasm build with its JS bindings, the browser tests
-# (headless Chromium on WebGPU), then every native test with cargo-nextest. Ends with one summary
-# line. Options are passed on to nextest (e.g. a filter).
+# The whole test suite: setup (idempotent), the house rules (rustfmt, clippy with -D warnings), the
+# wasm build with its JS bindings, the browser tests (headless Chromium on WebGPU), then every
+# native test with cargo-nextest. Ends with one summary line. Options are passed on to nextest
+# (e.g. a filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "test summary: FAILED (setup)"; exit 1; }
 
 status=0
+echo "== lints (cargo fmt --check, cargo clippy -D warnings)"
+lints=ok
+cargo fmt --all -- --check >/dev/null 2>&1 || { cargo fmt --all -- --check 2>&1 | head -40; lints="FAILED (rustfmt)"; status=1; }
+if ! cargo clippy --release --workspace --all-targets -- -D warnings 2>&1 | tail -25; then
+  lints="FAILED (clippy)"; status=1
+fi
+echo "lints: $lints"
+
 echo "== wasm32 build and bindings"
 if bash scripts/build-wasm.sh 2>&1 | tail -3; then wasm="ok"; else wasm="FAILED"; status=1; fi
 
@@ -27,5 +36,5 @@ cargo nextest run --release --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 native=$(grep -E "^\s+Summary" "$log" | tail -1 | sed 's/^ *Summary *//')
 rm -f "$log"
 
-echo "test summary: native: ${native:-no summary}; browser: ${browser:-no summary}; wasm32 build: $wasm; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
+echo "test summary: native: ${native:-no summary}; browser: ${browser:-no summary}; wasm32 build: $wasm; lints: $lints; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
 exit $status

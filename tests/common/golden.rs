@@ -3,6 +3,7 @@
 //! - the logits equal llama.cpp's in exact f32 arithmetic (dequantized weights, F32 KV cache);
 //! - teacher-forced, the argmax equals llama.cpp's greedy id wherever llama.cpp is sure of it;
 //! - free-running, `generate` reproduces llama.cpp's greedy ids up to the first unsure step.
+//!
 //! "Sure" means the greedy id leads the next-best logit by at least 0.25 in all three of llama.cpp's
 //! evaluations: token-by-token decoding and one teacher-forced batch at its default settings (F16
 //! KV cache, activations quantized to 8 bits inside quantized matmuls), and exact f32 arithmetic.

@@ -42,7 +42,8 @@ pub fn compare_layers(file: &str, which: Option<&[usize]>, prompt: &[u32], next:
                 let w = want.get(name).unwrap_or_else(|| panic!("{file}: the CPU engine has no {name:?}"));
                 assert_eq!(g.len(), w.len(), "{file} layer {layer} {step} {name}: lengths");
                 let e = gguf_web::gpu::buffers::nmse(g, w);
-                if !(e <= tol) {
+                // NaN fails too.
+                if e.is_nan() || e > tol {
                     failures.push(format!("{file} layer {layer} {step} {name}: NMSE {e:.2e} > {tol:.0e}"));
                 }
                 compared += 1;

@@ -34,6 +34,9 @@ impl KvCache {
     }
 }
 
+/// Receives a layer's named intermediates (see [`CpuModel::forward_probed`]).
+pub type Tap<'a> = &'a mut dyn FnMut(&str, &[f32]);
+
 pub struct CpuModel {
     pub cfg: ModelConfig,
     pub weights: CpuWeights,
@@ -59,7 +62,7 @@ impl CpuModel {
 
     /// [`Self::forward`] that hands layer `layer`'s named intermediates to `tap` (names and
     /// layouts as the GPU engine's probe, `gpu::model::Probe`): for comparing one layer.
-    pub fn forward_probed(&self, cache: &mut KvCache, tokens: &[u32], layer: usize, tap: &mut dyn FnMut(&str, &[f32])) -> Vec<f32> {
+    pub fn forward_probed(&self, cache: &mut KvCache, tokens: &[u32], layer: usize, tap: Tap) -> Vec<f32> {
         self.forward_with(cache, tokens, false, Some((layer, tap)))
     }
 
@@ -68,7 +71,7 @@ impl CpuModel {
         cache: &mut KvCache,
         tokens: &[u32],
         all_logits: bool,
-        mut probe: Option<(usize, &mut dyn FnMut(&str, &[f32]))>,
+        mut probe: Option<(usize, Tap)>,
     ) -> Vec<f32> {
         let cfg = &self.cfg;
         let (e, t_count) = (cfg.n_embd, tokens.len());

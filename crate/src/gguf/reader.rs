@@ -38,9 +38,6 @@ impl TensorInfo {
     pub fn file_offset(&self, data_offset: u64) -> u64 {
         data_offset + self.offset
     }
-    pub fn row_len(&self) -> u64 {
-        self.dims[0]
-    }
     pub fn n_rows(&self) -> u64 {
         self.n_elements / self.dims[0].max(1)
     }
@@ -147,7 +144,7 @@ impl Gguf {
             tensors.push(t);
         }
 
-        let data_offset = align_up(c.pos(), alignment).ok_or_else(|| GgufError::BadAlignment { value: alignment })?;
+        let data_offset = align_up(c.pos(), alignment).ok_or(GgufError::BadAlignment { value: alignment })?;
         let file_len = src.len();
         check_extents(&tensors, data_offset, file_len)?;
         Ok(Gguf { version, metadata, index, tensors, tensor_index, alignment, data_offset, file_len })

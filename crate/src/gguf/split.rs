@@ -61,18 +61,6 @@ impl Gguf {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_names_round_trip() {
-        assert_eq!(parse_split_name("m-00002-of-00003.gguf"), Some(("m", 2, 3)));
-        assert_eq!(parse_split_name("m.gguf"), None);
-        assert_eq!(parse_split_name("m-00004-of-00003.gguf"), None);
-        assert_eq!(split_names("a-b-00001-of-00002.gguf").unwrap(), vec!["a-b-00001-of-00002.gguf", "a-b-00002-of-00002.gguf"]);
-    }
-}
 
 /// Opens a model file natively: a single GGUF, or, for any part of a split, all its parts (found
 /// next to it) read as one.
@@ -95,4 +83,17 @@ pub fn open(path: &std::path::Path) -> Result<(Box<dyn super::ByteSource>, Gguf)
     }
     let g = Gguf::merge_splits(headers)?;
     Ok((Box::new(ConcatSource::new(files)), g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names_round_trip() {
+        assert_eq!(parse_split_name("m-00002-of-00003.gguf"), Some(("m", 2, 3)));
+        assert_eq!(parse_split_name("m.gguf"), None);
+        assert_eq!(parse_split_name("m-00004-of-00003.gguf"), None);
+        assert_eq!(split_names("a-b-00001-of-00002.gguf").unwrap(), vec!["a-b-00001-of-00002.gguf", "a-b-00002-of-00002.gguf"]);
+    }
 }

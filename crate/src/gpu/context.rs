@@ -29,7 +29,7 @@ impl Default for DeviceRequest {
     fn default() -> Self {
         let d = wgpu::Limits::default();
         DeviceRequest {
-            max_binding: d.max_storage_buffer_binding_size as u64,
+            max_binding: d.max_storage_buffer_binding_size,
             max_buffer: d.max_buffer_size,
             storage_buffers_per_stage: 8,
             workgroup_storage: d.max_compute_workgroup_storage_size,
@@ -131,7 +131,7 @@ impl GpuContext {
         };
         let base = if req.default_limits_only { wgpu::Limits::default() } else { have.clone() };
         let checks = [
-            ("a storage buffer binding (maxStorageBufferBindingSize)", req.max_binding, base.max_storage_buffer_binding_size as u64),
+            ("a storage buffer binding (maxStorageBufferBindingSize)", req.max_binding, base.max_storage_buffer_binding_size),
             ("a buffer (maxBufferSize)", req.max_buffer, base.max_buffer_size),
             ("storage buffers per shader stage", req.storage_buffers_per_stage as u64, base.max_storage_buffers_per_shader_stage as u64),
             ("workgroup memory (bytes)", req.workgroup_storage as u64, base.max_compute_workgroup_storage_size as u64),

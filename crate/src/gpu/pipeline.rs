@@ -3,9 +3,11 @@
 
 use super::context::GpuContext;
 use super::shader::{preprocess, ShaderError};
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 /// A kernel's uniform parameters: a `#[repr(C)]` Pod struct whose WGSL declaration is generated
@@ -61,6 +63,8 @@ pub struct PipelineSource {
 }
 
 pub struct Compiled {
+    /// Serial number within its [`Kernels`]: the bind-group cache's key.
+    pub id: u64,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub workgroup: [u32; 3],
@@ -83,10 +87,15 @@ impl Bind {
 
 const ARENA_SLOTS: u64 = 8192;
 
+/// A pipeline and the key it was made for.
+type CachedPipeline = (Box<dyn Any>, Rc<Compiled>);
+
 pub struct Kernels {
     pub ctx: Rc<GpuContext>,
-    pipelines: RefCell<HashMap<String, Rc<Compiled>>>,
-    bind_groups: RefCell<HashMap<(String, Vec<Bind>), wgpu::BindGroup>>,
+    /// By the key's type and hash, with the keys themselves to tell collisions apart: looked up on
+    /// every dispatch, so hashed, never formatted.
+    pipelines: RefCell<HashMap<(TypeId, u64), Vec<CachedPipeline>>>,
+    bind_groups: RefCell<HashMap<(u64, Vec<Bind>), wgpu::BindGroup>>,
     arena: wgpu::Buffer,
     slot: u64,
     trusted: bool,
@@ -161,7 +170,7 @@ impl Kernels {
 
     /// How many pipelines have been created.
     pub fn pipeline_count(&self) -> usize {
-        self.pipelines.borrow().len()
+        self.pipelines.borrow().values().map(Vec::len).sum()
     }
 
     /// The WGSL source and bindings of `key`'s pipeline.
@@ -196,12 +205,25 @@ impl Kernels {
         })
     }
 
+    /// Where `key`'s pipeline is cached.
+    fn slot<K: Kernel + 'static>(key: &K) -> (TypeId, u64) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (TypeId::of::<K>(), h.finish())
+    }
+
+    fn cached<K: Kernel + 'static>(&self, key: &K) -> Option<Rc<Compiled>> {
+        let map = self.pipelines.borrow();
+        let bucket = map.get(&Self::slot(key))?;
+        bucket.iter().find(|(k, _)| k.downcast_ref::<K>() == Some(key)).map(|(_, c)| c.clone())
+    }
+
     /// The compiled pipeline of `key`, created on first use.
-    pub fn pipeline<K: Kernel>(&self, key: &K) -> Result<Rc<Compiled>, ShaderError> {
-        let name = key.name();
-        if let Some(c) = self.pipelines.borrow().get(&name) {
-            return Ok(c.clone());
+    pub fn pipeline<K: Kernel + 'static>(&self, key: &K) -> Result<Rc<Compiled>, ShaderError> {
+        if let Some(c) = self.cached(key) {
+            return Ok(c);
         }
+        let name = key.name();
         let s = self.source(key)?;
         let device = &self.ctx.device;
         let desc = wgpu::ShaderModuleDescriptor { label: Some(&name), source: wgpu::ShaderSource::Wgsl(s.src.into()) };
@@ -251,8 +273,9 @@ impl Kernels {
             compilation_options: wgpu::PipelineCompilationOptions { zero_initialize_workgroup_memory: false, ..Default::default() },
             cache: None,
         });
-        let c = Rc::new(Compiled { pipeline, layout, workgroup: s.workgroup, name: name.clone() });
-        self.pipelines.borrow_mut().insert(name, c.clone());
+        let id = self.pipeline_count() as u64;
+        let c = Rc::new(Compiled { id, pipeline, layout, workgroup: s.workgroup, name });
+        self.pipelines.borrow_mut().entry(Self::slot(key)).or_default().push((Box::new(key.clone()), c.clone()));
         Ok(c)
     }
 
@@ -261,11 +284,11 @@ impl Kernels {
     /// alongside the weights' upload); the synchronous creation on first use then finds it in the
     /// WebGPU implementation's pipeline cache (call [`Kernels::ready`] first). Natively the
     /// pipeline is created now.
-    pub fn prepare<K: Kernel>(&self, key: &K) -> Result<(), ShaderError> {
+    pub fn prepare<K: Kernel + 'static>(&self, key: &K) -> Result<(), ShaderError> {
         #[cfg(target_arch = "wasm32")]
         {
             let name = key.name();
-            if self.pipelines.borrow().contains_key(&name) || !self.prepared.borrow_mut().insert(name.clone()) {
+            if self.cached(key).is_some() || !self.prepared.borrow_mut().insert(name.clone()) {
                 return Ok(());
             }
             let s = self.source(key)?;
@@ -311,8 +334,8 @@ impl Kernels {
         let _ = names;
     }
 
-    fn bind_group<K: Kernel>(&self, c: &Compiled, binds: &[Bind]) -> wgpu::BindGroup {
-        let key = (c.name.clone(), binds.to_vec());
+    fn bind_group<K: Kernel + 'static>(&self, c: &Compiled, binds: &[Bind]) -> wgpu::BindGroup {
+        let key = (c.id, binds.to_vec());
         if let Some(bg) = self.bind_groups.borrow().get(&key) {
             return bg.clone();
         }
@@ -338,11 +361,6 @@ impl Kernels {
             self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&c.name), layout: &c.layout, entries: &entries });
         self.bind_groups.borrow_mut().insert(key, bg.clone());
         bg
-    }
-
-    /// Forgets cached bind groups that use `buffer` (call before dropping a buffer).
-    pub fn forget(&self, buffer: &wgpu::Buffer) {
-        self.bind_groups.borrow_mut().retain(|(_, binds), _| binds.iter().all(|b| &b.buffer != buffer));
     }
 
     pub fn recorder(&self) -> Recorder<'_> {
@@ -397,8 +415,9 @@ impl Recorder<'_> {
         }
     }
 
-    /// Dispatches `key` over `groups` workgroups (split along x when beyond the device limit).
-    pub fn dispatch<K: Kernel>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
+    /// Dispatches `key` over `groups` workgroups; more than the device allows in a dimension is an
+    /// error (launchers spread large counts over a 2-D grid themselves, see `matvec::grid`).
+    pub fn dispatch<K: Kernel + 'static>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
         if self.dry {
             let name = key.name();
             if !self.names.contains(&name) {

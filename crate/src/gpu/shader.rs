@@ -102,7 +102,7 @@ impl Pre {
         let mut stack: Vec<Cond> = Vec::new();
         for (ln, line) in src.lines().enumerate() {
             let err = |m: &str| ShaderError(format!("{name}:{}: {m}", ln + 1));
-            let live = stack.last().map_or(true, |c| c.live);
+            let live = stack.last().is_none_or(|c| c.live);
             let t = line.trim_start();
             if let Some(d) = t.strip_prefix('#') {
                 let (dir, rest) = d.split_once(char::is_whitespace).unwrap_or((d, ""));

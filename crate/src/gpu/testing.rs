@@ -15,9 +15,8 @@ pub fn kernels_tuned(tuning: super::context::Tuning) -> Kernels {
 }
 
 fn build(tuning: Option<super::context::Tuning>) -> Kernels {
-    let mut req = DeviceRequest::default();
     // Tests exercise part splitting with the default binding size, whatever the adapter offers.
-    req.default_limits_only = std::env::var_os("GGUF_WEB_ADAPTER_LIMITS").is_none();
+    let req = DeviceRequest { default_limits_only: std::env::var_os("GGUF_WEB_ADAPTER_LIMITS").is_none(), ..Default::default() };
     let mut ctx = block_on(GpuContext::new(&req)).expect("a WebGPU adapter (install mesa-vulkan-drivers)");
     if let Some(t) = tuning {
         ctx.tuning = t;

@@ -109,54 +109,47 @@ impl ModelConfig {
         let arch_name = g.require("general.architecture", g.get_str("general.architecture"))?;
         let arch = Arch::from_name(arch_name)
             .ok_or_else(|| ModelError::UnsupportedArchitecture { name: arch_name.to_string(), supported: Arch::supported_list() })?;
-        let a = arch.name();
-        let key = |k: &str| format!("{a}.{k}");
-        let req_usize = |k: &str| -> Result<usize, ModelError> {
-            let name = key(k);
-            let v = g.require(&name, g.get_u64(&name))?;
-            positive(&name, v)
-        };
-        let opt_usize = |k: &str| -> Result<Option<usize>, ModelError> {
-            let name = key(k);
-            g.get_u64(&name)?.map(|v| positive(&name, v)).transpose()
-        };
-        let opt_f32 = |k: &str| -> Result<Option<f32>, ModelError> { Ok(g.get_f32(&key(k))?) };
+        let keys = Keys { g, arch: arch.name() };
 
-        let n_layer = req_usize("block_count")?;
-        let n_embd = req_usize("embedding_length")?;
-        let n_head = req_usize("attention.head_count")?;
-        let n_head_kv = opt_usize("attention.head_count_kv")?.unwrap_or(n_head);
+        let n_layer = keys.req_usize("block_count")?;
+        let n_embd = keys.req_usize("embedding_length")?;
+        let n_head = keys.req_usize("attention.head_count")?;
+        let n_head_kv = keys.opt_usize("attention.head_count_kv")?.unwrap_or(n_head);
         if n_head % n_head_kv != 0 {
-            return Err(bad(&key("attention.head_count_kv"), n_head_kv, "must divide attention.head_count"));
+            return Err(bad(&keys.key("attention.head_count_kv"), n_head_kv, "must divide attention.head_count"));
         }
-        let head_dim = opt_usize("attention.key_length")?.unwrap_or(n_embd / n_head);
-        let head_dim_v = opt_usize("attention.value_length")?.unwrap_or(n_embd / n_head);
+        let head_dim = keys.opt_usize("attention.key_length")?.unwrap_or(n_embd / n_head);
+        let head_dim_v = keys.opt_usize("attention.value_length")?.unwrap_or(n_embd / n_head);
         if head_dim % 2 != 0 {
-            return Err(bad(&key("attention.key_length"), head_dim, "must be even for RoPE"));
+            return Err(bad(&keys.key("attention.key_length"), head_dim, "must be even for RoPE"));
         }
-        let n_ff = if arch == Arch::Qwen3Moe { opt_usize("feed_forward_length")?.unwrap_or(0) } else { req_usize("feed_forward_length")? };
-        let n_ctx_train = opt_usize("context_length")?.unwrap_or(2048);
-        let rms_eps = opt_f32("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5);
-        let rope_dim = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
+        let n_ff = if arch == Arch::Qwen3Moe {
+            keys.opt_usize("feed_forward_length")?.unwrap_or(0)
+        } else {
+            keys.req_usize("feed_forward_length")?
+        };
+        let n_ctx_train = keys.opt_usize("context_length")?.unwrap_or(2048);
+        let rms_eps = keys.opt_f32("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5);
+        let rope_dim = keys.opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
         if rope_dim > head_dim || rope_dim % 2 != 0 {
-            return Err(bad(&key("rope.dimension_count"), rope_dim, "must be even and at most the head size"));
+            return Err(bad(&keys.key("rope.dimension_count"), rope_dim, "must be even and at most the head size"));
         }
-        let rope_base = opt_f32("rope.freq_base")?.unwrap_or(10000.0);
-        let rope_scale = match opt_f32("rope.scaling.factor")?.or(opt_f32("rope.scale_linear")?) {
+        let rope_base = keys.opt_f32("rope.freq_base")?.unwrap_or(10000.0);
+        let rope_scale = match keys.opt_f32("rope.scaling.factor")?.or(keys.opt_f32("rope.scale_linear")?) {
             Some(f) if f > 0.0 => 1.0 / f,
             _ => 1.0,
         };
         // LongRoPE needs no type-specific arithmetic here: its frequency factors are tensors.
-        if let Some(kind) = g.get_str(&key("rope.scaling.type"))? {
+        if let Some(kind) = g.get_str(&keys.key("rope.scaling.type"))? {
             if !["linear", "none", "longrope"].contains(&kind) {
-                return Err(bad(&key("rope.scaling.type"), kind, "only linear RoPE scaling and LongRoPE are supported"));
+                return Err(bad(&keys.key("rope.scaling.type"), kind, "only linear RoPE scaling and LongRoPE are supported"));
             }
         }
-        let rope_mscale = opt_f32("rope.scaling.attn_factor")?.filter(|&f| f > 0.0).unwrap_or(1.0);
+        let rope_mscale = keys.opt_f32("rope.scaling.attn_factor")?.filter(|&f| f > 0.0).unwrap_or(1.0);
         // The vocabulary size is the token list's length; `{arch}.vocab_size` is optional.
         let n_vocab = match g.get_array("tokenizer.ggml.tokens")? {
             Some(t) => t.len(),
-            None => req_usize("vocab_size")?,
+            None => keys.req_usize("vocab_size")?,
         };
         let global = LayerConfig { sliding_window: None, rope_base, rope_scale, rope_mscale };
 
@@ -185,41 +178,46 @@ impl ModelConfig {
             attn_softcap: None,
             moe: None,
         };
-        // Per architecture, what llama.cpp's graph builder for it does differently.
-        match arch {
+        cfg.arch_specifics(&keys)?;
+        Ok(cfg)
+    }
+
+    /// Per architecture, what llama.cpp's graph builder for it does differently.
+    fn arch_specifics(&mut self, k: &Keys) -> Result<(), ModelError> {
+        match self.arch {
             Arch::Llama => {}
             Arch::Qwen2 => {
-                cfg.rope_neox = true;
-                cfg.qkv_bias = true;
+                self.rope_neox = true;
+                self.qkv_bias = true;
             }
             Arch::Qwen3 => {
-                cfg.rope_neox = true;
-                cfg.qk_norm = true;
+                self.rope_neox = true;
+                self.qk_norm = true;
             }
             Arch::Qwen3Moe => {
-                cfg.rope_neox = true;
-                cfg.qk_norm = true;
-                let n_expert = req_usize("expert_count")?;
-                let n_used = req_usize("expert_used_count")?;
+                self.rope_neox = true;
+                self.qk_norm = true;
+                let n_expert = k.req_usize("expert_count")?;
+                let n_used = k.req_usize("expert_used_count")?;
                 if n_used > n_expert || n_used > 64 {
-                    return Err(bad(&key("expert_used_count"), n_used, "must be at most expert_count and 64"));
+                    return Err(bad(&k.key("expert_used_count"), n_used, "must be at most expert_count and 64"));
                 }
-                cfg.moe = Some(MoeConfig { n_expert, n_used, n_ff_exp: req_usize("expert_feed_forward_length")?, norm_weights: true });
+                self.moe = Some(MoeConfig { n_expert, n_used, n_ff_exp: k.req_usize("expert_feed_forward_length")?, norm_weights: true });
             }
             Arch::Gemma2 => {
-                cfg.rope_neox = true;
-                cfg.embed_scale = Some((n_embd as f32).sqrt());
-                cfg.activation = Activation::GeluTanh;
-                cfg.post_norms = true;
+                self.rope_neox = true;
+                self.embed_scale = Some((self.n_embd as f32).sqrt());
+                self.activation = Activation::GeluTanh;
+                self.post_norms = true;
                 // llama.cpp: 27B (46 layers) scales by n_embd/n_head, the rest by head_dim.
-                if n_layer == 46 {
-                    cfg.attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
+                if self.n_layer == 46 {
+                    self.attn_scale = 1.0 / ((self.n_embd / self.n_head) as f32).sqrt();
                 }
-                cfg.attn_softcap = Some(opt_f32("attn_logit_softcapping")?.unwrap_or(50.0)).filter(|&c| c > 0.0);
-                cfg.final_softcap = Some(opt_f32("final_logit_softcapping")?.unwrap_or(30.0)).filter(|&c| c > 0.0);
+                self.attn_softcap = Some(k.opt_f32("attn_logit_softcapping")?.unwrap_or(50.0)).filter(|&c| c > 0.0);
+                self.final_softcap = Some(k.opt_f32("final_logit_softcapping")?.unwrap_or(30.0)).filter(|&c| c > 0.0);
                 // Even layers slide (llama.cpp's swa pattern 2), with the one RoPE base of the model.
-                let window = opt_usize("attention.sliding_window")?.unwrap_or(4096);
-                for (il, l) in cfg.layers.iter_mut().enumerate() {
+                let window = k.opt_usize("attention.sliding_window")?.unwrap_or(4096);
+                for (il, l) in self.layers.iter_mut().enumerate() {
                     if il % 2 == 0 {
                         l.sliding_window = Some(window);
                     }
@@ -227,30 +225,30 @@ impl ModelConfig {
             }
             Arch::Phi3 => {
                 // llama.cpp ignores Phi-3's `attention.sliding_window` (its SWA is disabled).
-                cfg.rope_neox = true;
+                self.rope_neox = true;
                 // LongRoPE's short factors hold up to the original context; the long ones (and
                 // contexts beyond it) are not supported, so the usable context stops there.
-                if g.tensor("rope_factors_short.weight").is_some() {
-                    if let Some(orig) = opt_usize("rope.scaling.original_context_length")? {
-                        cfg.n_ctx_train = cfg.n_ctx_train.min(orig);
+                if k.g.tensor("rope_factors_short.weight").is_some() {
+                    if let Some(orig) = k.opt_usize("rope.scaling.original_context_length")? {
+                        self.n_ctx_train = self.n_ctx_train.min(orig);
                     }
                 }
             }
             Arch::Gemma3 => {
-                cfg.rope_neox = true;
-                cfg.embed_scale = Some((n_embd as f32).sqrt());
-                cfg.activation = Activation::GeluTanh;
-                cfg.qk_norm = true;
-                cfg.post_norms = true;
+                self.rope_neox = true;
+                self.embed_scale = Some((self.n_embd as f32).sqrt());
+                self.activation = Activation::GeluTanh;
+                self.qk_norm = true;
+                self.post_norms = true;
                 // llama.cpp: 27B (62 layers) scales by n_embd/n_head, the rest by head_dim.
-                if n_layer == 62 {
-                    cfg.attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
+                if self.n_layer == 62 {
+                    self.attn_scale = 1.0 / ((self.n_embd / self.n_head) as f32).sqrt();
                 }
-                cfg.final_softcap = opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0);
-                if let Some(window) = opt_usize("attention.sliding_window")? {
-                    cfg.final_softcap = None;
+                self.final_softcap = k.opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0);
+                if let Some(window) = k.opt_usize("attention.sliding_window")? {
+                    self.final_softcap = None;
                     // Every sixth layer is global; the others slide with their own fixed RoPE base.
-                    for (il, l) in cfg.layers.iter_mut().enumerate() {
+                    for (il, l) in self.layers.iter_mut().enumerate() {
                         if il % 6 < 5 {
                             *l = LayerConfig { sliding_window: Some(window), rope_base: 10000.0, rope_scale: 1.0, rope_mscale: 1.0 };
                         }
@@ -258,7 +256,7 @@ impl ModelConfig {
                 }
             }
         }
-        Ok(cfg)
+        Ok(())
     }
 
     pub fn kv_dim(&self) -> usize {
@@ -281,4 +279,29 @@ fn positive(key: &str, v: u64) -> Result<usize, ModelError> {
 
 fn bad(key: &str, value: impl ToString, reason: &str) -> ModelError {
     ModelError::BadHyperParameter { key: key.into(), value: value.to_string(), reason: reason.into() }
+}
+
+/// The metadata keys of one architecture (`{arch}.{key}`), read with the checks every
+/// hyper-parameter gets.
+struct Keys<'a> {
+    g: &'a Gguf,
+    arch: &'static str,
+}
+
+impl Keys<'_> {
+    fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+    fn req_usize(&self, k: &str) -> Result<usize, ModelError> {
+        let name = self.key(k);
+        let v = self.g.require(&name, self.g.get_u64(&name))?;
+        positive(&name, v)
+    }
+    fn opt_usize(&self, k: &str) -> Result<Option<usize>, ModelError> {
+        let name = self.key(k);
+        self.g.get_u64(&name)?.map(|v| positive(&name, v)).transpose()
+    }
+    fn opt_f32(&self, k: &str) -> Result<Option<f32>, ModelError> {
+        Ok(self.g.get_f32(&self.key(k))?)
+    }
 }

@@ -118,8 +118,8 @@ impl Block for BlockQ8_0 {
     const ELEMS: usize = QK;
     fn to_f32(&self, out: &mut [f32]) {
         let d = f16_to_f32(self.d);
-        for j in 0..QK {
-            out[j] = self.qs[j] as f32 * d;
+        for (o, &q) in out.iter_mut().zip(&self.qs) {
+            *o = q as f32 * d;
         }
     }
 }

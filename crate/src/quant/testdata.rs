@@ -68,7 +68,7 @@ pub fn edge_tensor(ty: GgmlType, n: usize, rng: &mut TestRng) -> Vec<u8> {
         GgmlType::F16 => (0..n)
             .flat_map(|_| {
                 let r = rng.next_u64();
-                let h = if r & 3 == 0 { edge_half(r) } else { ((r >> 16) as u16) % 0x7c00 | (r as u16 & 0x8000) };
+                let h = if r & 3 == 0 { edge_half(r) } else { (((r >> 16) as u16) % 0x7c00) | (r as u16 & 0x8000) };
                 h.to_le_bytes()
             })
             .collect(),

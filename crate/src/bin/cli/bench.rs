@@ -128,8 +128,8 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
         );
         println!("dispatch: {:.1} us (a next-to-empty kernel; cap = the ratio of a matvec that took only that long)", dispatch * 1e6);
         println!(
-            "{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {:>6} {}",
-            "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "cap", "variant"
+            "{:<6} {:<8} {:<14} {:>7} {:>6} {:>9} {:>7} {:>6} variant",
+            "quant", "model", "matrix", "rows", "cols", "GB/s", "ratio", "cap"
         );
     }
     let mut out = Vec::new();

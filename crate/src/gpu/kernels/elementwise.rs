@@ -60,7 +60,7 @@ impl Kernel for Softcap {
 
 /// y[..n] = cap · tanh(y / cap) (final logit soft-capping).
 pub fn softcap(rec: &mut Recorder, y: &Bind, n: u32, cap: f32) -> Result<(), ShaderError> {
-    rec.dispatch(&Softcap, &SoftcapParams { n, cap }, &[y.clone()], super::matvec::grid(n.div_ceil(256)))
+    rec.dispatch(&Softcap, &SoftcapParams { n, cap }, std::slice::from_ref(y), super::matvec::grid(n.div_ceil(256)))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

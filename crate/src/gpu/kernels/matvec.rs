@@ -855,10 +855,10 @@ mod tests {
                 matvec_experts(&mut rec, MatVec::for_type(ty), &w, io, er as u32, t as u32, kk as u32).unwrap();
                 rec.submit();
                 let got = block_on(read_f32(ctx, &by, 0, by.size() as usize / 4)).unwrap();
-                for z in 0..t * kk {
+                for (z, &id) in ids.iter().enumerate().take(t * kk) {
                     let xz = if per_pick { z } else { z / kk };
                     let xs = &x[4 + xz * cols..4 + (xz + 1) * cols];
-                    let expert = ids[z] as usize;
+                    let expert = id as usize;
                     let rows = &wf[expert * er * cols..(expert + 1) * er * cols];
                     let y0 = 2 + z * y_stride as usize;
                     let (e, _) = nmse_vs_products(&got[y0..y0 + er], rows, xs);

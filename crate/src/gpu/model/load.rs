@@ -112,13 +112,16 @@ pub struct LoadingModel {
     model: GpuModel,
     /// The RoPE tables to compute once the weights are in: their frequencies and offsets (in
     /// pairs) in the angles buffer.
-    rope_tables: Vec<(LayerRope, u32)>,
+    rope_tables: Vec<RopeTable>,
     /// Offset of the RoPE frequency factors in the vectors buffer.
     rope_factors: Option<u32>,
 }
 
 /// A layer's RoPE frequencies (bit patterns, for comparison): base, scale, mscale.
 type LayerRope = (u32, u32, u32);
+
+/// A RoPE table's frequencies and its offset (in pairs) in the angles buffer.
+type RopeTable = (LayerRope, u32);
 
 impl LoadingModel {
     pub fn ctx(&self) -> Rc<GpuContext> {
@@ -243,9 +246,9 @@ fn gpu_layers(
     take: &mut dyn FnMut(&str) -> Result<GpuMatrix, ModelError>,
     vo: &dyn Fn(&crate::gguf::TensorInfo) -> u32,
     table_pairs: u32,
-) -> Result<(Vec<GpuLayer>, Vec<(LayerRope, u32)>), ModelError> {
+) -> Result<(Vec<GpuLayer>, Vec<RopeTable>), ModelError> {
     // RoPE (cos, sin) tables: one per distinct (base, scale, mscale).
-    let mut rope_tables: Vec<(LayerRope, u32)> = Vec::new();
+    let mut rope_tables: Vec<RopeTable> = Vec::new();
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for (il, lt) in table.layers.iter().enumerate() {
         let lc = cfg.layers[il];

@@ -139,7 +139,8 @@ impl GpuModel {
         rec.submit();
         self.pos += tokens.len();
         let mut out = Vec::new();
-        for &(name, offset, n) in probe.taps.borrow().iter() {
+        let taps = probe.taps.borrow().clone();
+        for (name, offset, n) in taps {
             out.push((name.to_string(), read_f32(&self.k.ctx, &probe.buffer, (offset / 4) as usize, n as usize).await?));
         }
         self.k.ctx.check()?;
