@@ -415,3 +415,72 @@ fn cli_generate_chat_with_a_hostile_template_fails_quickly() {
         assert!(dt < LIMIT, "{name}: took {dt:?}");
     }
 }
+
+// The tokenizer's bounds: caps on hostile vocabularies, named in the error, and work linear in the
+// input on pathological texts.
+
+fn vocab_gguf(tokens: Vec<String>, types: Option<Vec<i32>>, merges: Option<Vec<String>>) -> Result<Tokenizer, String> {
+    use gguf_web::gguf::{Array, GgufWriter, Value};
+    let mut w = GgufWriter::new();
+    w.add("general.architecture", Value::String("llama".into()))
+        .add("tokenizer.ggml.model", Value::String(if merges.is_some() { "gpt2" } else { "llama" }.into()))
+        .add("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)));
+    if let Some(t) = types {
+        w.add("tokenizer.ggml.token_type", Value::Array(Array::I32(t)));
+    }
+    if let Some(m) = merges {
+        w.add("tokenizer.ggml.merges", Value::Array(Array::String(m)));
+    }
+    let dir = std::env::temp_dir().join(format!("gguf-web-vocab-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("v{}.gguf", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    std::fs::write(&p, w.to_bytes()).unwrap();
+    let g = Gguf::read(&FileSource::open(&p).unwrap()).unwrap();
+    Tokenizer::from_gguf(&g).map_err(|e| e.to_string())
+}
+
+#[test]
+fn hostile_vocabularies_are_refused_by_name() {
+    use gguf_web::tokenizer::vocab::{MAX_SPECIAL_TOKENS, MAX_TOKEN_BYTES};
+    let base = || -> Vec<String> { ["<unk>", "<s>", "</s>", "a", "b"].iter().map(|s| s.to_string()).collect() };
+    let mut long = base();
+    long.push("x".repeat(MAX_TOKEN_BYTES + 1));
+    let e = vocab_gguf(long, None, None).err().unwrap();
+    assert!(e.contains("tokenizer.ggml.tokens[5]") && e.contains("limit"), "{e}");
+
+    let mut many = base();
+    many.extend((0..=MAX_SPECIAL_TOKENS).map(|i| format!("<u{i}>")));
+    let types = (0..many.len()).map(|i| if i < 5 { 1 } else { 4 }).collect();
+    let e = vocab_gguf(many, Some(types), None).err().unwrap();
+    assert!(e.contains("special") && e.contains("limits"), "{e}");
+
+    let e = vocab_gguf(base(), None, Some(vec![format!("a {}", "b".repeat(2 * MAX_TOKEN_BYTES + 1))])).err().unwrap();
+    assert!(e.contains("tokenizer.ggml.merges[0]"), "{e}");
+}
+
+/// Encoding time grows about linearly with pathological inputs (runs without spaces, whitespace
+/// runs, digits, punctuation and newlines, combining marks): 16x the text costs at most 48x the
+/// time (linear would be 16x, quadratic 256x; the margin is for timing noise and BPE's log factor
+/// on one long word). The best of two runs is taken.
+#[test]
+fn encoding_pathological_text_is_linear() {
+    let g = Gguf::read(&FileSource::open(model(SMOLLM)).unwrap()).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    for unit in ["a", " ", "1", "!\n", "a\u{301}", "\t ", "<|im_start|>"] {
+        let time = |bytes: usize| {
+            let text = unit.repeat(bytes / unit.len());
+            let mut best = f64::MAX;
+            let mut n = 0;
+            for _ in 0..2 {
+                let t0 = Instant::now();
+                n = tok.encode(&text, false, true).unwrap().len();
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            (best, n)
+        };
+        let (small, _) = time(64 << 10);
+        let (big, n) = time(1 << 20);
+        println!("{unit:?}: 64 KiB {:.4} s, 1 MiB {:.3} s ({n} ids), ratio {:.1}", small, big, big / small.max(1e-4));
+        assert!(big < 48.0 * small.max(0.002), "{unit:?}: 16x the text took {:.1}x the time", big / small);
+    }
+}

@@ -32,7 +32,7 @@ impl Tokenizer {
             VocabKind::Bpe => Some(bpe::build(&vocab)?),
             VocabKind::Spm => None,
         };
-        let special = SpecialTokens::new(&vocab);
+        let special = SpecialTokens::new(&vocab).map_err(ModelError::Tokenizer)?;
         Ok(Tokenizer { vocab, bpe, special })
     }
 
@@ -45,7 +45,7 @@ impl Tokenizer {
             out.extend(self.vocab.bos);
         }
         let mut prev_special = true;
-        for frag in self.special.split(text, parse_special) {
+        for frag in self.special.split(text, parse_special).map_err(ModelError::Tokenizer)? {
             match frag {
                 Fragment::Token(id) => {
                     out.push(id);

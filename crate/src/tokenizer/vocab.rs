@@ -114,6 +114,38 @@ pub struct Vocab {
     pub eog: Vec<u32>,
 }
 
+/// Caps on a vocabulary, checked before anything is built from it (the GGUF reader has the arrays;
+/// the index, the BPE model's maps and the special-token matcher would multiply them). Real
+/// vocabularies are far below: Gemma 3 has 262,144 tokens, Llama 3 280,147 merges, the longest
+/// tokens are a few hundred bytes, the special tokens a few thousand.
+pub const MAX_TOKENS: usize = 1 << 20;
+pub const MAX_TOKEN_BYTES: usize = 16 << 10;
+pub const MAX_VOCAB_BYTES: usize = 64 << 20;
+pub const MAX_MERGES: usize = 1 << 21;
+pub const MAX_MERGES_BYTES: usize = 128 << 20;
+/// Control, unknown and user-defined tokens: every text is searched for them (one Aho-Corasick
+/// automaton, whose size follows their bytes).
+pub const MAX_SPECIAL_TOKENS: usize = 1 << 17;
+pub const MAX_SPECIAL_BYTES: usize = 4 << 20;
+
+/// Checks `items` (the strings of `key`) against a count, a per-item and a total byte cap.
+fn check_strings(key: &str, items: &[String], max_count: usize, max_item: usize, max_total: usize) -> Result<(), ModelError> {
+    if items.len() > max_count {
+        return Err(err(format!("{key} has {} entries, over the limit of {max_count}", items.len())));
+    }
+    let mut total = 0usize;
+    for (i, s) in items.iter().enumerate() {
+        if s.len() > max_item {
+            return Err(err(format!("{key}[{i}] is {} bytes, over the limit of {max_item}", s.len())));
+        }
+        total += s.len();
+    }
+    if total > max_total {
+        return Err(err(format!("{key} holds {total} bytes, over the limit of {max_total}")));
+    }
+    Ok(())
+}
+
 fn err(msg: impl Into<String>) -> ModelError {
     ModelError::Tokenizer(msg.into())
 }
@@ -127,7 +159,10 @@ impl Vocab {
             other => return Err(err(format!("tokenizer model {other:?} is not supported (supported: gpt2, llama)"))),
         };
         let tokens = match g.get_array("tokenizer.ggml.tokens")? {
-            Some(Array::String(t)) if !t.is_empty() => t.clone(),
+            Some(Array::String(t)) if !t.is_empty() => {
+                check_strings("tokenizer.ggml.tokens", t, MAX_TOKENS, MAX_TOKEN_BYTES, MAX_VOCAB_BYTES)?;
+                t.clone()
+            }
             _ => return Err(err("tokenizer.ggml.tokens must be a non-empty array of strings")),
         };
         let n = tokens.len();
@@ -150,7 +185,10 @@ impl Vocab {
         };
         let merges = match g.get_array("tokenizer.ggml.merges")? {
             None => Vec::new(),
-            Some(Array::String(m)) => m.clone(),
+            Some(Array::String(m)) => {
+                check_strings("tokenizer.ggml.merges", m, MAX_MERGES, 2 * MAX_TOKEN_BYTES + 1, MAX_MERGES_BYTES)?;
+                m.clone()
+            }
             Some(_) => return Err(err("tokenizer.ggml.merges must be an array of strings")),
         };
         if kind == VocabKind::Bpe && merges.is_empty() {
@@ -202,6 +240,19 @@ impl Vocab {
         }
         for &i in &eog {
             attrs[i as usize].0 |= TokenAttr::CONTROL;
+        }
+        let (mut n_special, mut special_bytes) = (0usize, 0usize);
+        for (t, a) in tokens.iter().zip(&attrs) {
+            if a.has(TokenAttr::CONTROL | TokenAttr::UNKNOWN | TokenAttr::USER_DEFINED) && !t.is_empty() {
+                n_special += 1;
+                special_bytes += t.len();
+            }
+        }
+        if n_special > MAX_SPECIAL_TOKENS || special_bytes > MAX_SPECIAL_BYTES {
+            return Err(err(format!(
+                "{n_special} special (control, unknown or user-defined) tokens of {special_bytes} bytes, over the limits of \
+                 {MAX_SPECIAL_TOKENS} tokens and {MAX_SPECIAL_BYTES} bytes"
+            )));
         }
         for extra in [eos, eot].into_iter().flatten() {
             if !eog.contains(&extra) {
