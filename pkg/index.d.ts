@@ -202,19 +202,146 @@ export interface TokenLogit {
 /** Deletes every model file the package cached. */
 export declare function clearCache(): Promise<void>;
 
+// BEGIN ERROR CODES (generated from crate/src/error_code.rs; do not edit)
+export type ErrorCode =
+  /** The browser exposes no WebGPU, or no adapter could be had. */
+  | 'WebGPUUnavailable'
+  /** The adapter's limits are below what the model needs. */
+  | 'AdapterTooSmall'
+  /** The GPU device was lost (driver reset, tab in the background too long); load again. */
+  | 'DeviceLost'
+  /** The GPU refused or failed an operation (validation, out of memory, a failed read-back). */
+  | 'GPUError'
+  /** The file is not a valid GGUF, or its contents contradict each other. */
+  | 'InvalidGGUF'
+  /** The model's architecture is not supported. */
+  | 'UnsupportedArchitecture'
+  /** A tensor's quantization type is not supported. */
+  | 'UnsupportedQuantType'
+  /** The download failed (HTTP status, CORS, lost connection, a short response). */
+  | 'NetworkError'
+  /** The downloaded bytes do not match the expected sha256. */
+  | 'IntegrityError'
+  /** The model's chat template failed, or exceeded its budget of work or output. */
+  | 'TemplateError'
+  /** The prompt (with the requested tokens) does not fit the context. */
+  | 'ContextFull'
+  /** A request or option is invalid (the message names it). */
+  | 'InvalidArgument'
+  /** The call does not fit the engine's state (no generation begun, the engine unloaded). */
+  | 'InvalidState'
+  /** Another call holds the model; await it first. */
+  | 'Busy'
+  /** The caller aborted. */
+  | 'Aborted'
+  /** A bug in gguf-web; please report it. */
+  | 'Internal';
+// END ERROR CODES
+
+/** Every code, in the order of crate/src/error_code.rs. */
+export declare const ERROR_CODES: readonly ErrorCode[];
+/** The codes by name: `CODE.NetworkError === 'NetworkError'`. */
+export declare const CODE: { readonly [C in ErrorCode]: C };
+
+/**
+ * The base of every error the package throws; each code has its own subclass (`ERROR_CLASSES`,
+ * `errorClass(code)`), so `err instanceof NetworkError` and `err.code === 'NetworkError'` agree.
+ */
 export declare class GgufWebError extends Error {
-  code: string;
+  constructor(message: string, details?: unknown);
+  /** The code of the class (each subclass has one). */
+  static readonly code: ErrorCode;
+  code: ErrorCode;
   details?: unknown;
 }
-export declare class WebGPUUnavailableError extends GgufWebError {}
-export declare class AdapterTooSmallError extends GgufWebError {}
-export declare class InvalidGGUFError extends GgufWebError {}
-export declare class UnsupportedArchitectureError extends GgufWebError {}
-export declare class UnsupportedQuantTypeError extends GgufWebError {}
-export declare class NetworkError extends GgufWebError {}
-export declare class IntegrityError extends GgufWebError {}
-export declare class AbortError extends GgufWebError {}
-export declare class DeviceLostError extends GgufWebError {}
-export declare class ContextFullError extends GgufWebError {}
-export declare class InvalidArgumentError extends GgufWebError {}
-export declare class BusyError extends GgufWebError {}
+/** `WebGPUUnavailable`: the browser exposes no WebGPU, or no adapter could be had. */
+export declare class WebGPUUnavailableError extends GgufWebError {
+  static readonly code: 'WebGPUUnavailable';
+  code: 'WebGPUUnavailable';
+}
+/** `AdapterTooSmall`: the adapter's limits are below what the model needs. */
+export declare class AdapterTooSmallError extends GgufWebError {
+  static readonly code: 'AdapterTooSmall';
+  code: 'AdapterTooSmall';
+}
+/** `DeviceLost`: the GPU device was lost; unload and load again. */
+export declare class DeviceLostError extends GgufWebError {
+  static readonly code: 'DeviceLost';
+  code: 'DeviceLost';
+}
+/** `GPUError`: the GPU refused or failed an operation (named so as not to shadow WebGPU's own `GPUError`). */
+export declare class GPUFailureError extends GgufWebError {
+  static readonly code: 'GPUError';
+  code: 'GPUError';
+}
+/** `InvalidGGUF`: not a valid GGUF, or its contents contradict each other. */
+export declare class InvalidGGUFError extends GgufWebError {
+  static readonly code: 'InvalidGGUF';
+  code: 'InvalidGGUF';
+}
+/** `UnsupportedArchitecture`: found from the header, before any weight is downloaded. */
+export declare class UnsupportedArchitectureError extends GgufWebError {
+  static readonly code: 'UnsupportedArchitecture';
+  code: 'UnsupportedArchitecture';
+}
+/** `UnsupportedQuantType`: a tensor's quantization type is not supported. */
+export declare class UnsupportedQuantTypeError extends GgufWebError {
+  static readonly code: 'UnsupportedQuantType';
+  code: 'UnsupportedQuantType';
+}
+/** `NetworkError`: HTTP status (`details.status`), CORS, a lost connection, a short response. */
+export declare class NetworkError extends GgufWebError {
+  static readonly code: 'NetworkError';
+  code: 'NetworkError';
+}
+/** `IntegrityError`: the bytes do not match `sha256` (nothing is cached). */
+export declare class IntegrityError extends GgufWebError {
+  static readonly code: 'IntegrityError';
+  code: 'IntegrityError';
+}
+/** `TemplateError`: the model's chat template failed, or exceeded its budget. */
+export declare class TemplateError extends GgufWebError {
+  static readonly code: 'TemplateError';
+  code: 'TemplateError';
+}
+/** `ContextFull`: the prompt does not fit the context. */
+export declare class ContextFullError extends GgufWebError {
+  static readonly code: 'ContextFull';
+  code: 'ContextFull';
+}
+/** `InvalidArgument`: a request or option is invalid (the message names it). */
+export declare class InvalidArgumentError extends GgufWebError {
+  static readonly code: 'InvalidArgument';
+  code: 'InvalidArgument';
+}
+/** `InvalidState`: the call does not fit the engine's state (a call after `unload()`). */
+export declare class InvalidStateError extends GgufWebError {
+  static readonly code: 'InvalidState';
+  code: 'InvalidState';
+}
+/** `Busy`: another call holds the model. */
+export declare class BusyError extends GgufWebError {
+  static readonly code: 'Busy';
+  code: 'Busy';
+}
+/** `Aborted`: the caller's signal was aborted (a `break` out of a stream is not an error). */
+export declare class AbortError extends GgufWebError {
+  static readonly code: 'Aborted';
+  code: 'Aborted';
+}
+/**
+ * `Internal`: a bug in gguf-web; please report it. With `details.trap` the WebAssembly core
+ * trapped (a panic, an out-of-memory): that engine is gone (its calls fail with this error), so
+ * `unload()` it (which then always succeeds) and load the model again, which starts a fresh
+ * WebAssembly instance.
+ */
+export declare class InternalError extends GgufWebError {
+  static readonly code: 'Internal';
+  code: 'Internal';
+  details?: { trap?: boolean } | unknown;
+}
+
+/** Every error class, one per code. */
+export declare const ERROR_CLASSES: readonly (typeof GgufWebError)[];
+/** The class of a code (InternalError for one not in the list). */
+export declare function errorClass(code: string): typeof GgufWebError;

@@ -1,14 +1,27 @@
 // The in-page engine: `Engine.load(url, options)` streams a GGUF file into WebGPU buffers and
 // returns an engine with an OpenAI-style chat/completions API.
 
-import { AbortError, NetworkError, WebGPUUnavailableError, promised, toTyped } from './errors.js';
+import { AbortError, CODE, InternalError, InvalidArgumentError, InvalidGGUFError, InvalidStateError, NetworkError, WebGPUUnavailableError, promised, toTyped, typedError } from './errors.js';
 import { openModelFile } from './fetcher.js';
-import { loadCore } from './wasm.js';
+import { chunkStream } from './stream.js';
+import { coreFailure, isTrap, loadCore, poisonCore } from './wasm.js';
 
 const HEADER_STEP = 1 << 20;
 
 function check(signal) {
-  if (signal && signal.aborted) throw new AbortError('aborted', 'Aborted');
+  if (signal && signal.aborted) throw new AbortError('aborted');
+}
+
+/**
+ * What a call into the core of instance `instance` threw, typed. A trap (WebAssembly.RuntimeError)
+ * is fatal for the instance: it is poisoned (see wasm.js) and the call fails with an InternalError
+ * whose details say `{ trap: true }`; the engine must be unloaded and the model loaded again.
+ */
+function coreError(instance, e) {
+  if (!isTrap(e)) return toTyped(e);
+  const err = new InternalError(`the WebAssembly core trapped (${e.message}): this engine cannot be used any more; unload() it and load the model again`, { trap: true });
+  poisonCore(instance, err);
+  return err;
 }
 
 async function readHeader(core, file, signal, onProgress) {
@@ -19,7 +32,7 @@ async function readHeader(core, file, signal, onProgress) {
     onProgress({ phase: 'header', loaded: prefix.length, total: file.total });
     const r = core.parseHeader(prefix, file.total);
     if (r.info) return { info: r.info, prefix };
-    if (r.need > file.total) throw toTyped({ code: 'InvalidGGUF', message: `the header needs ${r.need} bytes but the file has ${file.total}` });
+    if (r.need > file.total) throw new InvalidGGUFError(`the header needs ${r.need} bytes but the file has ${file.total}`);
     want = Math.min(file.total, Math.max(r.need, want * 2));
   }
 }
@@ -63,11 +76,11 @@ export class Engine {
    */
   static async load(url, options = {}) {
     const { onProgress = () => {}, signal, sha256, contextLength, cache = true, retries = 2, wasmUrl, defaultLimits = false, tuning } = options;
-    if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)', 'WebGPUUnavailable');
+    if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)');
     const t0 = performance.now();
-    const core = await loadCore(wasmUrl);
+    const { core, instance } = await loadCore(wasmUrl);
     const parts = splitUrls(url);
-    if (parts && sha256) throw toTyped({ code: 'InvalidArgument', message: 'sha256 checks a single file; it cannot be used with a split GGUF' });
+    if (parts && sha256) throw new InvalidArgumentError('sha256 checks a single file; it cannot be used with a split GGUF');
     const files = [];
     let loader;
     try {
@@ -78,8 +91,7 @@ export class Engine {
         const { info, prefix } = await readHeader(core, file, signal, onProgress);
         if (!parts && !info.supported) {
           // Refused from the header alone, before any weight is downloaded.
-          const code = /architecture/.test(info.problem) ? 'UnsupportedArchitecture' : /quant type/.test(info.problem) ? 'UnsupportedQuantType' : 'InvalidGGUF';
-          throw toTyped({ code, message: info.problem });
+          throw typedError(info.problemCode ?? CODE.InvalidGGUF, info.problem);
         }
         files.push(file);
         prefixes.push(prefix);
@@ -100,36 +112,38 @@ export class Engine {
           loaded = offset + bytes.length;
           onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded: base + loaded, total });
         }
-        if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`, 'NetworkError');
+        if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`);
         base += file.total;
       }
       let model;
       try {
         model = loader.finish();
       } catch (e) {
-        if (e && e.code === 'IntegrityError') await files[0].discard();
+        if (e && e.code === CODE.IntegrityError) await files[0].discard();
         throw e;
       }
       try {
         // The cache is best effort: a full quota must not fail a load whose model is on the GPU.
         for (const file of files) await file.commit().catch(() => {});
         onProgress({ phase: 'ready', loaded: total, total });
-        const engine = new Engine(model, core, url);
+        const engine = new Engine(model, core, instance, url);
         engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
         return engine;
       } catch (e) {
-        model.free();
+        if (!isTrap(e)) model.free();
         throw e;
       }
     } catch (e) {
-      throw toTyped(e);
+      throw coreError(instance, e);
     } finally {
-      if (loader) loader.free();
+      // A trapped instance's objects cannot be freed (nor need to be: the instance is dropped).
+      if (loader && !coreFailure(instance)) loader.free();
     }
   }
 
-  constructor(model, core, url) {
+  constructor(model, core, instance, url) {
     this.model = model;
+    this.instance = instance;
     // Tokenizer and template: usable while a token is being generated (the model is then busy).
     this.text = model.text();
     this.core = core;
@@ -140,9 +154,11 @@ export class Engine {
     this.completions = { create: (req) => promised(() => this.#create(req, false)) };
   }
 
-  /** Throws the typed error of a call after `unload()`. */
+  /** Throws the typed error of a call after `unload()` (InvalidStateError) or after a trap of the core (its InternalError). */
   #loaded() {
-    if (!this.model) throw toTyped({ code: 'InvalidArgument', message: 'the engine was unloaded' });
+    if (!this.model) throw new InvalidStateError('the engine was unloaded');
+    const trap = coreFailure(this.instance);
+    if (trap) throw new InternalError(`${trap.message} (an earlier call trapped)`, trap.details);
   }
 
   /** Runs `fn` on the text object, with the errors typed (and a typed error once unloaded). */
@@ -151,7 +167,7 @@ export class Engine {
     try {
       return fn(this.text);
     } catch (e) {
-      throw toTyped(e);
+      throw coreError(this.instance, e);
     }
   }
 
@@ -179,7 +195,7 @@ export class Engine {
         this.#loaded();
         flat = await this.model.topLogits(Uint32Array.from(ids), top);
       } catch (e) {
-        throw toTyped(e);
+        throw coreError(this.instance, e);
       }
       const k = flat.length / 2 / ids.length;
       return Array.from({ length: ids.length }, (_, p) =>
@@ -195,11 +211,41 @@ export class Engine {
 
   async unload() {
     await this.queue.run(() => {
-      if (this.model) {
+      if (!this.model) return;
+      // After a trap the objects are left to the dropped instance: they cannot be freed.
+      if (!coreFailure(this.instance)) {
         this.model.free();
-        this.model = null;
         this.text.free();
-        this.text = null;
+      }
+      this.model = null;
+      this.text = null;
+    });
+  }
+
+  /**
+   * Runs one request in the queue, a token per step: each event goes to `out.push`; before each
+   * token after the first it awaits `out.wanted()`, and once `out.halted` it ends the generation
+   * (the last event pushed) with an AbortError. Resolves to the last event.
+   */
+  #generate(req, chat, out) {
+    return this.queue.run(async () => {
+      try {
+        // Unloaded (or trapped) while this request waited in the queue.
+        this.#loaded();
+        const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
+        this.model.begin(ids, samplingOptions(req));
+        for (;;) {
+          if (out.halted) {
+            out.push(this.model.abort());
+            throw new AbortError('the request was aborted');
+          }
+          const ev = await this.model.next();
+          out.push(ev);
+          if (ev.done) return ev;
+          await out.wanted();
+        }
+      } catch (e) {
+        throw coreError(this.instance, e);
       }
     });
   }
@@ -209,28 +255,6 @@ export class Engine {
     const id = (chat ? 'chatcmpl-' : 'cmpl-') + Math.random().toString(36).slice(2, 12);
     const created = Math.floor(Date.now() / 1000);
     const model = this.info.name || this.url;
-    const ctl = { stop: false };
-    const run = (consume) =>
-      this.queue.run(async () => {
-        try {
-          // Unloaded while this request waited in the queue.
-          this.#loaded();
-          const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
-          this.model.begin(ids, samplingOptions(req));
-          for (;;) {
-            if (ctl.stop || (req.signal && req.signal.aborted)) {
-              const last = this.model.abort();
-              await consume(last);
-              throw new AbortError('the request was aborted', 'Aborted');
-            }
-            const ev = await this.model.next();
-            await consume(ev);
-            if (ev.done) return ev;
-          }
-        } catch (e) {
-          throw toTyped(e);
-        }
-      });
     const chunkOf = (ev) => {
       const delta = chat ? { content: ev.text || '' } : undefined;
       const choice = chat ? { index: 0, delta, finish_reason: ev.done ? ev.finishReason : null } : { index: 0, text: ev.text || '', finish_reason: ev.done ? ev.finishReason : null };
@@ -242,70 +266,19 @@ export class Engine {
       return c;
     };
     if (!req.stream) {
-      return run(() => {}).then((last) => {
+      const out = { push() {}, wanted() {}, get halted() { return !!(req.signal && req.signal.aborted); } };
+      return this.#generate(req, chat, out).then((last) => {
         const choice = chat
           ? { index: 0, message: { role: 'assistant', content: last.fullText }, finish_reason: last.finishReason }
           : { index: 0, text: last.fullText, finish_reason: last.finishReason };
         return { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice], usage: last.usage, token_ids: last.tokenIds };
       });
     }
-    // Streaming: the generator runs at most one chunk ahead of the consumer, so an abort (or an
-    // early `break`) stops it within one token. It never waits for a consumer that has stopped
-    // (an early `break` while a token is being generated), nor, once the request's signal is
-    // aborted, for one that may never read again.
-    const pending = [];
-    let wake = null;
-    let drained = null;
-    let finished = false;
-    let failure = null;
-    const release = () => {
-      if (drained) drained();
-      drained = null;
-    };
-    const stopped = () => ctl.stop || (req.signal && req.signal.aborted);
-    if (req.signal) req.signal.addEventListener('abort', release);
-    const done = run(async (ev) => {
-      pending.push(chunkOf(ev));
-      if (wake) wake();
-      if (!ev.done && !stopped()) await new Promise((r) => (drained = r));
-    }).finally(() => {
-      if (req.signal) req.signal.removeEventListener('abort', release);
-    }).then(
-      () => {
-        finished = true;
-        if (wake) wake();
-      },
-      (e) => {
-        failure = ctl.stop && e.code === 'Aborted' ? null : e;
-        finished = true;
-        if (wake) wake();
-      },
+    // Streaming: one chunk ahead of the consumer (stream.js), so an abort or an early `break`
+    // stops the generation within one token.
+    return chunkStream(
+      (sink) => this.#generate(req, chat, { push: (ev) => sink.push(chunkOf(ev)), wanted: () => sink.wanted(), get halted() { return sink.halted; } }),
+      { ahead: 1, signal: req.signal },
     );
-    void done;
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next() {
-        for (;;) {
-          if (pending.length) {
-            const value = pending.shift();
-            release();
-            return { value, done: false };
-          }
-          if (failure) throw failure;
-          if (finished) return { value: undefined, done: true };
-          await new Promise((r) => (wake = r));
-          wake = null;
-        }
-      },
-      async return() {
-        // The consumer stopped early: end the generation at the next token.
-        ctl.stop = true;
-        release();
-        await done;
-        return { value: undefined, done: true };
-      },
-    };
   }
 }

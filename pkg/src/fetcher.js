@@ -10,7 +10,7 @@ const PROBE_BYTES = 1 << 20;
 const CACHE_DIR = 'gguf-web-cache';
 
 function abortIfNeeded(signal) {
-  if (signal && signal.aborted) throw new AbortError('the load was aborted', 'Aborted');
+  if (signal && signal.aborted) throw new AbortError('the load was aborted');
 }
 
 async function sha256Hex(text) {
@@ -106,16 +106,16 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
     try {
       res = await fetch(href, { headers, signal, cache: 'no-store' });
     } catch (e) {
-      if (signal && signal.aborted) throw new AbortError('the load was aborted', 'Aborted');
-      throw new NetworkError(`fetching ${href} failed: ${e.message || e}`, 'NetworkError');
+      if (signal && signal.aborted) throw new AbortError('the load was aborted');
+      throw new NetworkError(`fetching ${href} failed: ${e.message || e}`);
     }
-    if (!res.ok) throw new NetworkError(`HTTP ${res.status} ${res.statusText} for ${href}`, 'NetworkError', { status: res.status });
+    if (!res.ok) throw new NetworkError(`HTTP ${res.status} ${res.statusText} for ${href}`, { status: res.status });
     if (start > 0 && res.status !== 206) {
-      throw new NetworkError(`the server ignored the Range request for ${href} (HTTP ${res.status})`, 'NetworkError');
+      throw new NetworkError(`the server ignored the Range request for ${href} (HTTP ${res.status})`);
     }
     if (res.status === 206 && !res.headers.get('Content-Range')) {
       // A cross-origin server must expose the header, or the file's size cannot be known.
-      throw new NetworkError(`${href} answered a Range request without a readable Content-Range (a cross-origin server must send Access-Control-Expose-Headers: Content-Range)`, 'NetworkError');
+      throw new NetworkError(`${href} answered a Range request without a readable Content-Range (a cross-origin server must send Access-Control-Expose-Headers: Content-Range)`);
     }
     return res;
   }
@@ -163,7 +163,7 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
       head = new Uint8Array(await res.arrayBuffer());
       stats.fromNetwork += head.length;
     }
-    if (!Number.isFinite(total)) throw new NetworkError(`${href}: the server did not say how big the file is`, 'NetworkError');
+    if (!Number.isFinite(total)) throw new NetworkError(`${href}: the server did not say how big the file is`);
   }
   // A cache entry for another size (the file changed) is stale.
   const resumable = meta && !meta.complete && meta.size === total && meta.have > 0 ? meta.have : 0;
@@ -176,7 +176,7 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
     if (end <= head.length) return head.subarray(0, end);
     if (body) {
       await readBody(end);
-      if (head.length < end) throw new NetworkError(`the download of ${href} ended after ${head.length} of ${total} bytes`, 'NetworkError');
+      if (head.length < end) throw new NetworkError(`the download of ${href} ended after ${head.length} of ${total} bytes`);
       return head.subarray(0, end);
     }
     const more = complete ? new Uint8Array(await (await entry.file()).slice(head.length, end).arrayBuffer()) : new Uint8Array(await (await request(head.length, end)).arrayBuffer());
@@ -257,14 +257,14 @@ export async function openModelFile(url, { signal, cache = true, retries = 2, on
             yield { offset, bytes: value };
             offset += value.length;
           }
-          if (offset < total) throw new NetworkError(`the download of ${href} ended after ${offset} of ${total} bytes`, 'NetworkError');
+          if (offset < total) throw new NetworkError(`the download of ${href} ended after ${offset} of ${total} bytes`);
         } catch (e) {
-          if ((signal && signal.aborted) || e.code === 'Aborted') throw new AbortError('the load was aborted', 'Aborted');
+          if ((signal && signal.aborted) || e instanceof AbortError) throw new AbortError('the load was aborted');
           // `retries` bounds failures in a row: a stream that keeps advancing before it breaks resumes
           // as often as it needs to.
           if (offset > attemptFrom) failures = 0;
           if (++failures > retries) {
-            throw e instanceof NetworkError ? e : new NetworkError(`the download of ${href} failed after ${offset} of ${total} bytes: ${e.message || e}`, 'NetworkError');
+            throw e instanceof NetworkError ? e : new NetworkError(`the download of ${href} failed after ${offset} of ${total} bytes: ${e.message || e}`);
           }
           if (onProgress) onProgress({ phase: 'retry', loaded: offset, total });
         } finally {

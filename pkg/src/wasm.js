@@ -1,5 +1,6 @@
 // Loads the wasm core once per JS realm (page or worker).
 import init, * as core from '../wasm/gguf_web.js';
+import { InternalError } from './errors.js';
 
 let ready = null;
 
@@ -27,11 +28,46 @@ function requestSubgroups() {
   Object.defineProperty(proto, '__ggufWebSubgroups', { value: true });
 }
 
-/** Resolves to the wasm module's exports; `wasmUrl` overrides where the .wasm file is fetched from. */
-export function loadCore(wasmUrl) {
+// A trap inside the core (a WebAssembly.RuntimeError: a panic, an out-of-memory `unreachable`)
+// leaves its instance in no state to go on: the Rust object that was running stays borrowed (its
+// free() would throw), its memory may be half-updated. The engine that sees one calls
+// `poisonCore`; every object of that instance is then dead (`coreFailure` says why), and the next
+// `loadCore` replaces the instance with a fresh one from the same compiled module
+// (wasm-bindgen's reset, see scripts/build-wasm.sh), whose objects cannot be mixed with the old.
+let instance = 0; // increments with each replacement
+const traps = new Map(); // instance id → the trap that poisoned it
+
+/**
+ * Resolves to `{ core, instance }`: the wasm module's exports and the id of the instance behind
+ * them; `wasmUrl` overrides where the .wasm file is fetched from.
+ */
+export async function loadCore(wasmUrl) {
   if (!ready) {
     requestSubgroups();
     ready = init(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => core);
   }
-  return ready;
+  await ready;
+  if (traps.has(instance)) {
+    if (typeof core.__wbg_reset_state !== 'function') {
+      throw new InternalError('the WebAssembly core trapped and this build cannot start a fresh instance (wasm-bindgen --experimental-reset-state-function): reload the page');
+    }
+    core.__wbg_reset_state();
+    instance++;
+  }
+  return { core, instance };
+}
+
+/** Whether `e` is a trap of the core (its instance cannot be used any more). */
+export function isTrap(e) {
+  return e instanceof WebAssembly.RuntimeError;
+}
+
+/** Marks instance `id` as trapped by `error`: its objects are dead, the next load gets a fresh one. */
+export function poisonCore(id, error) {
+  if (!traps.has(id)) traps.set(id, error);
+}
+
+/** Why instance `id`'s objects are dead (the trap that poisoned it), or null while it is usable. */
+export function coreFailure(id) {
+  return traps.get(id) ?? null;
 }

@@ -1,12 +1,13 @@
 // WorkerEngine: the Engine API with the model in a Web Worker, so generation never blocks the page.
-import { deserializeError, promised, AbortError, InvalidArgumentError } from './errors.js';
+import { deserializeError, promised, AbortError, InternalError, InvalidStateError } from './errors.js';
 import { MSG } from './protocol.js';
+import { chunkStream } from './stream.js';
 
 export class WorkerEngine {
   /** Same options as Engine.load; `onProgress` and `signal` stay on the page. */
   static load(url, options = {}) {
     const { onProgress, signal, workerUrl, ...rest } = options;
-    if (signal && signal.aborted) return Promise.reject(new AbortError('the load was aborted', 'Aborted'));
+    if (signal && signal.aborted) return Promise.reject(new AbortError('the load was aborted'));
     // URLs do not survive postMessage, and a relative one must mean the page's, not the worker's.
     if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, location.href).href;
     // Written out so that bundlers (Vite, webpack) see the worker and emit it.
@@ -28,7 +29,7 @@ export class WorkerEngine {
           fail(deserializeError(m.error));
         }
       };
-      worker.onerror = (e) => fail(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message}` }));
+      worker.onerror = (e) => fail(new InternalError(`the worker failed: ${e.message}`));
       worker.postMessage({ type: MSG.LOAD, url: new URL(url, location.href).href, options: rest });
     });
   }
@@ -45,7 +46,7 @@ export class WorkerEngine {
     };
     // A worker that dies (or is terminated by unload) answers nothing more: fail what waits on it.
     this.closed = null;
-    worker.onerror = (e) => this.#close(deserializeError({ code: 'Internal', message: `the worker failed: ${e.message || 'unknown error'}` }));
+    worker.onerror = (e) => this.#close(new InternalError(`the worker failed: ${e.message || 'unknown error'}`));
     this.chat = { completions: { create: (req) => promised(() => this.#create(req, true)) } };
     this.completions = { create: (req) => promised(() => this.#create(req, false)) };
   }
@@ -90,7 +91,7 @@ export class WorkerEngine {
   async unload() {
     if (this.closed) return;
     await this.#call('unload');
-    this.#close(new InvalidArgumentError('the engine was unloaded', 'InvalidArgument'));
+    this.#close(new InvalidStateError('the engine was unloaded'));
   }
 
   #create(req, chat) {
@@ -121,38 +122,40 @@ export class WorkerEngine {
         post();
       });
     }
-    const queue = [];
-    let wake = null;
-    let end = null; // { error } or {}
+    // Streaming: pulled from the worker one chunk at a time, only when the consumer waits for one
+    // (protocol.js); the worker's Engine stream keeps its generation one chunk ahead of that.
+    let waiter = null;
     this.handlers.set(id, (m) => {
-      if (m.type === MSG.CHUNK) queue.push(m.chunk);
-      else {
-        settled();
-        end = m.type === MSG.ERROR ? { error: deserializeError(m.error) } : {};
-      }
-      if (wake) wake();
+      const w = waiter;
+      waiter = null;
+      if (w) w(m);
     });
+    /** Sends `type` for this request and resolves to the worker's answer. */
+    const ask = (type) => {
+      if (this.closed) return Promise.reject(this.closed);
+      return new Promise((resolve) => {
+        waiter = resolve;
+        this.worker.postMessage({ type, id });
+      });
+    };
+    // Told to the worker before chunkStream hears of an abort: the worker aborts before it is pulled.
     post();
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next() {
-        for (;;) {
-          if (queue.length) return { value: queue.shift(), done: false };
-          if (end) {
-            if (end.error) throw end.error;
-            return { value: undefined, done: true };
+    return chunkStream(
+      async (sink) => {
+        try {
+          for (;;) {
+            await sink.wanted();
+            const m = await ask(sink.stopped ? MSG.STOP : MSG.PULL);
+            if (m.type === MSG.CHUNK) sink.push(m.chunk);
+            else if (m.type === MSG.ERROR) throw deserializeError(m.error);
+            else return;
           }
-          await new Promise((r) => (wake = r));
-          wake = null;
+        } finally {
+          settled();
         }
       },
-      async return() {
-        if (!end) abort();
-        return { value: undefined, done: true };
-      },
-    };
+      { ahead: 0, signal },
+    );
   }
 }
 

@@ -1,13 +1,19 @@
-// The worker side of WorkerEngine: hosts an Engine and answers the page's messages.
+// The worker side of WorkerEngine: hosts an Engine and answers the page's messages (protocol.js).
 import { Engine } from './engine.js';
-import { InvalidArgumentError, serializeError } from './errors.js';
+import { InternalError, InvalidArgumentError, InvalidStateError, serializeError } from './errors.js';
 import { CALLS, MSG } from './protocol.js';
 
 let engine = null;
 let loadAbort = null;
-const requests = new Map(); // id → AbortController
+const requests = new Map(); // id → AbortController of a request not finished yet
+const streams = new Map(); // id → promise of the Engine stream of a streaming request
 
 const post = (m) => self.postMessage(m);
+
+function finished(id) {
+  requests.delete(id);
+  streams.delete(id);
+}
 
 self.onmessage = async ({ data: m }) => {
   switch (m.type) {
@@ -26,8 +32,8 @@ self.onmessage = async ({ data: m }) => {
       break;
     case MSG.CALL: {
       try {
-        if (!CALLS.includes(m.method)) throw new Error(`unknown method ${m.method}`);
-        if (!engine) throw new InvalidArgumentError('no model is loaded', 'InvalidArgument');
+        if (!CALLS.includes(m.method)) throw new InvalidArgumentError(`unknown method ${m.method}`);
+        if (!engine) throw new InvalidStateError('no model is loaded');
         const value = await engine[m.method](...m.args);
         post({ type: MSG.RESULT, id: m.id, value });
       } catch (e) {
@@ -39,21 +45,51 @@ self.onmessage = async ({ data: m }) => {
       const ac = new AbortController();
       requests.set(m.id, ac);
       const req = { ...m.request, signal: ac.signal };
+      const created = (async () => {
+        if (!engine) throw new InvalidStateError('no model is loaded');
+        return (m.chat ? engine.chat.completions : engine.completions).create(req);
+      })();
+      if (req.stream) {
+        // Set at once: a 'pull' may come before create() has resolved. Answers come with the pulls.
+        streams.set(m.id, created);
+        created.catch(() => {});
+        break;
+      }
       try {
-        if (!engine) throw new InvalidArgumentError('no model is loaded', 'InvalidArgument');
-        const target = m.chat ? engine.chat.completions : engine.completions;
-        const r = await target.create(req);
-        if (req.stream) {
-          for await (const chunk of r) post({ type: MSG.CHUNK, id: m.id, chunk });
-          post({ type: MSG.DONE, id: m.id });
-        } else {
-          post({ type: MSG.DONE, id: m.id, value: r });
-        }
+        post({ type: MSG.DONE, id: m.id, value: await created });
       } catch (e) {
         post({ type: MSG.ERROR, id: m.id, error: serializeError(e) });
       } finally {
-        requests.delete(m.id);
+        finished(m.id);
       }
+      break;
+    }
+    case MSG.PULL: {
+      try {
+        const stream = streams.get(m.id);
+        if (!stream) throw new InternalError(`pull for request ${m.id}, which is not streaming`);
+        const r = await (await stream).next();
+        if (r.done) {
+          finished(m.id);
+          post({ type: MSG.DONE, id: m.id });
+        } else {
+          post({ type: MSG.CHUNK, id: m.id, chunk: r.value });
+        }
+      } catch (e) {
+        finished(m.id);
+        post({ type: MSG.ERROR, id: m.id, error: serializeError(e) });
+      }
+      break;
+    }
+    case MSG.STOP: {
+      const stream = streams.get(m.id);
+      finished(m.id);
+      try {
+        if (stream) await (await stream).return();
+      } catch {
+        /* a stream that failed to start has nothing to stop */
+      }
+      post({ type: MSG.DONE, id: m.id });
       break;
     }
     case MSG.ABORT: {

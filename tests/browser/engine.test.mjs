@@ -81,6 +81,8 @@ describe('generation API (SmolLM2)', () => {
     ({ browser, page } = await openPage());
     await page.evaluate(async (file) => {
       window.engine = await gw.Engine.load('/models/' + file, { cache: false });
+      window.workerEngine = await gw.WorkerEngine.load('/models/' + file, { cache: false });
+      window.hosts = { Engine: window.engine, WorkerEngine: window.workerEngine };
     }, MODELS.smollm2);
   });
   after(async () => browser && browser.close());
@@ -106,8 +108,10 @@ describe('generation API (SmolLM2)', () => {
     assert.equal(r.chunks[0].object, 'chat.completion.chunk');
   });
 
-  test('abort stops within one token and the engine answers the next request', async () => {
-    const r = await page.evaluate(async () => {
+  for (const host of ['Engine', 'WorkerEngine']) {
+  test(`${host}: abort stops within one token and the engine answers the next request`, async () => {
+    const r = await page.evaluate(async (host) => {
+      const engine = hosts[host];
       const ac = new AbortController();
       let n = 0;
       let error = null;
@@ -122,14 +126,15 @@ describe('generation API (SmolLM2)', () => {
       }
       const next = await engine.completions.create({ prompt: 'The capital of France is', max_tokens: 3, temperature: 0 });
       return { n, error, next: next.choices[0].text, nextIds: next.token_ids.length };
-    });
+    }, host);
     assert.ok(r.error && r.error.isAbort, `an AbortError, got ${JSON.stringify(r.error)}`);
     assert.ok(r.n <= 3, `at most one token after the abort (${r.n} tokens streamed)`);
     assert.equal(r.nextIds, 3, 'the next request runs');
   });
 
-  test('a break mid-token, an aborted stream never read, and tokenize mid-generation leave the engine usable', async () => {
-    const r = await page.evaluate(async () => {
+  test(`${host}: a break mid-token, an aborted stream never read, and tokenize mid-generation leave the engine usable`, async () => {
+    const r = await page.evaluate(async (host) => {
+      const engine = hosts[host];
       const within = (p, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`${what}: no answer in 60 s`)), 60000))]);
       const opts = { prompt: 'Once upon a time', stream: true, max_tokens: 40, temperature: 0, ignore_eos: true };
       // A slow consumer breaks out while the next token is being generated.
@@ -144,8 +149,8 @@ describe('generation API (SmolLM2)', () => {
       // Text calls while a token is being generated (the model object is busy then).
       const it = (await engine.completions.create({ ...opts, max_tokens: 3 }))[Symbol.asyncIterator]();
       await it.next();
-      const midIds = engine.tokenize('hello world');
-      const midText = engine.detokenize(midIds);
+      const midIds = await engine.tokenize('hello world');
+      const midText = await engine.detokenize(midIds);
       while (!(await it.next()).done);
       // A stream nobody reads, aborted: the next request must not wait behind it.
       const ac = new AbortController();
@@ -160,12 +165,39 @@ describe('generation API (SmolLM2)', () => {
         unreadError = e instanceof gw.AbortError;
       }
       return { seen, midText, next: next.token_ids.length, unreadError };
-    });
+    }, host);
     assert.equal(r.seen, 2, 'two chunks before the break');
     assert.equal(r.midText, 'hello world', 'tokenize and detokenize while a token is being generated');
     assert.equal(r.next, 2, 'the request after the aborted, unread stream ran');
     assert.equal(r.unreadError, true, 'the unread stream ends with an AbortError');
   });
+
+  test(`${host}: a stream runs at most one chunk ahead of a consumer that stops reading`, async () => {
+    const r = await page.evaluate(async (host) => {
+      const engine = hosts[host];
+      const ac = new AbortController();
+      const stream = await engine.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 64, temperature: 0, ignore_eos: true, signal: ac.signal });
+      const it = stream[Symbol.asyncIterator]();
+      const first = await it.next();
+      // The consumer holds its first chunk for a while: at most the next token may be generated.
+      await new Promise((ok) => setTimeout(ok, 1500));
+      ac.abort();
+      const rest = [];
+      let error = null;
+      try {
+        for (let c = await it.next(); !c.done; c = await it.next()) rest.push(c.value);
+      } catch (e) {
+        error = e.name;
+      }
+      // The abort's last chunk counts every token generated.
+      const last = rest.at(-1);
+      return { first: !first.done, error, generated: last && last.usage && last.usage.completion_tokens, rest: rest.length };
+    }, host);
+    assert.ok(r.first, 'a first chunk');
+    assert.equal(r.error, 'AbortError');
+    assert.ok(r.generated >= 1 && r.generated <= 2, `${r.generated} tokens generated while the consumer held its first chunk for 1.5 s (at most 2)`);
+  });
+  }
 
   test('multi-turn chat reuses the KV cache for the shared prefix', async () => {
     const r = await page.evaluate(async () => {
@@ -339,10 +371,72 @@ test('already-aborted signals and calls after unload give typed errors, in the p
       assert.equal(h.create, 'AbortError', `${host}: create with an aborted signal`);
       assert.equal(h.stream, 'AbortError', `${host}: stream with an aborted signal`);
       assert.equal(h.then, 2, `${host}: the engine answers afterwards`);
-      assert.equal(h.tokenize, 'InvalidArgumentError', `${host}: tokenize after unload`);
-      assert.equal(h.createAfter, 'InvalidArgumentError', `${host}: create after unload`);
+      assert.equal(h.tokenize, 'InvalidStateError', `${host}: tokenize after unload`);
+      assert.equal(h.createAfter, 'InvalidStateError', `${host}: create after unload`);
       assert.equal(h.unloadAgain, 'no error', `${host}: a second unload`);
     }
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a trap in the WebAssembly core fails the request with an InternalError; unload works and the next load runs on a fresh instance (issue 19)', async () => {
+  const { browser, page } = await openPage();
+  try {
+    const r = await page.evaluate(async (smol) => {
+      const KEY = 'gguf-web test hook: trap this instance'; // crate/src/wasm/testing.rs
+      const name = async (f) => {
+        try {
+          await f();
+          return 'no error';
+        } catch (e) {
+          return e.name;
+        }
+      };
+      const out = {};
+      const e = await gw.Engine.load(smol, { cache: false });
+      // The hook refuses any other key, and the model works on.
+      try {
+        e.model.__testTrap('a key');
+      } catch (err) {
+        out.wrongKey = err.code;
+      }
+      out.before = (await e.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 })).token_ids;
+      // The second token of a stream traps inside the model's call (as an allocation that fails
+      // would), leaving the Rust object borrowed.
+      const next = e.model.next;
+      let calls = 0;
+      e.model.next = function () {
+        return ++calls === 2 ? this.__testTrap(KEY) : next.call(this);
+      };
+      const chunks = [];
+      try {
+        for await (const ch of await e.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 8, temperature: 0, ignore_eos: true })) chunks.push(ch);
+        out.stream = 'no error';
+      } catch (err) {
+        out.stream = { name: err.name, code: err.code, trap: err.details && err.details.trap, chunks: chunks.length };
+      }
+      out.tokenize = await name(() => e.tokenize('Hi'));
+      out.create = await name(() => e.completions.create({ prompt: 'Hi', max_tokens: 2 }));
+      out.unload = await name(() => e.unload());
+      out.afterUnload = await name(() => e.tokenize('Hi'));
+      const e2 = await gw.Engine.load(smol, { cache: false });
+      out.instances = [e.instance, e2.instance];
+      out.after = (await e2.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 })).token_ids;
+      out.tokenizeAfter = e2.tokenize('Hello world');
+      await e2.unload();
+      return out;
+    }, '/models/' + MODELS.smollm2);
+    assert.equal(r.wrongKey, 'InvalidArgument', 'the test hook needs its key');
+    assert.deepEqual(r.before, [7042, 30]);
+    assert.deepEqual(r.stream, { name: 'InternalError', code: 'Internal', trap: true, chunks: 1 }, 'the stream fails with the trap after its first chunk');
+    assert.equal(r.tokenize, 'InternalError', 'the trapped engine refuses calls');
+    assert.equal(r.create, 'InternalError', 'the trapped engine refuses requests');
+    assert.equal(r.unload, 'no error', 'unload after a trap');
+    assert.equal(r.afterUnload, 'InvalidStateError');
+    assert.notEqual(r.instances[0], r.instances[1], 'a fresh WebAssembly instance');
+    assert.deepEqual(r.after, [7042, 30], 'the next load generates as before');
+    assert.deepEqual(r.tokenizeAfter, [19556, 905]);
   } finally {
     await browser.close();
   }

@@ -6,6 +6,7 @@
 mod errors;
 mod loader;
 mod model;
+mod testing;
 mod text;
 
 pub use errors::js_error;
