@@ -107,6 +107,8 @@ fn exponential_strings_are_stopped() {
     hostile("replace multiplies", "{% set s = 'a' * 100000 %}{{ s|replace('a', 'b' * 100000) }}", value);
     hostile("replace method", "{% set s = 'a' * 100000 %}{{ s.replace('a', 'b' * 100000) }}", value);
     hostile("replace of the empty string", "{% set s = 'a' * 100000 %}{{ s.replace('', 'b' * 100000) }}", value);
+    hostile("splatted join separator", "{{ range(100000)|join(*['x' * 100000]) }}", value);
+    hostile("splatted replace", "{% set s = 'a' * 100000 %}{{ s.replace(*['a', 'b' * 100000]) }}", value);
     hostile("indent", "{{ ('\n' * 100000)|indent(100000) }}", value);
     hostile("format width", "{{ '%1000000000s'|format('x') }}", value);
     hostile("str.format width", "{{ '{:>1000000000}'.format('x') }}", value);

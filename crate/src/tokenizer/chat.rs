@@ -14,28 +14,40 @@
 //! - **Work**: minijinja's fuel counts instructions (loops, macro calls, recursion), so nested loops
 //!   end in [`TemplateError::OutOfFuel`]. One instruction can still do work proportional to its
 //!   operands (concatenating, comparing or searching megabytes), which fuel does not see, so the
-//!   checked operations below also charge their operands' size to a second budget of work; running
-//!   out of it is `OutOfFuel` as well.
+//!   checked operations below also charge what they may scan to a second budget of work (strings'
+//!   bytes and containers' items; everything inside a value for the operations that visit it all:
+//!   comparisons, `in`, tests, serializing, sorting, joining); running out of it is `OutOfFuel`
+//!   as well.
 //! - **Values**: fuel does not bound memory (`{% set ns.s = ns.s ~ ns.s %}` doubles a string per
 //!   instruction), so the compiled template is rewritten before it runs ([`bound_instructions`]):
 //!   each operation that can build a large value or do work proportional to a value (`~`, `+`, `*`,
-//!   comparisons, `in`, indexing, slicing, unpacking, loops, and every filter, test, function and
-//!   method call) is preceded by a check that sees its operands, measures them (strings' bytes and
-//!   containers' items, nesting depth, all bounded walks) and refuses, before the operation
-//!   allocates, a result over the value cap: `'x' * 10**9`, doubling strings or lists, `join` with
-//!   a long separator, `replace` that multiplies a string, `indent`, `format` widths, `tojson`
-//!   indents. List and map literals and every call's result are measured after they are built
-//!   (their size is at most the sum of measured operands). Too large or too deeply nested is
-//!   [`TemplateError::ValueTooLarge`].
+//!   comparisons, `in`, indexing, slicing, unpacking, loops, map literals, and every filter, test,
+//!   function and method call, splatted arguments included) is preceded by a check that sees its
+//!   operands on the stack, measures them (bounded walks: strings' bytes, containers' items,
+//!   nesting depth) and refuses, before the operation allocates, a result over the value cap:
+//!   `'x' * 10**9`, doubling strings or lists, `join` with a long separator, `replace` that
+//!   multiplies a string, `indent`, `format` widths, `tojson` indents, `batch` fills. List and map
+//!   literals and every call's result are measured after they are built (their size is at most the
+//!   sum of measured operands). Too large or too deeply nested is [`TemplateError::ValueTooLarge`].
+//!   minijinja also folds constant expressions while compiling (`{{ 'x' * 10**8 }}` would be a
+//!   100 MB string in the compiled template); those are sized on the syntax tree first (`fold`)
+//!   and refused at load as [`TemplateError::Parse`].
 //! - **Output**: everything the template emits (raw text included, which is rewritten to go
 //!   through the same path) is counted, also inside captures (`{% set x %}…{% endset %}`, macro
 //!   bodies); over the output cap is [`TemplateError::OutputTooLarge`].
-//! - **Recursion**: minijinja's recursion limit (lowered, so that the deepest recursion fits a
-//!   1 MiB WebAssembly stack) ends self-calling macros and deeply nested blocks; the parser limits
-//!   expression nesting itself. **Source**: a template over [`TemplateLimits::source`] is refused.
+//! - **Recursion**: minijinja's recursion limit (lowered from 500 to 120, 18 nested macro calls,
+//!   so that the deepest recursion needs under 256 KiB of native stack and fits a 1 MiB
+//!   WebAssembly stack; 500 overflowed a 256 KiB one) ends self-calling macros and deeply nested
+//!   blocks; the parser limits expression nesting itself. **Source**: a template over
+//!   [`TemplateLimits::source`] is refused.
 //!
-//! What is not bounded here: the time to parse a template of up to `source` bytes (linear), and
-//! calls with splatted arguments (`f(*args)`) are only measured, not checked per function.
+//! The semantics of every operation stay minijinja's own (the checks only take the operands off
+//! the stack and put them back, or fail): tests/template_bounds.rs renders real and realistic
+//! templates both ways and compares. What is not bounded here: the time to parse a template of up
+//! to `source` bytes (linear, about 0.05 s for 1 MiB); a map literal of more than 32,767 pairs is
+//! checked only after it is built; a namespace that holds itself (`{% set ns.me = ns %}`) is
+//! refused by every operation that visits its contents, but the reference cycle is not freed after
+//! the render (a leak per render, bounded by the value caps).
 
 use minijinja::machinery::{self, Instruction, Instructions, WhitespaceConfig};
 use minijinja::value::{Rest, ValueKind};
@@ -135,7 +147,7 @@ pub struct TemplateLimits {
     pub value: usize,
     /// How deeply one value may nest lists and maps.
     pub depth: usize,
-    /// minijinja's recursion limit (a macro call counts 4, a block or loop 1).
+    /// minijinja's recursion limit (a macro call counts about 6, a loop or `with` block 1).
     pub recursion: usize,
     /// Bytes of template source.
     pub source: usize,
@@ -299,7 +311,7 @@ fn compile(source: &str) -> Result<(Instructions<'_>, std::collections::BTreeMap
 }
 
 /// The constants minijinja's compiler folds (`Expr::as_const`), sized without building them.
-mod fold {
+pub(crate) mod fold {
     use minijinja::machinery::ast::{BinOpKind, CallArg, Expr, Stmt, UnaryOpKind};
     use minijinja::Value;
 
@@ -928,10 +940,9 @@ pub fn bound_instructions<'s>(old: &Instructions<'s>) -> Result<Instructions<'s>
             I::Eq | I::Ne | I::Lt | I::Lte | I::Gt | I::Gte | I::In | I::CompareAndPreserve(_) => (two("deep"), false),
             I::Slice => (Pre::Stack("scan", Some(4)), false),
             I::PushLoop(_) | I::UnpackList(_) => (Pre::Stack("scan", Some(1)), false),
-            // Counts known when compiling; one too large for a check filter's argument count
-            // gets the check that takes no arguments (never for a template that parses: the
-            // parser nests at most a few hundred levels and a literal this long is 64 KiB of
-            // commas). `Pre::Stack(_, None)` is only for counts on the stack.
+            // Counts known when compiling; one that does not fit a filter's argument count (u16)
+            // gets no check before (only the result's after). `Pre::Stack(_, None)` is only for
+            // counts that are on the stack.
             I::UnpackLists(n) => (u16::try_from(*n).map_or(Pre::None, |n| Pre::Stack("scan", Some(n))), false),
             I::ApplyFilter(name, n, _) => (Pre::Stack(call_class("f", name), *n), true),
             I::PerformTest(_, n, _) => (Pre::Stack("deep", *n), true),
