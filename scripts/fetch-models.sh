@@ -53,7 +53,7 @@ fi
 
 # Small random-weight models of the other architectures (deterministic; their llama.cpp fixtures
 # record each file's sha256). Rewritten when the generator changes.
-if [ -f models/gen/.done ] && [ models/gen/.done -nt tests/fixtures/gen_models.py ]; then
+if [ -f models/gen/.done ] && [ models/gen/.done -nt tests/fixtures/gen_models.py ] && [ models/gen/.done -nt tests/fixtures/archs.json ]; then
   log "generated architecture models present"
 else
   log "writing random-weight models of the other architectures (tests/fixtures/gen_models.py)"

@@ -18,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.gpu-check
-GEN=(llama3 qwen3 gemma2 qwen3moe)
+# The generated architectures tests/fixtures/archs.json marks for this check.
+mapfile -t GEN < <(python3 -c 'import json; m = json.load(open("tests/fixtures/archs.json"))["models"]; print("\n".join(k for k, v in m.items() if v["gpuCheck"]))')
 
 prepare() {
   mkdir -p "$dir/gen" "$dir/deb"
@@ -107,7 +108,7 @@ run() {
   timeout 150 "$dir/test-gguf_web" gpu:: --test-threads 4 > "$out/conformance.log" 2>&1 && echo ok || echo "FAILED (see conformance.log)"
   grep -E "test result" "$out/conformance.log" || true
   echo "== generated architectures against llama.cpp (GPU engine)"
-  timeout 150 "$dir/test-golden_arch" "${GEN[@]/#/gpu_engine::}" --test-threads 4 > "$out/golden_arch.log" 2>&1 && echo ok || echo "FAILED (see golden_arch.log)"
+  GGUF_WEB_ARCHS=$(IFS=,; echo "${GEN[*]}") timeout 150 "$dir/test-golden_arch" gpu_ --test-threads 4 > "$out/golden_arch.log" 2>&1 && echo ok || echo "FAILED (see golden_arch.log)"
   grep -E "test result" "$out/golden_arch.log" || true
 }
 

@@ -1,6 +1,7 @@
-//! The architectures beyond the two default models (llama with Llama 3 RoPE frequency factors,
-//! qwen2, qwen3, gemma2), on small random-weight models that tests/fixtures/gen_models.py writes
-//! into models/gen/ (scripts/setup.sh runs it), checked against llama.cpp
+//! The architectures beyond the two default models (tests/fixtures/archs.json lists them: llama
+//! with Llama 3 RoPE frequency factors, qwen2, qwen3, qwen3moe, phi3, gemma2), on small
+//! random-weight models that tests/fixtures/gen_models.py writes into models/gen/ (scripts/setup.sh
+//! runs it), checked against llama.cpp
 //! (tests/fixtures/golden/gen-*.json, by gen_arch_golden.py) with the rules of
 //! tests/common/golden.rs: exact-f32 logits, teacher-forced argmax where llama.cpp is sure,
 //! free-running ids up to the first unsure step. The GPU engine's logits must also be within
@@ -51,18 +52,19 @@ fn layers(name: &str) {
     println!("gen-{name}: {n} intermediates within NMSE 1e-6 of the CPU engine");
 }
 
-macro_rules! arch_tests {
-    ($($name:ident),*) => {
-        mod cpu_engine {
-            $(#[test] fn $name() { super::cpu(stringify!($name)); })*
-        }
-        mod gpu_engine {
-            $(#[test] fn $name() { super::gpu(stringify!($name)); })*
-        }
-        mod gpu_layers {
-            $(#[test] fn $name() { super::layers(stringify!($name)); })*
-        }
-    };
+// One test per engine over every architecture of tests/fixtures/archs.json.
+
+#[test]
+fn cpu_engine_every_architecture() {
+    for_each_arch(cpu);
 }
 
-arch_tests!(llama3, qwen2, qwen3, gemma2, phi3, qwen3moe);
+#[test]
+fn gpu_engine_every_architecture() {
+    for_each_arch(gpu);
+}
+
+#[test]
+fn gpu_layers_every_architecture() {
+    for_each_arch(layers);
+}

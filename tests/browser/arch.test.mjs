@@ -12,11 +12,9 @@ import { launchBrowser, newPage, REPO_ROOT } from './harness.mjs';
 import { start } from './server.mjs';
 import { goldenCases } from './golden.mjs';
 
-const NAMES = fs
-  .readdirSync(path.join(REPO_ROOT, 'tests/fixtures/golden'))
-  .filter((f) => f.startsWith('gen-') && f.endsWith('.json'))
-  .map((f) => f.slice(4, -5))
-  .sort();
+// The generated architectures under test: tests/fixtures/archs.json, the one list every harness reads.
+const ARCHS = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tests/fixtures/archs.json'), 'utf8')).models;
+const NAMES = Object.keys(ARCHS);
 // As tests/common/golden.rs: llama.cpp's CPU GELU rounds through an f16 table.
 const tolerance = (name) => (name.startsWith('gemma') ? 0.05 : 2e-3);
 
@@ -38,8 +36,8 @@ after(async () => {
 // GPU ones, which real GPUs run: so that Chromium's shader compiler (Tint, stricter than naga:
 // uniformity of barriers) accepts them and they give the same answers. Those four cover every GPU
 // kernel shape but GELU's; the GPU shapes run slowly on SwiftShader (Gemma 2's took 90 s).
-const GPU_SHAPES = ['llama3', 'qwen2', 'qwen3', 'qwen3moe'];
-const RUNS = [...NAMES.map((n) => [n, undefined]), ...GPU_SHAPES.filter((n) => NAMES.includes(n)).map((n) => [n, 'gpu'])];
+const GPU_SHAPES = NAMES.filter((n) => ARCHS[n].browserGpuShapes);
+const RUNS = [...NAMES.map((n) => [n, undefined]), ...GPU_SHAPES.map((n) => [n, 'gpu'])];
 
 for (const [name, tuning] of RUNS) {
   test(`${name} (generated${tuning ? ', GPU kernel shapes' : ''}): llama.cpp's ids and f32 logits`, async () => {

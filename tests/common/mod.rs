@@ -32,6 +32,28 @@ pub fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&s).unwrap()
 }
 
+/// The generated architectures under test (tests/fixtures/archs.json, the one list every harness
+/// reads): each model's name and spec. `GGUF_WEB_ARCHS=a,b` keeps only those (scripts/gpu-check.sh).
+pub fn generated_archs() -> Vec<(String, serde_json::Value)> {
+    let v = json(&fixtures().join("archs.json"));
+    let only = std::env::var("GGUF_WEB_ARCHS").ok();
+    let keep = |k: &str| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == k));
+    let models = v["models"].as_object().expect("archs.json: models");
+    models.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Runs `check` for every generated architecture, each to the end (a failure does not hide the
+/// others'), then fails naming every architecture that failed.
+pub fn for_each_arch(check: impl Fn(&str)) {
+    let mut failed = Vec::new();
+    for (name, _) in generated_archs() {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&name))).is_err() {
+            failed.push(name);
+        }
+    }
+    assert!(failed.is_empty(), "failed for {failed:?} (their messages are above)");
+}
+
 pub mod golden;
 pub mod layers;
 pub mod tiny;
