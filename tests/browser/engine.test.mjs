@@ -418,25 +418,48 @@ test('a trap in the WebAssembly core fails the request with an InternalError; un
       }
       out.tokenize = await name(() => e.tokenize('Hi'));
       out.create = await name(() => e.completions.create({ prompt: 'Hi', max_tokens: 2 }));
-      out.unload = await name(() => e.unload());
+      try {
+        await e.unload();
+        out.unload = 'no error';
+      } catch (err) {
+        out.unload = `${err.name}: ${err.message}`;
+      }
       out.afterUnload = await name(() => e.tokenize('Hi'));
       const e2 = await gw.Engine.load(smol, { cache: false });
       out.instances = [e.instance, e2.instance];
       out.after = (await e2.completions.create({ prompt: 'The capital of France is', max_tokens: 2, temperature: 0 })).token_ids;
       out.tokenizeAfter = e2.tokenize('Hello world');
       await e2.unload();
+      // The same in a worker whose engine traps on its second token (pages/trap-worker.js).
+      const w = await gw.WorkerEngine.load(smol, { cache: false, workerUrl: '/tests/browser/pages/trap-worker.js' });
+      try {
+        for await (const ch of await w.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 8, temperature: 0 })) void ch;
+        out.workerStream = 'no error';
+      } catch (err) {
+        out.workerStream = { name: err.name, trap: err.details && err.details.trap };
+      }
+      out.workerTokenize = await name(() => w.tokenize('Hi'));
+      try {
+        await w.unload();
+        out.workerUnload = 'no error';
+      } catch (err) {
+        out.workerUnload = `${err.name}: ${err.message}`;
+      }
       return out;
     }, '/models/' + MODELS.smollm2);
     assert.equal(r.wrongKey, 'InvalidArgument', 'the test hook needs its key');
     assert.deepEqual(r.before, [7042, 30]);
+    assert.equal(r.unload, 'no error', 'unload after a trap');
+    assert.deepEqual(r.after, [7042, 30], 'the next load generates as before');
+    assert.deepEqual(r.tokenizeAfter, [19556, 905]);
+    assert.notEqual(r.instances[0], r.instances[1], 'a fresh WebAssembly instance');
     assert.deepEqual(r.stream, { name: 'InternalError', code: 'Internal', trap: true, chunks: 1 }, 'the stream fails with the trap after its first chunk');
     assert.equal(r.tokenize, 'InternalError', 'the trapped engine refuses calls');
     assert.equal(r.create, 'InternalError', 'the trapped engine refuses requests');
-    assert.equal(r.unload, 'no error', 'unload after a trap');
     assert.equal(r.afterUnload, 'InvalidStateError');
-    assert.notEqual(r.instances[0], r.instances[1], 'a fresh WebAssembly instance');
-    assert.deepEqual(r.after, [7042, 30], 'the next load generates as before');
-    assert.deepEqual(r.tokenizeAfter, [19556, 905]);
+    assert.deepEqual(r.workerStream, { name: 'InternalError', trap: true }, 'in a worker: the trap reaches the page typed');
+    assert.equal(r.workerTokenize, 'InternalError');
+    assert.equal(r.workerUnload, 'no error', 'in a worker: unload after a trap');
   } finally {
     await browser.close();
   }
