@@ -137,6 +137,74 @@ fn work_per_instruction_is_charged() {
     hostile("methods over big strings", "{% set a = 'x' * 500000 %}{% for i in range(100000) %}{% set b = a.strip() %}{% endfor %}", fuel);
 }
 
+/// Every operation repeated 100,000 times over half a megabyte (or 100,000 items) runs out of its
+/// budget in time, whatever it costs per byte: the costly ones are charged more.
+#[test]
+fn repeated_operations_over_big_values_end_in_time() {
+    let ops = [
+        "a == c",
+        "a in c",
+        "a < c",
+        "a ~ ''",
+        "a + ''",
+        "a[::-1]",
+        "a[::2]",
+        "a[1:]",
+        "a[250000]",
+        "a|reverse",
+        "a|title",
+        "a.title()",
+        "a|capitalize",
+        "a|lines",
+        "a|e",
+        "a|string",
+        "a|trim",
+        "a|length",
+        "a|lower",
+        "a.split('x')",
+        "a.count('y')",
+        "a.find('y')",
+        "a.splitlines()",
+        "a|list|length",
+        "a|replace('x', 'y')",
+        "a.replace('x', 'yy')",
+        "a|indent(2)",
+        "a|tojson",
+        "l == m",
+        "5 in l",
+        "l|sort|length",
+        "l|unique|length",
+        "l|string|length",
+        "l|join|length",
+        "l|tojson|length",
+        "l|sum",
+        "l|max",
+        "l|first",
+        "l|last",
+        "l|map('string')|list|length",
+        "l|select('odd')|list|length",
+        "l|reverse|list|length",
+        "l[50000:]|length",
+        "l + m",
+        "[l, m]",
+        "{'a': l}",
+        "l|batch(3)|list|length",
+        "s|lower",
+        "s|join|length",
+    ];
+    for op in ops {
+        hostile(
+            op,
+            &format!(
+                "{{% set n = messages|length %}}{{% set a = 'x' * n * 500000 %}}{{% set c = 'x' * n * 500000 %}}\
+                 {{% set l = range(100000)|list %}}{{% set m = range(100000)|list %}}{{% set s = ['x' * 100] * 1000 %}}\
+                 {{% for i in range(100000) %}}{{% set b = {op} %}}{{% endfor %}}"
+            ),
+            |e| fuel(e) || value(e),
+        );
+    }
+}
+
 #[test]
 fn recursion_and_nesting_are_bounded() {
     hostile("self-calling macro", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", failed);
