@@ -293,6 +293,8 @@ export declare class UnsupportedQuantTypeError extends GgufWebError {
 export declare class NetworkError extends GgufWebError {
   static readonly code: 'NetworkError';
   code: 'NetworkError';
+  /** `{ status }`: the HTTP status of an answer that was not OK. */
+  details?: { status: number };
 }
 /** `IntegrityError`: the bytes do not match `sha256` (nothing is cached). */
 export declare class IntegrityError extends GgufWebError {
@@ -338,7 +340,8 @@ export declare class AbortError extends GgufWebError {
 export declare class InternalError extends GgufWebError {
   static readonly code: 'Internal';
   code: 'Internal';
-  details?: { trap?: boolean } | unknown;
+  /** `{ trap: true }` when the WebAssembly core trapped. */
+  details?: { trap: true };
 }
 
 /** Every error class, one per code. */
