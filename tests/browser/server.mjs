@@ -29,7 +29,10 @@
 //     ?status=N   answer status N (e.g. 500, 503) with a short text body instead of the file;
 //     ?norange=1  ignore Range headers (answer 200 with the whole file, no Accept-Ranges), like a server
 //                 without range support;
-//   and any path starting with /__404 answers 404.
+//   and any path starting with /__404 answers 404;
+// - mounted files that change between requests (`srv.mount(path, {versions, validators})`): a test
+//   switches the version a path serves (same size, other bytes), picks the validators the server
+//   sends (ETag, Last-Modified, both or neither), or takes the server down for that path.
 import http from 'node:http';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -102,6 +105,46 @@ export class RequestLog {
   }
 }
 
+/** The Last-Modified date of a mounted file's version `i` (whole seconds, one hour apart). */
+const MOUNT_EPOCH = Date.UTC(2026, 0, 1);
+
+/**
+ * A path served from one of several files, switchable by a test (see `start().mount`):
+ *   versions    the files (absolute paths) it can serve; a test sets `version` (an index) at any time
+ *   validators  'both' (default), 'etag', 'last-modified' or 'none': what the responses carry; version i
+ *               has ETag `"NAME-vI"` and Last-Modified MOUNT_EPOCH + i hours
+ *   select      optional (n) => index: the version of this path's n-th request (1-based), instead of
+ *               `version` (to change the file between two requests of one load)
+ *   down        true: requests for the path get their connection closed unanswered (an unreachable
+ *               server, as fetch sees it)
+ *   requests    how many requests the path has had (counted from the mount)
+ */
+export class Mount {
+  constructor(urlPath, { versions, validators = 'both', version = 0, select = null } = {}) {
+    if (!Array.isArray(versions) || versions.length === 0) throw new Error('mount: versions must be a non-empty array of files');
+    if (!['both', 'etag', 'last-modified', 'none'].includes(validators)) throw new Error(`mount: bad validators ${validators}`);
+    this.path = urlPath;
+    this.versions = versions.map((f) => path.resolve(f));
+    this.validators = validators;
+    this.version = version;
+    this.select = select;
+    this.down = false;
+    this.requests = 0;
+  }
+
+  /** The file, ETag and Last-Modified (null when not sent) of the next request. */
+  next() {
+    this.requests++;
+    const i = this.select ? this.select(this.requests) : this.version;
+    const file = this.versions[i];
+    if (!file) throw new Error(`mount ${this.path}: no version ${i}`);
+    const name = path.basename(this.path).replace(/[^A-Za-z0-9._-]/g, '_');
+    const etag = this.validators === 'both' || this.validators === 'etag' ? `"${name}-v${i}"` : null;
+    const lastModified = this.validators === 'both' || this.validators === 'last-modified' ? new Date(MOUNT_EPOCH + i * 3600e3).toUTCString() : null;
+    return { file, etag, lastModified };
+  }
+}
+
 /** Parse a Range header against a size: {start, end} (inclusive), or null when it cannot be served. */
 export function parseRange(header, size) {
   const m = /^bytes=(\d*)-(\d*)$/.exec(String(header).trim());
@@ -152,6 +195,8 @@ export async function start({
   root = path.resolve(root);
   const log = new RequestLog();
   const t0 = performance.now();
+  /** Mounted paths (decoded pathname -> Mount). */
+  const mounts = new Map();
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err) => {
@@ -235,10 +280,21 @@ export async function start({
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendText(res, 405, '405 method not allowed', { Allow: 'GET, HEAD' });
     }
+    const mount = mounts.get(pathname);
+    if (mount && mount.down) {
+      entry.aborted = true;
+      req.socket.destroy();
+      return;
+    }
     if (pathname.startsWith('/__404')) return sendText(res, 404, '404 not found (injected)');
     const status = intParam(u.searchParams, 'status');
     if (status != null && status >= 200 && status <= 599) {
       return sendText(res, status, `${status} (injected)`);
+    }
+    if (mount) {
+      const { file, etag, lastModified } = mount.next();
+      const st = await fsp.stat(file);
+      return serveFile(req, res, u, entry, file, st.size, etag, lastModified);
     }
 
     // Resolve inside the root; never outside it.
@@ -264,17 +320,25 @@ export async function start({
     const size = st.size;
     const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000).toUTCString();
+    return serveFile(req, res, u, entry, file, size, etag, lastModified);
+  }
+
+  /** A file's answer: conditional requests, ranges, faults. `etag`/`lastModified` null: not sent. */
+  async function serveFile(req, res, u, entry, file, size, etag, lastModified) {
     const noRange = u.searchParams.has('norange');
-    const headers = {
-      'Content-Type': MIME_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-      ETag: etag,
-      'Last-Modified': lastModified,
-    };
+    const headers = { 'Content-Type': MIME_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+    if (etag) headers.ETag = etag;
+    if (lastModified) headers['Last-Modified'] = lastModified;
     if (cacheControl) headers['Cache-Control'] = cacheControl;
     if (!noRange) headers['Accept-Ranges'] = 'bytes';
 
+    // If-None-Match, else If-Modified-Since (RFC 9110 13.2.2): 304 when the client's copy is current.
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    const ims = req.headers['if-modified-since'];
+    const notModified = inm
+      ? inm.split(',').some((t) => (etag && t.trim() === etag) || t.trim() === '*')
+      : !!(ims && lastModified && Date.parse(lastModified) <= Date.parse(ims));
+    if (notModified) {
       res.writeHead(304, headers);
       res.end();
       return;
@@ -285,7 +349,8 @@ export async function start({
     let code = 200;
     let rangeHeader = req.headers.range;
     const ifRange = req.headers['if-range'];
-    if (rangeHeader && ifRange && ifRange !== etag && ifRange !== lastModified) rangeHeader = undefined;
+    // If-Range: the range only while the validator matches exactly (a strong ETag or the date).
+    if (rangeHeader && ifRange && !((etag && ifRange === etag) || (lastModified && ifRange === lastModified))) rangeHeader = undefined;
     if (rangeHeader && !noRange) {
       const r = parseRange(rangeHeader, size);
       if (!r) {
@@ -369,6 +434,15 @@ export async function start({
     root,
     log,
     server,
+    /** Serves `urlPath` (e.g. '/__v/model.gguf') from switchable files; returns the `Mount` to steer it. */
+    mount(urlPath, opts) {
+      const m = new Mount(urlPath, opts);
+      mounts.set(urlPath, m);
+      return m;
+    },
+    unmount(urlPath) {
+      mounts.delete(urlPath);
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

@@ -225,3 +225,55 @@ test('coopCoep: false sends no isolation headers', async () => {
     await s.close();
   }
 });
+
+test('mounted versions: same size, other bytes, per-version validators, If-Range, conditional requests', async () => {
+  const other = Buffer.from(bigBytes);
+  for (let i = 1000; i < BIG; i += 4096) other[i] ^= 0xff;
+  fs.writeFileSync(path.join(root, 'v0.bin'), bigBytes);
+  fs.writeFileSync(path.join(root, 'v1.bin'), other);
+  const versions = [path.join(root, 'v0.bin'), path.join(root, 'v1.bin')];
+  try {
+    for (const validators of ['both', 'etag', 'last-modified', 'none']) {
+      const m = srv.mount('/__v/m.gguf', { versions, validators });
+      const a = await raw('GET', '/__v/m.gguf', { Range: 'bytes=0-9999' });
+      assert.equal(a.status, 206, validators);
+      assert.ok(a.body.equals(bigBytes.subarray(0, 10000)));
+      assert.equal('etag' in a.headers, validators === 'both' || validators === 'etag', `${validators}: ETag sent`);
+      assert.equal('last-modified' in a.headers, validators === 'both' || validators === 'last-modified', `${validators}: Last-Modified sent`);
+      const v = a.headers.etag ?? a.headers['last-modified'];
+      // Unchanged: If-Range keeps the range, conditional requests answer 304.
+      if (v) {
+        assert.equal((await raw('GET', '/__v/m.gguf', { Range: 'bytes=10000-', 'If-Range': v })).status, 206);
+        const cond = a.headers.etag ? { 'If-None-Match': a.headers.etag } : { 'If-Modified-Since': a.headers['last-modified'] };
+        assert.equal((await raw('GET', '/__v/m.gguf', cond)).status, 304, `${validators}: 304`);
+      }
+      m.version = 1;
+      // Changed: the same size, other bytes, other validators; If-Range answers the whole new file.
+      const b = await raw('GET', '/__v/m.gguf', v ? { Range: 'bytes=10000-', 'If-Range': v } : { Range: 'bytes=10000-' });
+      if (v) {
+        assert.equal(b.status, 200, `${validators}: If-Range after a change`);
+        assert.ok(b.body.equals(other));
+        assert.notEqual(b.headers.etag ?? b.headers['last-modified'], v);
+        const cond = a.headers.etag ? { 'If-None-Match': a.headers.etag } : { 'If-Modified-Since': a.headers['last-modified'] };
+        assert.equal((await raw('GET', '/__v/m.gguf', cond)).status, 200, `${validators}: changed, no 304`);
+      } else {
+        assert.equal(b.status, 206);
+        assert.ok(b.body.equals(other.subarray(10000)));
+      }
+      // Down: the connection closes unanswered.
+      m.down = true;
+      await assert.rejects(raw('GET', '/__v/m.gguf'));
+      m.down = false;
+    }
+    // A version chosen per request: the file changes between two requests of one download.
+    const m = srv.mount('/__v/m.gguf', { versions, select: (n) => (n <= 1 ? 0 : 1) });
+    const first = await raw('GET', '/__v/m.gguf', { Range: 'bytes=0-99' });
+    const second = await raw('GET', '/__v/m.gguf', { Range: 'bytes=100-', 'If-Range': first.headers.etag });
+    assert.equal(second.status, 200);
+    assert.equal(m.requests, 2);
+    srv.unmount('/__v/m.gguf');
+    assert.equal((await raw('GET', '/__v/m.gguf')).status, 404);
+  } finally {
+    srv.unmount('/__v/m.gguf');
+  }
+});
