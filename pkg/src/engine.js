@@ -72,10 +72,20 @@ function samplingOptions(req) {
 export class Engine {
   /**
    * @param {string} url  a GGUF file (http(s) or relative)
-   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, retries, wasmUrl, defaultLimits, tuning }`
+   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, revalidate, retries, wasmUrl, defaultLimits, tuning }`
    */
   static async load(url, options = {}) {
-    const { onProgress = () => {}, signal, sha256, contextLength, cache = true, retries = 2, wasmUrl, defaultLimits = false, tuning } = options;
+    try {
+      return await Engine.#loadOnce(url, options);
+    } catch (e) {
+      // The file changed on the server during the download (fetcher.js): once more from zero, never a mix.
+      if (!(e && e.details && e.details.fileChanged)) throw e;
+      return Engine.#loadOnce(url, options);
+    }
+  }
+
+  static async #loadOnce(url, options) {
+    const { onProgress = () => {}, signal, sha256, contextLength, cache = true, revalidate = true, retries = 2, wasmUrl, defaultLimits = false, tuning } = options;
     if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)');
     const t0 = performance.now();
     const { core, instance } = await loadCore(wasmUrl);
@@ -87,7 +97,7 @@ export class Engine {
       check(signal);
       const prefixes = [];
       for (const u of parts || [url]) {
-        const file = await openModelFile(u, { signal, cache, retries, onProgress });
+        const file = await openModelFile(u, { signal, cache, revalidate, retries, onProgress });
         const { info, prefix } = await readHeader(core, file, signal, onProgress);
         if (!parts && !info.supported) {
           // Refused from the header alone, before any weight is downloaded.
