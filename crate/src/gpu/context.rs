@@ -227,6 +227,11 @@ impl GpuContext {
         h.error.take().map(|e| if e.to_lowercase().contains("out of memory") { GpuError::OutOfMemory(e) } else { GpuError::Validation(e) })
     }
 
+    /// The device's loss, once its `lost` callback has run (other errors are left for `take_error`).
+    pub fn lost(&self) -> Option<GpuError> {
+        self.health.lock().unwrap().lost.clone().map(GpuError::DeviceLost)
+    }
+
     pub fn check(&self) -> Result<(), GpuError> {
         self.take_error().map_or(Ok(()), Err)
     }

@@ -139,7 +139,15 @@ impl ModelLoader {
         loader.feed(&ctx, offset, chunk).map_err(|e| match ctx.take_error() {
             Some(lost @ GpuError::DeviceLost(_)) => coded(lost),
             _ => coded(e),
-        })
+        })?;
+        // Uploads to a lost device fail silently: without this the load would go on to the end
+        // and hand back a model whose first step fails.
+        ctx.lost().map_or(Ok(()), |lost| Err(coded(lost)))
+    }
+
+    /// The device the weights are going to, until `finish` (the test hooks of `testing.rs`).
+    pub(super) fn gpu_ctx(&self) -> Option<Rc<crate::gpu::GpuContext>> {
+        self.plan.as_ref().map(|p| p.ctx())
     }
 
     /// Checks that every weight arrived (and the sha256), then builds the model.
@@ -164,8 +172,13 @@ impl ModelLoader {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
         // A tensor that never arrived whole is a NetworkError (the download ended short).
-        let gpu = plan.finish(loader).map_err(coded)?;
-        gpu.warm_up(WarmUp::Rest).map_err(coded)?;
+        let ctx = plan.ctx();
+        // A lost device fails what follows as it may: its loss is the error to report.
+        let gpu = plan.finish(loader).map_err(|e| ctx.lost().map_or_else(|| coded(e), coded))?;
+        gpu.warm_up(WarmUp::Rest).map_err(|e| ctx.lost().map_or_else(|| coded(e), coded))?;
+        if let Some(lost) = ctx.lost() {
+            return Err(coded(lost));
+        }
         Ok(Model::new(gpu, tok, template, self.info.clone()))
     }
 }

@@ -88,6 +88,11 @@ impl Model {
         Model { session: Session::new(GpuBackend { model: gpu }, tok), text, info, busy: false }
     }
 
+    /// The model's device (the test hooks of `testing.rs`).
+    pub(super) fn gpu_ctx(&self) -> &crate::gpu::GpuContext {
+        self.session.backend.model.ctx()
+    }
+
     fn check_idle(&self, what: &'static str) -> Result<(), JsValue> {
         if self.busy {
             return Err(coded(EngineError::Busy(what)));
