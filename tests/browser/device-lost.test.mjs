@@ -121,7 +121,10 @@ test('the device lost during a load (between two chunks): DeviceLostError, and a
       },
       { smol: '/models/' + MODELS.smollm2, c, KEY, freshLoad: FRESH_LOAD },
     );
-    assert.ok(r.calls >= 4, `the loss came between chunks (${r.calls} feeds)`);
+    // The load stops soon after the loss, not at the end of the file: WebGPU reports the loss
+    // asynchronously (the device's lost promise; 56 chunks later here), and ModelLoader.feed checks
+    // for it. Before that check the load went on through all 563 chunks and failed at the end.
+    assert.ok(r.calls >= 4 && r.calls < 280, `the load stops well before the end of the file (${r.calls} of 563 feeds)`);
     assert.equal(r.load.name, 'DeviceLostError', `the load fails with a DeviceLostError: ${JSON.stringify(r.load)}`);
     assert.equal(r.load.code, 'DeviceLost');
     assert.equal(r.load.isClass, true);
