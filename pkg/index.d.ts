@@ -18,6 +18,12 @@ export interface LoadOptions {
   contextLength?: number;
   /** Keep the file in the Origin Private File System for the next load (default true). */
   cache?: boolean;
+  /**
+   * Check a cached file with the server before using it (default true): a conditional request (a 304
+   * uses the cache; a changed file is downloaded anew; an unreachable server leaves the cached copy in
+   * use). `false` uses the cache without any request (offline).
+   */
+  revalidate?: boolean;
   /** Resume attempts in a row, each from where the stream broke, without new bytes arriving (default 2). */
   retries?: number;
   /** Where the .wasm file is (default: next to the package's JS). */
@@ -289,12 +295,16 @@ export declare class UnsupportedQuantTypeError extends GgufWebError {
   static readonly code: 'UnsupportedQuantType';
   code: 'UnsupportedQuantType';
 }
-/** `NetworkError`: HTTP status (`details.status`), CORS, a lost connection, a short response. */
+/**
+ * `NetworkError`: HTTP status (`details.status`), CORS, a lost connection, a short response, a file that
+ * changed on the server during the download (`details.fileChanged`; `Engine.load` retries those once
+ * from zero).
+ */
 export declare class NetworkError extends GgufWebError {
   static readonly code: 'NetworkError';
   code: 'NetworkError';
-  /** `{ status }`: the HTTP status of an answer that was not OK. */
-  details?: { status: number };
+  /** `{ status }`: the HTTP status of an answer that was not OK; `{ fileChanged: true }`: another version of the file. */
+  details?: { status: number } | { fileChanged: true };
 }
 /** `IntegrityError`: the bytes do not match `sha256` (nothing is cached). */
 export declare class IntegrityError extends GgufWebError {
