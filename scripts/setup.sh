@@ -57,6 +57,15 @@ if [ -n "$WB_VER" ]; then
   fi
 fi
 
+# --- cargo-fuzz, for scripts/fuzz.sh (about a minute to build; the fuzz targets use nightly if rustup has
+# it, else the stable compiler with RUSTC_BOOTSTRAP=1) ------------------------------------------------
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "0.13.2" ]; then
+  log "cargo: installing cargo-fuzz 0.13.2 (about a minute)"
+  cargo install -q cargo-fuzz --version 0.13.2 --locked
+else
+  log "cargo: cargo-fuzz 0.13.2 present"
+fi
+
 # --- Default models from PyPI ------------------------------------------------------------------------
 bash scripts/fetch-models.sh
 log "done"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: setup (idempotent), the house rules (rustfmt, clippy with -D warnings), the
 # wasm build with its JS bindings, the browser tests (headless Chromium on WebGPU), then every
-# native test with cargo-nextest. Ends with one summary line. Options are passed on to nextest
+# native test with cargo-nextest, then the fuzzers' CI budget (scripts/fuzz.sh, about 4 minutes
+# after a build of a few minutes). Ends with one summary line. Options are passed on to nextest
 # (e.g. a filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,13 @@ cargo nextest run --release --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 native=$(grep -E "^\s+Summary" "$log" | tail -1 | sed 's/^ *Summary *//')
 rm -f "$log"
 
-echo "test summary: native: ${native:-no summary}; browser: ${browser:-no summary}; wasm32 build: $wasm; lints: $lints; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
+# Fuzzing: the CI budget of scripts/fuzz.sh (60 s per target, after an AddressSanitizer build).
+echo "== fuzzing (scripts/fuzz.sh, 60 s per target)"
+log=$(mktemp)
+bash scripts/fuzz.sh 60 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+fuzz=$(grep -E '^fuzz summary: ' "$log" | tail -1 | sed 's/^fuzz summary: //')
+rm -f "$log"
+
+echo "test summary: native: ${native:-no summary}; fuzz: ${fuzz:-no summary}; browser: ${browser:-no summary}; wasm32 build: $wasm; lints: $lints; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
 exit $status
