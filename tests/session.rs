@@ -7,7 +7,7 @@ use common::*;
 use gguf_web::engine::{CpuBackend, FinishReason, GenerateOptions, SamplingParams, Session};
 
 fn greedy(max_tokens: usize) -> GenerateOptions {
-    GenerateOptions { max_tokens, sampling: SamplingParams::greedy(), stop: vec![], ignore_eos: true }
+    GenerateOptions { max_tokens, sampling: SamplingParams::greedy(), stop: vec![], ignore_eos: true, ..Default::default() }
 }
 
 /// A request with `max_tokens: 0` evaluates nothing, so the next request must not count its

@@ -5,6 +5,7 @@
 //! hyper-parameters and tensors, [`cpu`] is the plain reference engine (the oracle for the GPU
 //! kernels) and [`engine`] holds sampling and the generation loop.
 
+pub mod constraint;
 pub mod cpu;
 pub mod engine;
 pub mod error_code;

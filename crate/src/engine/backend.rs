@@ -75,6 +75,15 @@ pub trait Backend {
         })
     }
 
+    /// Draws again from the logits of the last [`Backend::eval_sample`] (its repetition penalty
+    /// applied), with the same draw number (`sampler.step - 1`), among the tokens whose bit is set
+    /// in `mask` (`n_vocab` bits, bit i of word i / 32). Constrained decoding calls it when the
+    /// grammar refused the first draw; the step counter does not advance.
+    fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {
+        let _ = (sampler, mask);
+        Box::pin(std::future::ready(Err(EngineError::InvalidState("this backend cannot draw again from its last logits"))))
+    }
+
     /// Checks the ids and the space before running `tokens`.
     fn check(&self, tokens: &[u32]) -> Result<(), EngineError> {
         if tokens.is_empty() {
@@ -108,12 +117,15 @@ pub fn eval_sample_blocking(b: &mut dyn Backend, tokens: &[u32], sampler: &mut S
 pub struct CpuBackend {
     pub model: CpuModel,
     cache: KvCache,
+    /// The logits of the last `eval_sample`, penalized as the sampler left them (for
+    /// `resample_masked`).
+    last_logits: Vec<f32>,
 }
 
 impl CpuBackend {
     pub fn new(model: CpuModel, context: usize) -> CpuBackend {
         let cache = model.new_cache(context);
-        CpuBackend { model, cache }
+        CpuBackend { model, cache, last_logits: Vec::new() }
     }
 }
 
@@ -132,6 +144,34 @@ impl Backend for CpuBackend {
     }
     fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>> {
         let r = self.check(tokens).map(|_| self.model.forward(&mut self.cache, tokens, all_logits));
+        Box::pin(std::future::ready(r))
+    }
+    fn eval_sample<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        sampler: &'a mut Sampler,
+        history: &'a [u32],
+    ) -> LocalFuture<'a, Result<u32, EngineError>> {
+        let r = self.check(tokens).map(|_| {
+            self.last_logits = self.model.forward(&mut self.cache, tokens, false);
+            sampler.sample(&mut self.last_logits, history)
+        });
+        Box::pin(std::future::ready(r))
+    }
+    fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {
+        let r = match sampler.step.checked_sub(1) {
+            Some(step) if !self.last_logits.is_empty() => {
+                let mut logits = self.last_logits.clone();
+                for (i, l) in logits.iter_mut().enumerate() {
+                    if mask.get(i / 32).is_none_or(|w| w >> (i % 32) & 1 == 0) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+                let unpenalized = super::sampler::SamplingParams { repetition_penalty: 1.0, ..sampler.params.clone() };
+                Ok(super::sampler::sample_at(&unpenalized, &mut logits, &[], step))
+            }
+            _ => Err(EngineError::InvalidState("no draw to repeat")),
+        };
         Box::pin(std::future::ready(r))
     }
     fn describe(&self) -> String {
@@ -158,6 +198,9 @@ macro_rules! forward_backend {
                 history: &'a [u32],
             ) -> LocalFuture<'a, Result<u32, EngineError>> {
                 (**self).eval_sample(tokens, sampler, history)
+            }
+            fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {
+                (**self).resample_masked(sampler, mask)
             }
         }
     )*};

@@ -3,6 +3,7 @@
 //! start of a stop string) and its result. The session (session.rs) drives it.
 
 use super::sampler::{Sampler, SamplingParams};
+use crate::constraint::{ConstraintSpec, ConstraintStats};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -13,11 +14,13 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens (tests compare fixed-length runs).
     pub ignore_eos: bool,
+    /// What the output must match (a JSON schema, a grammar, a regex); `None`: free text.
+    pub constraint: Option<ConstraintSpec>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false }
+        GenerateOptions { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false, constraint: None }
     }
 }
 
@@ -53,6 +56,8 @@ pub struct Generation {
     pub decode_ms: f64,
     /// Time from the start of the call to the first sampled token.
     pub first_token_ms: f64,
+    /// What the constraint cost, when there was one.
+    pub constraint: Option<ConstraintStats>,
 }
 
 impl Generation {
@@ -152,6 +157,13 @@ impl Stepper {
         let delta = self.text[self.emitted.min(safe)..safe].to_string();
         self.emitted = self.emitted.max(safe);
         Step::Token { text: delta, more: self.finish.is_none() }
+    }
+
+    /// Ends the generation with `stop` after the token just accepted (a constraint that is
+    /// complete); returns the text held back until then.
+    pub fn finish_stop(&mut self) -> String {
+        self.finish = Some(FinishReason::Stop);
+        self.flush()
     }
 
     /// Text held back at the end (an unfinished character).

@@ -62,6 +62,12 @@ impl Backend for GpuBackend {
             Ok(id)
         })
     }
+    fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {
+        Box::pin(async move {
+            let step = sampler.step.checked_sub(1).ok_or(EngineError::InvalidState("no draw to repeat"))?;
+            Ok(self.model.resample_masked(&sampler.params, step, mask).await?)
+        })
+    }
     fn describe(&self) -> String {
         format!("gpu: {}", self.model.ctx().describe())
     }

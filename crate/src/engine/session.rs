@@ -9,6 +9,7 @@ use super::clock::now_ms;
 #[cfg(not(target_arch = "wasm32"))]
 use super::generate::TokenEvent;
 use super::generate::{room, FinishReason, GenerateOptions, Generation, Step, Stepper};
+use crate::constraint::{Constraint, TokenTable};
 use crate::tokenizer::Tokenizer;
 use std::rc::Rc;
 
@@ -43,6 +44,8 @@ struct Gen {
     t0: f64,
     first_token_ms: Option<f64>,
     decode_t0: f64,
+    /// The request's constraint (JSON schema, grammar, regex), compiled in `begin`.
+    constraint: Option<Constraint>,
 }
 
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
@@ -52,11 +55,13 @@ pub struct Session<B: Backend> {
     /// Ids whose keys and values are in the cache, in order.
     cached: Vec<u32>,
     gen: Option<Gen>,
+    /// The vocabulary for constrained decoding, built on the first constrained request.
+    table: Option<Rc<TokenTable>>,
 }
 
 impl<B: Backend> Session<B> {
     pub fn new(backend: B, tok: Rc<Tokenizer>) -> Self {
-        Session { backend, tok, cached: Vec::new(), gen: None }
+        Session { backend, tok, cached: Vec::new(), gen: None, table: None }
     }
 
     pub fn tokenizer(&self) -> &Rc<Tokenizer> {
@@ -91,6 +96,10 @@ impl<B: Backend> Session<B> {
         if prompt_ids.len() > capacity {
             return Err(EngineError::ContextFull { needed: prompt_ids.len(), capacity });
         }
+        let constraint = match &opts.constraint {
+            Some(spec) => Some(self.token_table()?.compile(spec)?),
+            None => None,
+        };
         let reused = reusable_prefix(&self.cached, prompt_ids);
         self.backend.truncate(reused);
         self.cached.truncate(reused);
@@ -104,6 +113,7 @@ impl<B: Backend> Session<B> {
             t0: now_ms(),
             first_token_ms: None,
             decode_t0: 0.0,
+            constraint,
         });
         Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
     }
@@ -119,6 +129,10 @@ impl<B: Backend> Session<B> {
         let tokens = std::mem::take(&mut gen.pending);
         let Stepper { sampler, history, .. } = &mut gen.st;
         let r = self.backend.eval_sample(&tokens, sampler, history).await;
+        let r = match (r, gen.constraint.as_mut()) {
+            (Ok(id), Some(c)) => constrained(&mut self.backend, c, sampler, id).await,
+            (r, _) => r,
+        };
         let id = match r {
             Ok(id) => id,
             Err(e) => {
@@ -133,14 +147,29 @@ impl<B: Backend> Session<B> {
             gen.first_token_ms = Some(now_ms() - gen.t0);
             gen.decode_t0 = now_ms();
         }
+        let complete = gen.constraint.as_ref().is_some_and(|c| c.is_done());
         Ok(match gen.st.accept(&self.tok, id) {
             Step::End => self.done(None, String::new()),
             Step::Token { text, more: false } => self.done(Some(id), text),
+            Step::Token { mut text, more: true } if complete => {
+                text += &gen.st.finish_stop();
+                self.done(Some(id), text)
+            }
             Step::Token { text, more: true } => {
                 gen.pending = vec![id];
                 Event::Token { id, text }
             }
         })
+    }
+
+    /// The vocabulary table of constrained decoding, built once per session (model).
+    fn token_table(&mut self) -> Result<Rc<TokenTable>, EngineError> {
+        if self.table.is_none() {
+            let table = TokenTable::new(&self.tok, self.backend.config().n_vocab)
+                .map_err(|e| EngineError::InvalidArgument(format!("constrained decoding is not available for this vocabulary: {e}")))?;
+            self.table = Some(Rc::new(table));
+        }
+        Ok(self.table.clone().expect("built above"))
     }
 
     /// Ends the generation in progress (finish reason `Aborted`); its last event carries the text
@@ -164,6 +193,7 @@ impl<B: Backend> Session<B> {
             prefill_ms,
             decode_ms,
             first_token_ms: prefill_ms,
+            constraint: gen.constraint.map(|c| c.stats),
         };
         Event::Done { id, text, summary }
     }
@@ -222,6 +252,29 @@ impl<B: Backend> Session<B> {
         self.cached = ids.to_vec();
         Ok(out)
     }
+}
+
+/// Check-first constrained sampling: `id` (drawn freely) stands when the grammar allows it;
+/// otherwise the full mask is computed and the backend draws again from the same logits with the
+/// same draw number. The grammar then advances past the token kept.
+async fn constrained<B: Backend>(
+    backend: &mut B,
+    c: &mut Constraint,
+    sampler: &super::sampler::Sampler,
+    id: u32,
+) -> Result<u32, EngineError> {
+    let id = if c.allows(id)? {
+        id
+    } else {
+        let mask = c.mask()?;
+        let again = backend.resample_masked(sampler, &mask).await?;
+        if mask.get(again as usize / 32).is_none_or(|w| w >> (again % 32) & 1 == 0) {
+            return Err(EngineError::InvalidState("the masked draw picked a token outside the mask"));
+        }
+        again
+    };
+    c.consume(id)?;
+    Ok(id)
 }
 
 /// The `top` largest entries of `row`, best first, ties by id.

@@ -56,6 +56,7 @@ shader_files!(
     "sample_threshold.wgsl",
     "sample_gather.wgsl",
     "sample_draw.wgsl",
+    "sample_mask.wgsl",
 );
 
 pub fn source(name: &str) -> Option<&'static str> {

@@ -26,6 +26,9 @@ struct GenOptions {
     seed: Option<f64>,
     stop: Vec<String>,
     ignore_eos: bool,
+    /// OpenAI's `response_format` and a `grammar` (see `ConstraintSpec::from_request`).
+    response_format: Option<serde_json::Value>,
+    grammar: Option<serde_json::Value>,
 }
 
 impl Default for GenOptions {
@@ -40,6 +43,8 @@ impl Default for GenOptions {
             seed: None,
             stop: vec![],
             ignore_eos: false,
+            response_format: None,
+            grammar: None,
         }
     }
 }
@@ -64,7 +69,9 @@ impl GenOptions {
             seed,
             ..SamplingParams::default()
         };
-        Ok(GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos })
+        let constraint = crate::constraint::ConstraintSpec::from_request(self.response_format.as_ref(), self.grammar.as_ref())
+            .map_err(EngineError::InvalidArgument)?;
+        Ok(GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint })
     }
 }
 

@@ -1,6 +1,7 @@
 //! One function per subcommand. Each returns a one-line error message on failure.
 
 use super::args::Args;
+use gguf_web::constraint::ConstraintSpec;
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
 use gguf_web::engine::{eval_blocking, Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
@@ -112,8 +113,23 @@ fn prompt_ids(m: &Opened, tok: &Tokenizer, prompt: &str, chat: bool) -> Result<V
 fn generate(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(
         argv,
-        &["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "min-p", "repetition-penalty", "seed", "backend", "context"],
-        &["chat", "json", "ignore-eos"],
+        &[
+            "model",
+            "prompt",
+            "max-tokens",
+            "temperature",
+            "top-k",
+            "top-p",
+            "min-p",
+            "repetition-penalty",
+            "seed",
+            "backend",
+            "context",
+            "json-schema",
+            "grammar",
+            "regex",
+        ],
+        &["chat", "json", "ignore-eos", "json-object"],
     )?;
     let m = open(args.required("model")?)?;
     let tok = tokenizer(&m)?;
@@ -134,6 +150,7 @@ fn generate(argv: &[String]) -> Result<(), String> {
         sampling,
         stop: Vec::new(),
         ignore_eos: args.flag("ignore-eos"),
+        constraint: constraint(&args)?,
     };
     let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
     let mut session = Session::new(backend(&m, &args, ctx)?, std::rc::Rc::new(tok));
@@ -170,6 +187,30 @@ fn generate(argv: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The output constraint of `generate`: at most one of `--json-schema FILE`, `--json-object`,
+/// `--grammar FILE` (llguidance's Lark syntax) and `--regex PATTERN`.
+pub fn constraint(args: &Args) -> Result<Option<ConstraintSpec>, String> {
+    let read = |flag: &str, path: &str| std::fs::read_to_string(path).map_err(|e| format!("--{flag} {path}: {e}"));
+    let mut specs = Vec::new();
+    if let Some(path) = args.get("json-schema") {
+        let schema = serde_json::from_str(&read("json-schema", path)?).map_err(|e| format!("--json-schema {path}: not JSON: {e}"))?;
+        specs.push(ConstraintSpec::JsonSchema(schema));
+    }
+    if args.flag("json-object") {
+        specs.push(ConstraintSpec::JsonObject);
+    }
+    if let Some(path) = args.get("grammar") {
+        specs.push(ConstraintSpec::Lark(read("grammar", path)?));
+    }
+    if let Some(rx) = args.get("regex") {
+        specs.push(ConstraintSpec::Regex(rx.to_string()));
+    }
+    if specs.len() > 1 {
+        return Err("give at most one of --json-schema, --json-object, --grammar and --regex".into());
+    }
+    Ok(specs.pop())
 }
 
 fn time_seed() -> u64 {

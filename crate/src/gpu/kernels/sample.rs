@@ -53,6 +53,8 @@ pub enum Sample {
     Threshold,
     Gather,
     Draw,
+    /// Constrained decoding: forbidden tokens' logits to -inf (see [`GpuSampler::record_masked`]).
+    Mask,
 }
 
 impl Kernel for Sample {
@@ -65,6 +67,7 @@ impl Kernel for Sample {
             Sample::Threshold => "sample_threshold.wgsl",
             Sample::Gather => "sample_gather.wgsl",
             Sample::Draw => "sample_draw.wgsl",
+            Sample::Mask => "sample_mask.wgsl",
         }
     }
     fn defines(&self) -> Vec<(String, String)> {
@@ -82,6 +85,7 @@ impl Kernel for Sample {
             Sample::Threshold => vec![Read, Read, ReadWrite],
             Sample::Gather => vec![Read, ReadWrite, ReadWrite],
             Sample::Draw => vec![ReadWrite, Read, ReadWrite, ReadWrite],
+            Sample::Mask => vec![ReadWrite, Read],
         }
     }
     fn name(&self) -> String {
@@ -101,6 +105,8 @@ pub struct GpuSampler {
     cand: wgpu::Buffer,
     work: wgpu::Buffer,
     out: wgpu::Buffer,
+    /// The allowed tokens of a constrained step, one bit each.
+    mask: wgpu::Buffer,
 }
 
 impl GpuSampler {
@@ -121,6 +127,7 @@ impl GpuSampler {
             // The draw's radix counts, fill counter, and keys, ids and weights of the candidates.
             work: buf("sample sort", (256 + 1 + 3 * MAX_CANDIDATES as u64) * 4),
             out: buf("sample out", 16),
+            mask: buf("sample mask", (n_vocab as u64).div_ceil(32) * 4),
             ctx,
         }
     }
@@ -176,6 +183,30 @@ impl GpuSampler {
         rec.dispatch(&Sample::Threshold, &p, &[b(&self.partials), b(&self.hist), b(&self.state)], [1, 1, 1])?;
         rec.dispatch(&Sample::Gather, &p, &[logits.clone(), b(&self.state), b(&self.cand)], vocab)?;
         rec.dispatch(&Sample::Draw, &p, &[b(&self.state), b(&self.cand), b(&self.out), b(&self.work)], [1, 1, 1])
+    }
+}
+
+impl GpuSampler {
+    /// Records a second draw on logits the sampler has already run on (the repetition penalty is
+    /// in them): the tokens whose bit is clear in `mask` (`n_vocab` bits, bit i of word i / 32) go
+    /// to -inf, then the same chain draws with the same `step`, without the penalty again. The
+    /// mask is written with `queue.write_buffer`: record at most one per submit.
+    pub fn record_masked(
+        &self,
+        rec: &mut Recorder,
+        logits: &Bind,
+        logits_offset: u32,
+        params: &SamplingParams,
+        step: u64,
+        mask: &[u32],
+    ) -> Result<(), ShaderError> {
+        assert_eq!(mask.len(), self.n_vocab.div_ceil(32) as usize, "a mask of n_vocab bits");
+        self.ctx.queue.write_buffer(&self.mask, 0, bytemuck::cast_slice(mask));
+        let p = SampleParams { n: self.n_vocab, logits_offset, ..Default::default() };
+        let b = Bind::whole;
+        rec.dispatch(&Sample::Mask, &p, &[logits.clone(), b(&self.mask)], [self.n_groups, 1, 1])?;
+        let unpenalized = SamplingParams { repetition_penalty: 1.0, ..params.clone() };
+        self.record(rec, logits, logits_offset, &unpenalized, step, &[])
     }
 }
 

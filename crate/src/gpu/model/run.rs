@@ -57,6 +57,19 @@ impl GpuModel {
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
 
+    /// Draws again from the logits of the last [`Self::forward_sample`], which are still in the
+    /// logits buffer: only the tokens set in `mask` (`n_vocab` bits) are candidates, with the same
+    /// draw number `step` (constrained decoding, when the first draw was refused). 4 bytes back.
+    pub async fn resample_masked(&mut self, params: &SamplingParams, step: u64, mask: &[u32]) -> Result<u32, GpuError> {
+        let mut rec = self.k.recorder();
+        self.sampler.record_masked(&mut rec, &Bind::whole(&self.s.logits), 0, params, step, mask)?;
+        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        rec.submit();
+        self.submits += 1;
+        let bytes = self.k.ctx.map_read(&self.id_staging).await?;
+        Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+    }
+
     /// Records the forward pass of `t` tokens, the sampling of the next one and the copy of its id
     /// into the read-back buffer.
     fn record_sampled(&self, rec: &mut Recorder, t: usize, params: &SamplingParams, step: u64, history: &[u32]) -> Result<(), GpuError> {
