@@ -56,3 +56,23 @@ impl Text {
         self.tokenize(prompt, true, false)
     }
 }
+
+/// What a test passes to say it means it (see [`Text::test_with_template`]).
+const TEMPLATE_KEY: &str = "gguf-web test hook: use this chat template";
+
+#[wasm_bindgen]
+impl Text {
+    /// A test hook of the browser tests (issue 19), not the package's API: the same tokenizer
+    /// with the chat template `source`, as a hostile GGUF would bring it, so that a test can time
+    /// its bounds in WebAssembly. Any other `key` is an InvalidArgument error.
+    #[wasm_bindgen(js_name = __testWithTemplate)]
+    pub fn test_with_template(&self, key: &str, source: &str) -> Result<Text, JsValue> {
+        if key != TEMPLATE_KEY {
+            return Err(js_error(ErrorCode::InvalidArgument, "__testWithTemplate is a test hook of gguf-web's browser tests"));
+        }
+        let v = &self.tok.vocab;
+        let tok = |id: Option<u32>| id.map(|i| v.tokens[i as usize].clone()).unwrap_or_default();
+        let template = ChatTemplate::new(Some(source), "llama", &tok(v.bos), &tok(v.eos)).map_err(super::errors::coded)?;
+        Ok(Text { tok: self.tok.clone(), template: Rc::new(template) })
+    }
+}
