@@ -24,6 +24,17 @@ else
   log "apt: all packages present"
 fi
 
+# --- Firefox (Debian's firefox-esr) for the Firefox part of the browser tests and benchmarks -------------
+# A separate step: tests/browser/firefox.test.mjs and scripts/bench-browser.sh drive it over WebDriver BiDi
+# (puppeteer-core, never a downloaded browser) with WebGPU turned on by prefs (tests/browser/harness.mjs).
+if ! dpkg-query -W -f='${Status}' firefox-esr 2>/dev/null | grep -q "install ok installed"; then
+  log "apt: installing firefox-esr (a minute or two)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends firefox-esr >/dev/null
+else
+  log "apt: firefox-esr present"
+fi
+
 # --- Python packages the tests need (fixture scripts need more: see docs/testing.md) --------------------
 # Pinned: the generated test models (tests/fixtures/gen_models.py) must come out byte for byte as
 # the ones llama.cpp's fixtures were made from.
@@ -34,7 +45,7 @@ else
   log "pip: test requirements present"
 fi
 
-# --- npm packages (playwright-core drives Debian's chromium; never downloads a browser) -----------------
+# --- npm packages (playwright-core drives Debian's chromium, puppeteer-core Debian's firefox-esr; no browser downloads)
 if [ -f package.json ]; then
   if [ ! -d node_modules ] || [ package.json -nt node_modules/.setup-stamp ] || \
      { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.setup-stamp ]; }; then

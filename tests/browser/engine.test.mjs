@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { launchBrowser, newPage, OUT_DIR } from './harness.mjs';
 import { start } from './server.mjs';
 import { goldenCases, MODELS } from './golden.mjs';
+import { checkAbort, checkGreedyIds, checkStreaming, loadHosts } from './engine-cases.mjs';
 
 let srv;
 before(async () => {
@@ -45,29 +46,9 @@ async function openPage(profile) {
 
 for (const [key, file] of Object.entries(MODELS)) {
   test(`${key}: greedy ids equal llama.cpp's in the page and in a worker`, async () => {
-    const c = goldenCases(key)[0];
     const { browser, page } = await openPage();
     try {
-      for (const host of ['Engine', 'WorkerEngine']) {
-        const r = await page.evaluate(
-          async ({ host, file, prompt, n, seq }) => {
-            const e = await gw[host].load('/models/' + file, { cache: false });
-            const out = await e.completions.create({ prompt, max_tokens: n, temperature: 0, ignore_eos: true });
-            // Teacher-forced over the prompt and llama.cpp's ids: the argmax at every position.
-            const top = await e.topLogits(seq, { top: 1 });
-            await e.unload();
-            return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens, argmax: top.map((row) => row[0].id) };
-          },
-          { host, file, prompt: c.prompt, n: c.nSure, seq: [...c.prompt_ids, ...c.ids.slice(0, -1)] },
-        );
-        assert.equal(r.promptTokens, c.prompt_ids.length, `${host}: prompt tokens`);
-        assert.deepEqual(r.ids, c.ids.slice(0, c.nSure), `${host}: ids over the ${c.nSure} sure steps`);
-        const p = c.prompt_ids.length;
-        c.ids.forEach((id, i) => {
-          if (c.sure[i]) assert.equal(r.argmax[p - 1 + i], id, `${host}: teacher-forced argmax at step ${i}`);
-        });
-        console.log(`${key} ${host}: ${c.nSure} greedy ids equal llama.cpp's`);
-      }
+      await checkGreedyIds(page, key, file);
     } finally {
       await browser.close();
     }
@@ -79,57 +60,17 @@ describe('generation API (SmolLM2)', () => {
   let page;
   before(async () => {
     ({ browser, page } = await openPage());
-    await page.evaluate(async (file) => {
-      window.engine = await gw.Engine.load('/models/' + file, { cache: false });
-      window.workerEngine = await gw.WorkerEngine.load('/models/' + file, { cache: false });
-      window.hosts = { Engine: window.engine, WorkerEngine: window.workerEngine };
-    }, MODELS.smollm2);
+    await loadHosts(page, MODELS.smollm2);
   });
   after(async () => browser && browser.close());
 
   test('streaming delivers chunks as tokens are generated, usage on the last', async () => {
-    const r = await page.evaluate(async () => {
-      const times = [];
-      const chunks = [];
-      const stream = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Count to five.' }], stream: true, max_tokens: 6, temperature: 0 });
-      for await (const ch of stream) {
-        times.push(performance.now());
-        chunks.push(ch);
-      }
-      return { times, chunks };
-    });
-    assert.ok(r.chunks.length >= 2, 'several chunks');
-    const last = r.chunks.at(-1);
-    assert.ok(last.usage && last.usage.completion_tokens > 0 && last.usage.prompt_tokens > 0);
-    assert.ok(last.usage.decode_tokens_per_second >= 0 && last.usage.time_to_first_token_ms > 0);
-    assert.ok(r.chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null));
-    // Chunks arrive spread over the generation, not all at the end.
-    assert.ok(r.times.at(-1) - r.times[0] > 0, 'chunks arrive over time');
-    assert.equal(r.chunks[0].object, 'chat.completion.chunk');
+    await checkStreaming(page);
   });
 
   for (const host of ['Engine', 'WorkerEngine']) {
   test(`${host}: abort stops within one token and the engine answers the next request`, async () => {
-    const r = await page.evaluate(async (host) => {
-      const engine = hosts[host];
-      const ac = new AbortController();
-      let n = 0;
-      let error = null;
-      try {
-        const stream = await engine.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 40, temperature: 0, signal: ac.signal, ignore_eos: true });
-        for await (const ch of stream) {
-          if (ch.choices[0].finish_reason === null) n++;
-          if (n === 2) ac.abort();
-        }
-      } catch (e) {
-        error = { name: e.name, isAbort: e instanceof gw.AbortError };
-      }
-      const next = await engine.completions.create({ prompt: 'The capital of France is', max_tokens: 3, temperature: 0 });
-      return { n, error, next: next.choices[0].text, nextIds: next.token_ids.length };
-    }, host);
-    assert.ok(r.error && r.error.isAbort, `an AbortError, got ${JSON.stringify(r.error)}`);
-    assert.ok(r.n <= 3, `at most one token after the abort (${r.n} tokens streamed)`);
-    assert.equal(r.nextIds, 3, 'the next request runs');
+    await checkAbort(page, host);
   });
 
   test(`${host}: a break mid-token, an aborted stream never read, and tokenize mid-generation leave the engine usable`, async () => {

@@ -1,9 +1,10 @@
-// Helpers for browser tests: Debian's Chromium driven by playwright-core (never a downloaded browser),
-// the static server of server.mjs, polling, screenshots.
+// Helpers for browser tests: Debian's Chromium driven by playwright-core, Debian's Firefox (firefox-esr)
+// driven by puppeteer-core over WebDriver BiDi (never a downloaded browser), the static server of
+// server.mjs, polling, screenshots.
 //
 //   import { launchBrowser, newPage, withServer } from './harness.mjs';
 //   await withServer(async (srv) => {
-//     const browser = await launchBrowser();
+//     const browser = await launchBrowser();          // Chromium; launchBrowser({ browser: 'firefox' })
 //     try {
 //       const page = await newPage(browser, srv.url + 'tests/browser/pages/webgpu.html');
 //       ...
@@ -23,6 +24,22 @@ export const OUT_DIR = path.join(REPO_ROOT, 'tests', 'browser', 'out');
 /** The browser binary: Debian's chromium (scripts/setup.sh installs it); override with $CHROMIUM. */
 export const CHROMIUM_PATH = process.env.CHROMIUM || '/usr/bin/chromium';
 /** Flags for a headless Chromium with WebGPU (SwiftShader) on a machine without network or GPU. */
+/** Debian's Firefox ESR (scripts/setup.sh installs it); override with $FIREFOX. */
+export const FIREFOX_PATH = process.env.FIREFOX || '/usr/bin/firefox-esr';
+/**
+ * Prefs for a Firefox with WebGPU: on (it is off by default in ESR), and allowed on a blocklisted
+ * adapter (this machine's is lavapipe, a software Vulkan that Firefox blocklists).
+ */
+export const FIREFOX_PREFS = {
+  'dom.webgpu.enabled': true,
+  'gfx.webgpu.ignore-blocklist': true,
+  'dom.webgpu.workers.enabled': true,
+  'browser.shell.checkDefaultBrowser': false,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'toolkit.telemetry.reportingpolicy.firstRun': false,
+};
+/** The browsers launchBrowser knows: Chromium is the main runner, Firefox runs a part of the tests. */
+export const BROWSERS = ['chromium', 'firefox'];
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -35,9 +52,14 @@ export const CHROMIUM_ARGS = [
 
 /**
  * Launch Chromium with a profile directory (a persistent Playwright context, so storage such as OPFS and
- * the Cache API behaves as in a normal profile, not as in incognito).
+ * the Cache API behaves as in a normal profile, not as in incognito), or with `browser: 'firefox'` Debian's
+ * Firefox through puppeteer-core (WebDriver BiDi). Both give the same small interface to the tests:
+ * `newPage(browser, url)` below, then `page.evaluate(fn, arg)`, `page.waitForFunction(fn)`,
+ * `page.goto(url)`, and `browser.close()` (which deletes a temporary profile); `browser.browserName`
+ * says which one it is.
  *
  * @param {object} [opts]
+ * @param {'chromium'|'firefox'} [opts.browser]  default 'chromium'
  * @param {string} [opts.userDataDir]  profile to use and keep (e.g. to relaunch on the same profile);
  *                                     default: a fresh temporary one, deleted when the browser closes
  * @param {string[]} [opts.args]       extra Chromium flags
@@ -45,7 +67,9 @@ export const CHROMIUM_ARGS = [
  * @returns {Promise<import('playwright-core').BrowserContext>}  call `.close()` when done (it also
  *          deletes a temporary profile); its `userDataDir` property names the profile directory
  */
-export async function launchBrowser({ userDataDir, args = [], contextOptions = {} } = {}) {
+export async function launchBrowser({ browser = 'chromium', userDataDir, args = [], contextOptions = {} } = {}) {
+  if (!BROWSERS.includes(browser)) throw new Error(`unknown browser ${browser}: one of ${BROWSERS.join(', ')}`);
+  if (browser === 'firefox') return launchFirefox({ userDataDir, args });
   const temporary = !userDataDir;
   const dir = userDataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-web-chromium-'));
   fs.mkdirSync(dir, { recursive: true });
@@ -63,6 +87,7 @@ export async function launchBrowser({ userDataDir, args = [], contextOptions = {
     throw err;
   }
   context.userDataDir = dir;
+  context.browserName = 'chromium';
   if (temporary) {
     // Remove the profile once the browser process is gone (it may still be writing on 'close').
     const close = context.close.bind(context);
@@ -75,6 +100,45 @@ export async function launchBrowser({ userDataDir, args = [], contextOptions = {
     };
   }
   return context;
+}
+
+/**
+ * Firefox through puppeteer-core, WebDriver BiDi, headless, with FIREFOX_PREFS in its profile. Its
+ * Browser has the `newPage()` and `close()` the tests use; puppeteer's Page has the same `evaluate`,
+ * `waitForFunction`, `goto` and `on('console' | 'pageerror')` as Playwright's for what the tests do.
+ */
+async function launchFirefox({ userDataDir, args = [] }) {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const temporary = !userDataDir;
+  const dir = userDataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-web-firefox-'));
+  fs.mkdirSync(dir, { recursive: true });
+  let browser;
+  try {
+    browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: FIREFOX_PATH,
+      headless: true,
+      userDataDir: dir,
+      args,
+      extraPrefsFirefox: FIREFOX_PREFS,
+      defaultViewport: { width: 1024, height: 768 },
+      protocolTimeout: 600_000,
+    });
+  } catch (err) {
+    if (temporary) fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  browser.userDataDir = dir;
+  browser.browserName = 'firefox';
+  const close = browser.close.bind(browser);
+  browser.close = async () => {
+    try {
+      await close();
+    } finally {
+      if (temporary) await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    }
+  };
+  return browser;
 }
 
 const collected = new WeakMap();
@@ -106,10 +170,13 @@ export async function newPage(browser, url, { log = (line) => process.stderr.wri
     record.errors.push(err);
     out(`[${label} uncaught] ${err.stack || err.message || err}`);
   });
-  page.on('crash', () => {
-    record.errors.push(new Error('page crashed'));
-    out(`[${label} crashed]`);
-  });
+  // Playwright's event; puppeteer's is 'error'.
+  for (const event of ['crash', 'error']) {
+    page.on(event, () => {
+      record.errors.push(new Error('page crashed'));
+      out(`[${label} crashed]`);
+    });
+  }
   if (url) await page.goto(url, { waitUntil: 'load', timeout });
   return page;
 }
