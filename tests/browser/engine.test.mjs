@@ -190,7 +190,8 @@ test('a second load is served from the cache; an interrupted download resumes wi
     }, model);
     const ranges = srv.log.filter('.gguf').map((e) => e.range);
     assert.ok(ranges.some((r) => r && /^bytes=[1-9]\d{6,}-$/.test(r)), `a Range request from the cut: ${JSON.stringify(ranges)}`);
-    // Complete now: the next load makes no request for the weights at all.
+    // Complete now: the next load downloads nothing; its one request is the revalidation, answered
+    // 304 (and with revalidate: false, not even that).
     srv.log.reset();
     const stats = await page.evaluate(async (m) => {
       const e = await gw.Engine.load(m + '?cut=40000000');
@@ -198,8 +199,11 @@ test('a second load is served from the cache; an interrupted download resumes wi
       await e.unload();
       return { ids: out.token_ids, stats: e.loadStats };
     }, model);
-    assert.equal(srv.log.filter('.gguf').length, 0, 'no network request for the model');
+    assert.deepEqual(srv.log.filter('.gguf').map((e) => [e.status, e.bytes]), [[304, 0]], 'one conditional request for the model, no bytes');
     assert.deepEqual(stats.ids, [7042, 30]);
+    srv.log.reset();
+    await page.evaluate(async (m) => (await gw.Engine.load(m + '?cut=40000000', { revalidate: false })).unload(), model);
+    assert.equal(srv.log.filter('.gguf').length, 0, 'revalidate: false: no network request for the model');
   } finally {
     await browser.close();
     fs.rmSync(profile, { recursive: true, force: true });
