@@ -4,6 +4,24 @@ import { InternalError } from './errors.js';
 
 let ready = null;
 
+// A sleep of `ms` for the core's wait on a read-back (GpuContext::nudge_until_mapped in
+// crate/src/gpu/context.rs: between sleeps it submits an empty command list, which makes Firefox resolve
+// mapAsync at once instead of on its ~100 ms timer). The timer is started from a MessageChannel message,
+// not from the previous timer, so that browsers do not clamp it to 4 ms as a nested setTimeout.
+if (!globalThis.__ggufWebYield && typeof MessageChannel === 'function') {
+  const channel = new MessageChannel();
+  const waiting = [];
+  channel.port1.onmessage = () => {
+    const { resolve, ms } = waiting.shift();
+    setTimeout(resolve, ms);
+  };
+  globalThis.__ggufWebYield = (ms = 0) =>
+    new Promise((resolve) => {
+      waiting.push({ resolve, ms });
+      channel.port2.postMessage(0);
+    });
+}
+
 // wgpu's WebGPU backend (v30) neither requests the 'subgroups' feature nor reports it, so the core
 // would run without its subgroup fast paths (x shared across a subgroup, the CPU adapters'
 // attention lanes: a quarter to a third of SwiftShader's decode and prefill time). Devices are

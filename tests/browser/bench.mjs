@@ -1,14 +1,25 @@
 // The browser benchmark: gguf-web in headless Chromium (WebGPU on SwiftShader) against wllama in the
-// same browser, and against the native engine on the same SwiftShader.
+// same browser and against the native engine on the same SwiftShader; and gguf-web in Debian's Firefox
+// (WebGPU on lavapipe) against the native engine on lavapipe.
 //
-//   node tests/browser/bench.mjs [--model PATH] [--n-predict 128] [--skip-wllama] [--skip-native] [--out FILE]
+//   node tests/browser/bench.mjs [--model PATH] [--n-predict 128] [--browsers chromium,firefox]
+//                                [--skip-wllama] [--skip-native] [--no-nudge] [--out FILE]
+//
+// --no-nudge: the read-back waits without keeping the queue moving (GpuContext::nudge_until_mapped),
+// to measure what it buys. Per browser: `roundTripMs`, the median of 30 submits and maps of a 16-byte
+// buffer (plain, and with the core's wait: empty submits between short sleeps), and `hostMsPerToken`,
+// the page thread's time per decoded token outside the read-back waits (decode wall time per token
+// minus the time from each mapAsync call to its resolution: the JS and wasm work of recording and
+// submitting a step).
 //
 // gguf-web: a cold load (download into the OPFS cache) timed to the first token, a warm load (from the
 // cache) timed to the first token, then the prompt of tests/browser/bench-prompt.txt with `n-predict` greedy tokens (EOS ignored):
 // prefill and decode tokens/s as the engine reports them (`usage`), time to first token.
 // wllama: tests/browser/bench-wllama.mjs at 1 and 2 threads, same prompt and token count.
-// native: `gguf-web bench` with VK_ICD_FILENAMES pointing at Chromium's SwiftShader, same token counts.
-// Prints one JSON object with the ratios: browser decode ÷ native decode, and gguf-web ÷ wllama's best.
+// native: `gguf-web bench` with VK_ICD_FILENAMES pointing at Chromium's SwiftShader (next to Chromium) or
+// at Mesa's lavapipe (next to Firefox), same token counts.
+// Prints one JSON object with the ratios: browser decode ÷ native decode, and gguf-web ÷ wllama's best
+// (Chromium); the Firefox figures under `firefox`.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,17 +34,65 @@ const opt = (name, def) => {
 const model = opt('--model', 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
 const nPredict = Number(opt('--n-predict', '128'));
 const out = opt('--out', null);
+const browsers = opt('--browsers', 'chromium,firefox').split(',');
+const nudge = !args.includes('--no-nudge');
+const ICD = { chromium: '/usr/lib/chromium/vk_swiftshader_icd.json', firefox: '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json' };
 const prompt = fs.readFileSync(path.join(REPO_ROOT, 'tests/browser/bench-prompt.txt'), 'utf8').trimEnd();
 const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
 
-async function benchOurs() {
+/** Median ms of 30 queue round trips (submit a copy, map 16 bytes): plain, and with the core's wait. */
+async function roundTrips(page) {
+  return page.evaluate(async () => {
+    const d = await (await navigator.gpu.requestAdapter()).requestDevice();
+    const buf = d.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const src = d.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_SRC });
+    const median = async (wait) => {
+      const t = [];
+      for (let i = 0; i < 30; i++) {
+        const t0 = performance.now();
+        const enc = d.createCommandEncoder();
+        enc.copyBufferToBuffer(src, 0, buf, 0, 16);
+        d.queue.submit([enc.finish()]);
+        await wait(buf.mapAsync(GPUMapMode.READ));
+        buf.unmap();
+        t.push(performance.now() - t0);
+      }
+      return t.sort((a, b) => a - b)[15];
+    };
+    const plain = await median((p) => p);
+    // As GpuContext::nudge_until_mapped: race the map against a sleep of 0.5, 1, 2, 2, ... ms, and
+    // submit an empty command list each time the sleep wins.
+    const nudged = await median(async (p) => {
+      let done = false;
+      p.then(() => (done = true));
+      for (let ms = 0.5; ; ms = Math.min(2 * ms, 2)) {
+        await Promise.race([p, globalThis.__ggufWebYield(ms)]);
+        if (done) return;
+        d.queue.submit([]);
+      }
+    });
+    d.destroy();
+    return { plain, nudged };
+  });
+}
+
+async function benchOurs(which) {
   const srv = await start();
-  const browser = await launchBrowser();
+  const browser = await launchBrowser({ browser: which });
   try {
     const page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html', { log: null });
     await page.waitForFunction(() => window.gwReady);
-    return await page.evaluate(
-      async ({ url, prompt, nPredict }) => {
+    const roundTripMs = await roundTrips(page);
+    const r = await page.evaluate(
+      async ({ url, prompt, nPredict, nudge }) => {
+        if (!nudge) delete globalThis.__ggufWebYield;
+        // Time from each mapAsync call to its resolution (the read-back waits).
+        const mapAsync = GPUBuffer.prototype.mapAsync;
+        window.__mapWaitMs = 0;
+        GPUBuffer.prototype.mapAsync = function (...a) {
+          const t = performance.now();
+          return mapAsync.apply(this, a).finally(() => (window.__mapWaitMs += performance.now() - t));
+        };
         let t0 = performance.now();
         let e = await gw.Engine.load(url);
         const coldLoadMs = performance.now() - t0;
@@ -49,8 +108,16 @@ async function benchOurs() {
         const warmLoadMs = performance.now() - t0;
         const first = await e.completions.create({ prompt: 'Hello', max_tokens: 1, temperature: 0 });
         const warmToFirstTokenMs = performance.now() - t0;
+        window.__mapWaitMs = 0;
+        const tr = performance.now();
         const r = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true });
+        const wallMs = performance.now() - tr;
+        const waitMs = window.__mapWaitMs;
+        const decodeMs = (r.usage.completion_tokens - 1) / r.usage.decode_tokens_per_second * 1000;
+        // The share of the waits that fell in decode, by the decode share of the wall time.
+        const hostMsPerToken = (decodeMs - waitMs * (decodeMs / wallMs)) / (r.usage.completion_tokens - 1);
         return {
+          hostMsPerToken,
           adapter: e.info.adapter,
           coldLoadMs,
           coldToFirstTokenMs,
@@ -65,17 +132,18 @@ async function benchOurs() {
           wasmMemoryMiB: e.wasmMemoryBytes() / 1048576,
         };
       },
-      { url: '/' + model, prompt, nPredict },
+      { url: '/' + model, prompt, nPredict, nudge },
     );
+    return { browser: which, nudge, roundTripMs, ...r };
   } finally {
     await browser.close();
     await srv.close();
   }
 }
 
-function benchNative(promptTokens) {
+function benchNative(promptTokens, which) {
   const bin = path.join(REPO_ROOT, 'target/release/gguf-web');
-  const env = { ...process.env, VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' };
+  const env = { ...process.env, VK_ICD_FILENAMES: ICD[which] };
   const json = execFileSync(bin, ['bench', '--model', model, '--prompt-tokens', String(promptTokens), '--gen-tokens', String(nPredict), '--runs', '1', '--json'], { env, cwd: REPO_ROOT });
   return JSON.parse(json.toString());
 }
@@ -87,14 +155,22 @@ function benchWllama() {
   return JSON.parse(fs.readFileSync(tmp, 'utf8'));
 }
 
-const ours = await benchOurs();
-const result = { model, nPredict, ours };
-if (!args.includes('--skip-native')) {
-  const native = benchNative(ours.promptTokens);
-  result.native = { adapter: native.adapter, prefillTokS: native.prefill_tok_s, decodeTokS: native.decode_tok_s };
-  result.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
+const result = { model, nPredict };
+for (const which of browsers) {
+  const ours = await benchOurs(which);
+  const entry = { ours };
+  if (!args.includes('--skip-native')) {
+    const native = benchNative(ours.promptTokens, which);
+    entry.native = { adapter: native.adapter, prefillTokS: native.prefill_tok_s, decodeTokS: native.decode_tok_s };
+    entry.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
+    entry.browserOverNativePrefill = r2(ours.prefillTokS / native.prefill_tok_s);
+  }
+  // Chromium's figures at the top level, as before; the other browsers' under their names.
+  if (which === 'chromium') Object.assign(result, entry);
+  else result[which] = entry;
 }
-if (!args.includes('--skip-wllama')) {
+const ours = result.ours;
+if (ours && !args.includes('--skip-wllama')) {
   const w = benchWllama();
   result.wllama = { prompt_tokens: w.prompt_tokens, cold_load_ms: w.cold_load_ms, configs: w.configs.map(({ text, reps, ...c }) => c) };
   const configs = w.configs.filter((c) => c.backend === 'cpu');

@@ -258,6 +258,8 @@ impl GpuContext {
         });
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let rx = self.nudge_until_mapped(rx);
         let mapped = rx.await.map_err(|_| GpuError::Readback("the map callback was dropped".into()))?;
         if let Err(e) = mapped {
             return Err(self.take_error().unwrap_or(GpuError::Readback(e.to_string())));
@@ -267,6 +269,56 @@ impl GpuContext {
         self.check()?;
         Ok(bytes)
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl GpuContext {
+    /// Waits for the map callback's result while keeping the queue moving. Firefox resolves `mapAsync`
+    /// only when its GPU process next looks at the queue, on a timer of about 100 ms unless something is
+    /// submitted: one 4-byte read-back per token took 100 ms there. So the wait races the map against
+    /// a short sleep (`pkg/src/wasm.js`'s `__ggufWebYield`: a `setTimeout` started from a MessageChannel
+    /// message, so that it is not clamped to 4 ms), and each time the sleep wins it submits an empty
+    /// command list, which makes Firefox check the buffer, and sleeps twice as long, up to
+    /// `MAX_SLEEP_MS`. A browser that resolves the map by itself (Chromium) never gets a submit when the
+    /// step is short, and one per sleep while it runs. Sleeping, not spinning: on a software adapter
+    /// (SwiftShader, lavapipe) a thread that spins on empty submits takes the CPU the GPU work needs
+    /// (a MessageChannel loop that submitted every turn cut Chromium's decode by 2.6x here). Without the
+    /// hook (the core used without the package's wrapper) it just waits. Numbers in docs/benchmarks.md.
+    async fn nudge_until_mapped<T>(&self, mut rx: futures_channel::oneshot::Receiver<T>) -> Result<T, futures_channel::oneshot::Canceled> {
+        use std::future::Future;
+        use std::pin::Pin;
+        use std::task::Poll;
+        use wasm_bindgen::JsCast;
+        const FIRST_SLEEP_MS: f64 = 0.5;
+        const MAX_SLEEP_MS: f64 = 2.0;
+        let Some(sleep) = web_yield_hook() else { return rx.await };
+        let mut ms = FIRST_SLEEP_MS;
+        loop {
+            let timer = sleep.call1(&wasm_bindgen::JsValue::NULL, &ms.into()).ok().and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+            let Some(timer) = timer else { return rx.await };
+            let mut timer = wasm_bindgen_futures::JsFuture::from(timer);
+            let mapped = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = Pin::new(&mut rx).poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                Pin::new(&mut timer).poll(cx).map(|_| None)
+            })
+            .await;
+            if let Some(r) = mapped {
+                return r;
+            }
+            self.queue.submit([]);
+            ms = (ms * 2.0).min(MAX_SLEEP_MS);
+        }
+    }
+}
+
+/// In a browser: `globalThis.__ggufWebYield(ms)`, a function returning a promise that resolves after
+/// `ms` milliseconds, unclamped (set by `pkg/src/wasm.js`).
+#[cfg(target_arch = "wasm32")]
+fn web_yield_hook() -> Option<js_sys::Function> {
+    use wasm_bindgen::JsCast;
+    js_sys::Reflect::get(&js_sys::global(), &"__ggufWebYield".into()).ok()?.dyn_into::<js_sys::Function>().ok()
 }
 
 /// Blocks on a future natively (the browser awaits instead).
