@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Browser tests: every tests/browser/*.test.mjs under node:test, one file at a time (each launches Debian's
-# Chromium through playwright-core and the static server of tests/browser/server.mjs).
+# Chromium through playwright-core and the static server of tests/browser/server.mjs; firefox.test.mjs launches
+# Debian's firefox-esr through puppeteer-core instead, and skips where it is missing).
 # Needs `npm install` (scripts/setup.sh does it) and the default models in models/.
 # Exits non-zero when a test fails; the last lines are node:test's summary (tests, pass, fail, ...).
-# Environment: BROWSER_TEST_TIMEOUT (seconds for the whole run, default 900), CHROMIUM (browser binary).
+# Environment: BROWSER_TEST_TIMEOUT (seconds for the whole run, default 900), CHROMIUM, FIREFOX (browser binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
