@@ -80,7 +80,16 @@ export interface SamplingOptions {
   signal?: AbortSignal;
   /** Keep generating past end-of-generation tokens. */
   ignore_eos?: boolean;
+  /** Output that must parse: any JSON object, or JSON valid against a schema. */
+  response_format?: ResponseFormat;
+  /** Output that must match a grammar: llguidance's Lark syntax (a string or `{ lark }`) or a regular expression (`{ regex }`). */
+  grammar?: string | { lark: string } | { regex: string };
 }
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name?: string; schema: object; strict?: boolean; description?: string } };
 
 export interface Usage {
   prompt_tokens: number;
@@ -165,6 +174,8 @@ export interface EngineInterface {
   /** One teacher-forced pass over `ids` from position 0: the `top` (default 5) largest next-token logits at every position. */
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): MaybePromise<number>;
+  /** Bytes of the live GPU buffers of every engine in this page (or worker): 0 once all are unloaded. */
+  gpuMemoryBytes(): MaybePromise<number>;
   unload(): Promise<void>;
 }
 
@@ -180,6 +191,7 @@ export declare class Engine implements EngineInterface {
   applyChatTemplate(messages: ChatMessage[]): string;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): number;
+  gpuMemoryBytes(): number;
   unload(): Promise<void>;
 }
 
@@ -196,6 +208,7 @@ export declare class WorkerEngine implements EngineInterface {
   applyChatTemplate(messages: ChatMessage[]): Promise<string>;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): Promise<number>;
+  gpuMemoryBytes(): Promise<number>;
   unload(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
 import { AbortError, CODE, InternalError, InvalidArgumentError, InvalidGGUFError, InvalidStateError, NetworkError, WebGPUUnavailableError, promised, toTyped, typedError } from './errors.js';
 import { openModelFile } from './fetcher.js';
 import { chunkStream } from './stream.js';
-import { coreFailure, isTrap, loadCore, poisonCore } from './wasm.js';
+import { coreFailure, isTrap, loadCore, poisonCore, gpuMemoryBytes } from './wasm.js';
 
 const HEADER_STEP = 1 << 20;
 
@@ -66,6 +66,10 @@ function samplingOptions(req) {
   }
   if (req.stop !== undefined && req.stop !== null) o.stop = Array.isArray(req.stop) ? req.stop : [req.stop];
   if (req.ignore_eos) o.ignore_eos = true;
+  // Constrained output (crate/src/constraint/): checked and compiled by the core, which throws an
+  // InvalidArgumentError before any token for what it cannot honour.
+  if (req.response_format !== undefined && req.response_format !== null) o.response_format = req.response_format;
+  if (req.grammar !== undefined && req.grammar !== null) o.grammar = req.grammar;
   return o;
 }
 
@@ -217,6 +221,11 @@ export class Engine {
   /** Bytes of WebAssembly memory in use (the weights live in GPU buffers, not here). */
   wasmMemoryBytes() {
     return this.core.Model.wasmMemoryBytes();
+  }
+
+  /** Bytes of the live GPU buffers of every engine in this page (or worker): 0 once all are unloaded. */
+  gpuMemoryBytes() {
+    return gpuMemoryBytes();
   }
 
   async unload() {
