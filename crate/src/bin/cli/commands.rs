@@ -166,15 +166,21 @@ fn generate(argv: &[String]) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     if json_out {
-        println!(
-            "{}",
-            json!({
-                "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
-                "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
-                "finish_reason": g.finish.as_str(),
-                "backend": backend_fields(&session.backend).0, "adapter": backend_fields(&session.backend).1,
-            })
-        );
+        let mut out = json!({
+            "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
+            "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
+            "finish_reason": g.finish.as_str(),
+            "backend": backend_fields(&session.backend).0, "adapter": backend_fields(&session.backend).1,
+        });
+        if let Some(c) = g.constraint {
+            // What the constraint cost: tokens checked, draws refused (a mask and a second draw
+            // each), and the milliseconds in llguidance per generated token.
+            out["constraint"] = json!({
+                "checked": c.checked, "masked": c.masked, "ms": c.ms,
+                "ms_per_token": c.ms / g.ids.len().max(1) as f64,
+            });
+        }
+        println!("{out}");
     } else {
         println!();
         eprintln!(
