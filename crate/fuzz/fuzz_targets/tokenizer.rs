@@ -31,8 +31,12 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             let n = tok.vocab.len() as u64 + 64;
-            let ids: Vec<u32> =
-                rest.chunks(4).map(|c| (u32::from_le_bytes([c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0), *c.get(3).unwrap_or(&0)]) as u64 % n) as u32).collect();
+            let id = |c: &[u8]| {
+                let mut b = [0u8; 4];
+                b[..c.len()].copy_from_slice(c);
+                (u64::from(u32::from_le_bytes(b)) % n) as u32
+            };
+            let ids: Vec<u32> = rest.chunks(4).map(id).collect();
             let _ = tok.decode(&ids, true);
             let _ = tok.decode(&ids, false);
             let mut stream = StreamDecoder::new();
