@@ -17,8 +17,11 @@ fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 pub fn bench(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs"], &["json", "default-limits", "profile"])?;
+    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs", "json-schema"], &["json", "default-limits", "profile"])?;
     let path = args.required("model")?;
+    if let Some(schema) = args.get("json-schema") {
+        return bench_schema(path, schema, &args);
+    }
     let n_prompt: usize = args.parsed("prompt-tokens")?.unwrap_or(64);
     let n_gen: usize = args.parsed("gen-tokens")?.unwrap_or(32);
     let runs: usize = args.parsed("runs")?.unwrap_or(3).max(1);
@@ -160,4 +163,54 @@ fn print_profile(what: &str, times: &KernelTimes) {
     for (n, ns, c) in by {
         println!("  {n:<28} {:>6} dispatches {:>10.1} us {:>5.1}%", c, ns / 1e3, 100.0 * ns / total.max(1.0));
     }
+}
+
+/// `bench --json-schema FILE`: the same greedy chat request with the schema and without it (as many
+/// tokens, past end of generation), `runs` times each: decode tok/s of both, their ratio, and the
+/// constraint's time per token (checks, masks and parser steps in llguidance).
+fn bench_schema(path: &str, schema_path: &str, args: &Args) -> Result<(), String> {
+    use gguf_web::constraint::ConstraintSpec;
+    use gguf_web::engine::{GenerateOptions, Session};
+    use gguf_web::tokenizer::{ChatMessage, Tokenizer};
+    let runs: usize = args.parsed("runs")?.unwrap_or(3).max(1);
+    let n_gen: usize = args.parsed("gen-tokens")?.unwrap_or(256);
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).map_err(|e| format!("{schema_path}: {e}"))?)
+        .map_err(|e| format!("{schema_path}: {e}"))?;
+    let src = FileSource::open(path).map_err(|e| e.to_string())?;
+    let g = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;
+    let tok = Tokenizer::from_gguf(&g).map_err(|e| e.to_string())?;
+    let ask = format!("Reply with JSON that matches this schema: {schema}");
+    let text =
+        tok.chat_template(&g).map_err(|e| e.to_string())?.render(&[ChatMessage::new("user", &ask)], true).map_err(|e| e.to_string())?;
+    let prompt = tok.encode(&text, false, true).map_err(|e| e.to_string())?;
+    let req = DeviceRequest { default_limits_only: args.flag("default-limits"), ..Default::default() };
+    let b = GpuBackend::open(&src, &g, prompt.len() + n_gen + 1, req, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    let adapter = b.describe();
+    let mut s = Session::new(b, std::rc::Rc::new(tok));
+    let constrained = GenerateOptions { max_tokens: n_gen, constraint: Some(ConstraintSpec::JsonSchema(schema)), ..Default::default() };
+    let (mut with, mut without, mut mask_ms, mut masked, mut n) = (Vec::new(), Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..runs {
+        s.reset();
+        let c = s.generate(&prompt, &constrained, &mut |_| true).map_err(|e| e.to_string())?;
+        n = c.ids.len();
+        let stats = c.constraint.unwrap_or_default();
+        with.push(c.decode_tok_s());
+        mask_ms.push(stats.ms / n.max(1) as f64);
+        masked = stats.masked;
+        s.reset();
+        let free = GenerateOptions { max_tokens: n.max(2), ignore_eos: true, ..Default::default() };
+        without.push(s.generate(&prompt, &free, &mut |_| true).map_err(|e| e.to_string())?.decode_tok_s());
+    }
+    let (w, f, m) = (median_range(with).0, median_range(without).0, median_range(mask_ms).0);
+    let out = json!({
+        "model": path, "adapter": adapter, "schema": schema_path, "runs": runs, "gen_tokens": n, "masked_draws": masked,
+        "decode_tok_s_schema": w, "decode_tok_s_free": f, "ratio": if f > 0.0 { w / f } else { 0.0 },
+        "constraint_ms_per_token": m,
+    });
+    if args.flag("json") {
+        println!("{out}");
+    } else {
+        println!("{} ({adapter}): {n} tokens, decode {w:.1} tok/s with the schema, {f:.1} without ({:.2}x); llguidance {m:.3} ms/token, {masked} masked draws", path, w / f.max(1e-9));
+    }
+    Ok(())
 }
