@@ -118,7 +118,10 @@ mod tests {
             if std::env::var_os("UPDATE_CODES").is_some() {
                 std::fs::write(&path, want).unwrap();
             } else {
-                panic!("{} is out of date with crate/src/error_code.rs: run UPDATE_CODES=1 cargo test -p gguf-web error_code", path.display());
+                panic!(
+                    "{} is out of date with crate/src/error_code.rs: run UPDATE_CODES=1 cargo test -p gguf-web error_code",
+                    path.display()
+                );
             }
         }
     }

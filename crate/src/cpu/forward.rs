@@ -66,13 +66,7 @@ impl CpuModel {
         self.forward_with(cache, tokens, false, Some((layer, tap)))
     }
 
-    fn forward_with(
-        &self,
-        cache: &mut KvCache,
-        tokens: &[u32],
-        all_logits: bool,
-        mut probe: Option<(usize, Tap)>,
-    ) -> Vec<f32> {
+    fn forward_with(&self, cache: &mut KvCache, tokens: &[u32], all_logits: bool, mut probe: Option<(usize, Tap)>) -> Vec<f32> {
         let cfg = &self.cfg;
         let (e, t_count) = (cfg.n_embd, tokens.len());
         assert!(cache.len + t_count <= cache.capacity, "context of {} tokens exceeded", cache.capacity);

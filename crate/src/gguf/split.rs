@@ -61,7 +61,6 @@ impl Gguf {
     }
 }
 
-
 /// Opens a model file natively: a single GGUF, or, for any part of a split, all its parts (found
 /// next to it) read as one.
 #[cfg(not(target_arch = "wasm32"))]

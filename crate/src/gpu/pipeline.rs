@@ -417,7 +417,13 @@ impl Recorder<'_> {
 
     /// Dispatches `key` over `groups` workgroups; more than the device allows in a dimension is an
     /// error (launchers spread large counts over a 2-D grid themselves, see `matvec::grid`).
-    pub fn dispatch<K: Kernel + 'static>(&mut self, key: &K, params: &K::Params, binds: &[Bind], groups: [u32; 3]) -> Result<(), ShaderError> {
+    pub fn dispatch<K: Kernel + 'static>(
+        &mut self,
+        key: &K,
+        params: &K::Params,
+        binds: &[Bind],
+        groups: [u32; 3],
+    ) -> Result<(), ShaderError> {
         if self.dry {
             let name = key.name();
             if !self.names.contains(&name) {
