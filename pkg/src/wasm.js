@@ -41,9 +41,52 @@ function requestSubgroups() {
       desc = { ...desc, requiredFeatures: features };
       globalThis.__ggufWebSubgroupSize = size;
     }
-    return requestDevice.call(this, desc);
+    return requestDevice.call(this, desc).then(trackBuffers);
   };
   Object.defineProperty(proto, '__ggufWebSubgroups', { value: true });
+}
+
+// Live GPU buffer bytes of the devices the core created in this realm: counted as wgpu creates
+// buffers and as they, or their devices, are destroyed (wgpu's WebGPU backend destroys nothing it
+// drops; the core destroys a freed model's device), so a leak of GPU memory shows (the soak test,
+// tests/browser/soak.test.mjs, checks that it stays flat).
+let liveGpuBytes = 0;
+function trackBuffers(device) {
+  const createBuffer = device.createBuffer;
+  const live = new Map(); // buffer → bytes, while neither it nor its device is destroyed
+  const free = (buffer) => {
+    liveGpuBytes -= live.get(buffer) ?? 0;
+    live.delete(buffer);
+  };
+  device.createBuffer = function (desc) {
+    const buffer = createBuffer.call(this, desc);
+    const size = Number(desc.size) || 0;
+    liveGpuBytes += size;
+    live.set(buffer, size);
+    const destroy = buffer.destroy;
+    buffer.destroy = function () {
+      free(buffer);
+      return destroy.call(this);
+    };
+    return buffer;
+  };
+  // A destroyed or lost device frees all its buffers (the core destroys a model's device when the
+  // model is freed: wgpu's WebGPU backend does not destroy what it drops).
+  const release = () => {
+    for (const b of [...live.keys()]) free(b);
+  };
+  const destroyDevice = device.destroy;
+  device.destroy = function () {
+    release();
+    return destroyDevice.call(this);
+  };
+  device.lost.then(release);
+  return device;
+}
+
+/** Bytes of the GPU buffers the core's devices hold in this realm (page or worker). */
+export function gpuMemoryBytes() {
+  return liveGpuBytes;
 }
 
 // A trap inside the core (a WebAssembly.RuntimeError: a panic, an out-of-memory `unreachable`)

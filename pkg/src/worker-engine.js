@@ -88,6 +88,9 @@ export class WorkerEngine {
   wasmMemoryBytes() {
     return this.#call('wasmMemoryBytes');
   }
+  gpuMemoryBytes() {
+    return this.#call('gpuMemoryBytes');
+  }
   async unload() {
     if (this.closed) return;
     await this.#call('unload');
