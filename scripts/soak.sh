@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOAK_REQUESTS=${SOAK_REQUESTS:-600} SOAK_CYCLES=${SOAK_CYCLES:-40}
 for f in tests/browser/soak.test.mjs tests/browser/soak-worker.test.mjs; do
-  node --test --test-timeout=3600000 "$f" 2>&1 | grep -vE '^\[page console' | grep -E '^(Engine|WorkerEngine)|^ℹ (pass|fail)|✖'
+  node --test --test-reporter=spec --test-timeout=3600000 "$f" 2>&1 | grep -vE '^\[page console' | grep -E '^(Engine|WorkerEngine)|^ℹ (pass|fail)|✖'
 done
