@@ -129,6 +129,8 @@ export class Engine {
         if (loaded < file.total) throw new NetworkError(`the download ended after ${loaded} of ${file.total} bytes`);
         base += file.total;
       }
+      // One round trip of the device first: its loss during the upload is reported asynchronously.
+      await loader.settle();
       let model;
       try {
         model = loader.finish();

@@ -181,7 +181,10 @@ test('a cached file is revalidated: unchanged, one 304 and no bytes; changed, do
       srv.log.reset();
       const down = await page.evaluate((u) => tryLoad(u, {}), p);
       assert.deepEqual(down.ids, A_IDS, `an unreachable server: the cached copy (${JSON.stringify(down)})`);
-      assert.equal(modelRequests(p).length, 1, 'one attempt to revalidate');
+      // The fetcher may retry a request that failed (`retries`, 2 by default) before it falls back
+      // to the cached copy: the CI run saw two attempts where a quieter run saw one.
+      const attempts = modelRequests(p).length;
+      assert.ok(attempts >= 1 && attempts <= 3, `attempts to revalidate against an unreachable server: ${attempts}`);
       srv.unmount(p);
     }
   } finally {

@@ -145,6 +145,22 @@ impl ModelLoader {
         ctx.lost().map_or(Ok(()), |lost| Err(coded(lost)))
     }
 
+    /// Waits for one round trip of the device after the last upload, before `finish`: a device lost
+    /// while the weights streamed in is reported asynchronously (in Chromium after a round trip to
+    /// its GPU process), so a load whose last chunks followed the loss closely could otherwise
+    /// finish and hand back a model on a dead device. A read-back that fails here is that loss.
+    pub async fn settle(&self) -> Result<(), JsValue> {
+        let Some(ctx) = self.gpu_ctx() else {
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
+        };
+        let probe = crate::gpu::buffers::storage(&ctx, "settle", 16);
+        let r = ctx.read_back(&probe, 0, 4).await;
+        if let Some(lost) = ctx.lost() {
+            return Err(coded(lost));
+        }
+        r.map(|_| ()).map_err(|e| coded(GpuError::DeviceLost(format!("the device failed a read-back after the upload: {e}"))))
+    }
+
     /// The device the weights are going to, until `finish` (the test hooks of `testing.rs`).
     pub(super) fn gpu_ctx(&self) -> Option<Rc<crate::gpu::GpuContext>> {
         self.plan.as_ref().map(|p| p.ctx())
