@@ -84,12 +84,19 @@ test('a download resumed after the file changed on the server restarts from zero
       const url = p + `?cut=${CUT}`;
       const m = srv.mount(p, { versions: [A, B], validators, version: 1 });
       // A first attempt at B, cut off: its first CUT bytes stay in the cache.
-      const first = await page.evaluate(([u]) => tryLoad(u, { retries: 0 }), [url]);
-      assert.equal(first.error, 'NetworkError', `${validators}: the cut attempt fails (${JSON.stringify(first)})`);
-      const partial = await page.evaluate((u) => cached(u), url);
       // (How much of the cut response the page read before the connection closed varies; B's
-      // flipped bytes start at 4 MiB.)
-      assert.ok(partial && !partial.meta.complete && partial.meta.have > 8 << 20, `${validators}: a partial entry (${JSON.stringify(partial && partial.meta)})`);
+      // flipped bytes start at 4 MiB. On a loaded machine an attempt has once failed before it read
+      // past the header: such an attempt, which caches no B bytes to test with, is tried again.)
+      let first;
+      let partial;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        first = await page.evaluate(([u]) => tryLoad(u, { retries: 0 }), [url]);
+        assert.equal(first.error, 'NetworkError', `${validators}: the cut attempt fails (${JSON.stringify(first)})`);
+        partial = await page.evaluate((u) => cached(u), url);
+        if (partial && partial.meta.have > 8 << 20) break;
+        console.log(`${validators}: a cut attempt cached ${partial && partial.meta.have} bytes (${first.message}); again`);
+      }
+      assert.ok(partial && !partial.meta.complete && partial.meta.have > 8 << 20, `${validators}: a partial entry (${JSON.stringify(partial && partial.meta)}; ${first.message})`);
       // The server now has A: the next load must not append A's tail to B's head.
       m.version = 0;
       srv.log.reset();

@@ -378,7 +378,10 @@ export async function start({
     const cutNow = () => {
       entry.cut = true;
       socket.end(); // flush what was written, then FIN: the client sees fewer bytes than Content-Length
-      setTimeout(() => socket.destroy(), 1000).unref();
+      // Only a safety net for a client that never reads on: destroying a socket whose send buffer
+      // still holds data (a slow reader under load) resets the connection and drops those bytes.
+      socket.once('finish', () => setTimeout(() => socket.destroy(), 1000).unref());
+      setTimeout(() => socket.destroy(), 30_000).unref();
     };
     if (cut === 0) {
       res.flushHeaders();
