@@ -100,6 +100,15 @@ export interface Usage {
   time_to_first_token_ms: number;
   prefill_tokens_per_second: number;
   decode_tokens_per_second: number;
+  /** What the request's constraint (`response_format`, `grammar`) cost; absent without one. */
+  constraint?: {
+    /** Sampled tokens checked against the grammar. */
+    checked_tokens: number;
+    /** Draws the grammar refused, each followed by a full mask and a second draw. */
+    masked_draws: number;
+    /** Milliseconds spent in the grammar engine (checks, masks, parser steps). */
+    ms: number;
+  };
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';

@@ -184,7 +184,7 @@ fn finish_event(id: Option<u32>, text: String, g: &Generation) -> Result<JsValue
     let n_gen = g.ids.len();
     let n_prompt = g.prompt_ids.len();
     let finish = g.finish.as_str();
-    to_js(&json!({
+    let mut ev = json!({
         "id": id, "text": text, "done": true, "finishReason": finish,
         "fullText": g.text, "tokenIds": g.ids,
         "usage": {
@@ -196,5 +196,10 @@ fn finish_event(id: Option<u32>, text: String, g: &Generation) -> Result<JsValue
             "prefill_tokens_per_second": g.prefill_tok_s(),
             "decode_tokens_per_second": g.decode_tok_s(),
         }
-    }))
+    });
+    // What a constraint cost (benchmarks report it next to the decode speed).
+    if let Some(c) = &g.constraint {
+        ev["usage"]["constraint"] = json!({ "checked_tokens": c.checked, "masked_draws": c.masked, "ms": c.ms });
+    }
+    to_js(&ev)
 }
