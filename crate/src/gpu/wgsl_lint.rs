@@ -1,8 +1,12 @@
-//! A check of our WGSL for a rule that naga (the native front end) does not enforce but Tint
-//! (Chromium's) does: the operands of `|`, `&` and `^` must be unary expressions, so a bitwise
-//! operator may not share a parenthesis level with any other binary operator (`a & b * c`,
-//! `a | b & c`). Without it such a shader passes every native test and fails only in the browser.
-//! A scanner, not a parser: it knows our sources' shapes (templates such as `vec4<u32>` and
+//! Checks of our WGSL for rules that naga (the native front end) does not enforce but Tint
+//! (Chromium's) does. Without them such a shader passes every native test and fails only in the
+//! browser.
+//! - The operands of `|`, `&` and `^` must be unary expressions, so a bitwise operator may not
+//!   share a parenthesis level with any other binary operator (`a & b * c`, `a | b & c`).
+//! - A constant expression may not evaluate to an infinity or a NaN, so `bitcast<f32>` of a
+//!   literal with those bits is refused (a runtime value may be infinite).
+//!
+//! Scanners, not a parser: they know our sources' shapes (templates such as `vec4<u32>` and
 //! `bitcast<vec4<i32>>`, comments, preprocessor lines).
 
 /// Binary operators of one expression level, by kind: bitwise (`|`, `&`, `^`) or other.
@@ -25,6 +29,25 @@ pub fn mixed_bitwise(src: &str) -> Vec<(usize, String)> {
         }
         if mixes(code) {
             found.push((n + 1, line.trim().to_string()));
+        }
+    }
+    found
+}
+
+/// Lines of `src` that bitcast a literal with the bits of an f32 infinity or NaN (a constant
+/// expression Tint refuses).
+pub fn nonfinite_constants(src: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (n, line) in src.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("bitcast<f32>(") {
+            let arg = code[at + "bitcast<f32>(".len()..].trim_start();
+            let digits: String = arg.strip_prefix("0x").unwrap_or("").chars().take_while(char::is_ascii_hexdigit).collect();
+            if let Ok(bits) = u32::from_str_radix(&digits, 16) {
+                if !f32::from_bits(bits).is_finite() {
+                    found.push((n + 1, line.trim().to_string()));
+                }
+            }
         }
     }
     found
@@ -134,6 +157,27 @@ mod tests {
             }
         }
         assert!(all.is_empty(), "Tint requires parentheses here:\n{}", all.join("\n"));
+    }
+
+    #[test]
+    fn no_shader_has_an_infinite_constant() {
+        let mut all = Vec::new();
+        for (name, src) in crate::gpu::shader::SHADERS {
+            for (n, line) in nonfinite_constants(src) {
+                all.push(format!("shaders/{name}:{n}: {line}"));
+            }
+        }
+        assert!(all.is_empty(), "Tint refuses constant infinities and NaNs:\n{}", all.join("\n"));
+    }
+
+    #[test]
+    fn the_scanner_finds_infinite_constants() {
+        for bad in ["L[i] = bitcast<f32>(0xff800000u);", "x = bitcast<f32>( 0x7f800000u) + y;", "let n = bitcast<f32>(0x7fc00000u);"] {
+            assert_eq!(nonfinite_constants(bad).len(), 1, "{bad}");
+        }
+        for good in ["L[i] = bitcast<f32>(bits);", "let m = bitcast<f32>(0x7f7fffffu);", "// bitcast<f32>(0xff800000u)"] {
+            assert!(nonfinite_constants(good).is_empty(), "{good}");
+        }
     }
 
     #[test]
