@@ -36,6 +36,12 @@ export interface LoadOptions {
    * For testing and benchmarking; both give the same results.
    */
   tuning?: 'cpu' | 'gpu';
+  /**
+   * Decode steps per GPU round trip, fixed for every request (for tests and benchmarks: any K gives
+   * the same tokens). Default: adaptive, 1 for the first token, then doubling up to 32 within a
+   * batch time of 50 ms at the measured step time (an abort waits for the batch in flight).
+   */
+  decodeBatch?: number;
   /** WorkerEngine only: the worker script URL (default: the package's worker.js). */
   workerUrl?: string | URL;
 }
@@ -53,6 +59,8 @@ export interface ModelInfo {
   gpuBytes: number;
   adapter: string;
   chatTemplate: string;
+  /** The `decodeBatch` load option, or `'adaptive'`. */
+  decodeBatch: number | 'adaptive';
   supported: boolean;
   url: string;
 }
@@ -80,6 +88,8 @@ export interface SamplingOptions {
   signal?: AbortSignal;
   /** Keep generating past end-of-generation tokens. */
   ignore_eos?: boolean;
+  /** Decode steps per GPU round trip for this request (overrides the `decodeBatch` load option). */
+  decode_k?: number;
   /** Output that must parse: any JSON object, or JSON valid against a schema. */
   response_format?: ResponseFormat;
   /** Output that must match a grammar: llguidance's Lark syntax (a string or `{ lark }`) or a regular expression (`{ regex }`). */
@@ -100,6 +110,8 @@ export interface Usage {
   time_to_first_token_ms: number;
   prefill_tokens_per_second: number;
   decode_tokens_per_second: number;
+  /** The most decode steps run per GPU round trip (1 with a constraint or a repetition penalty). */
+  decode_k: number;
   /** What the request's constraint (`response_format`, `grammar`) cost; absent without one. */
   constraint?: {
     /** Sampled tokens checked against the grammar. */

@@ -45,6 +45,19 @@ fn gpu(name: &str) {
     golden(&format!("gen-{name}"), &tok, &mut gpu, Some(&mut reference), 1e-6, None);
 }
 
+/// K decode steps per round trip give exactly the ids of one (tests/common/batch.rs).
+fn batches(name: &str) {
+    let file = generated(name);
+    let src = FileSource::open(model(&file)).unwrap();
+    let g = Gguf::read(&src).unwrap();
+    let tok = std::rc::Rc::new(gguf_web::tokenizer::Tokenizer::from_gguf(&g).unwrap());
+    let gpu = GpuBackend::open(&src, &g, 256, DeviceRequest::default(), &mut |_, _| {}).unwrap();
+    let prompts: Vec<Vec<u32>> = common::golden::cases(&format!("gen-{name}")).into_iter().map(|c| c.prompt_ids).collect();
+    let mut s = gguf_web::engine::Session::new(gpu, tok);
+    let n = common::batch::compare_k(&format!("gen-{name}"), &mut s, &prompts, &[Some(2), Some(3), Some(8), None]);
+    println!("gen-{name}: {n} requests with K > 1 gave the ids of K = 1");
+}
+
 /// Every layer's intermediates on the GPU against the CPU engine's (tests/common/layers.rs).
 fn layers(name: &str) {
     let file = generated(name);
@@ -62,6 +75,11 @@ fn cpu_engine_every_architecture() {
 #[test]
 fn gpu_engine_every_architecture() {
     for_each_arch(gpu);
+}
+
+#[test]
+fn gpu_decode_batches_every_architecture() {
+    for_each_arch(batches);
 }
 
 #[test]

@@ -61,7 +61,7 @@ class Queue {
 
 function samplingOptions(req) {
   const o = {};
-  for (const k of ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed']) {
+  for (const k of ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'decode_k']) {
     if (req[k] !== undefined && req[k] !== null) o[k] = req[k];
   }
   if (req.stop !== undefined && req.stop !== null) o.stop = Array.isArray(req.stop) ? req.stop : [req.stop];
@@ -79,6 +79,10 @@ export class Engine {
    * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, revalidate, retries, wasmUrl, defaultLimits, tuning }`
    */
   static async load(url, options = {}) {
+    const k = options.decodeBatch;
+    if (k !== undefined && k !== null && !(Number.isInteger(k) && k >= 1)) {
+      throw new InvalidArgumentError(`decodeBatch = ${k}: expected a whole number of decode steps per GPU round trip, at least 1`);
+    }
     try {
       return await Engine.#loadOnce(url, options);
     } catch (e) {
@@ -143,6 +147,9 @@ export class Engine {
         for (const file of files) await file.commit().catch(() => {});
         onProgress({ phase: 'ready', loaded: total, total });
         const engine = new Engine(model, core, instance, url);
+        // Decode steps per GPU round trip: fixed for every request, or adaptive (the core's choice).
+        engine.decodeBatch = options.decodeBatch ?? null;
+        engine.info.decodeBatch = engine.decodeBatch ?? 'adaptive';
         engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
         return engine;
       } catch (e) {
@@ -254,7 +261,7 @@ export class Engine {
         // Unloaded (or trapped) while this request waited in the queue.
         this.#loaded();
         const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
-        this.model.begin(ids, samplingOptions(req));
+        this.model.begin(ids, { decode_k: this.decodeBatch ?? undefined, ...samplingOptions(req) });
         for (;;) {
           if (out.halted) {
             out.push(this.model.abort());

@@ -54,6 +54,7 @@ pub fn for_each_arch(check: impl Fn(&str)) {
     assert!(failed.is_empty(), "failed for {failed:?} (their messages are above)");
 }
 
+pub mod batch;
 pub mod golden;
 pub mod layers;
 pub mod tiny;

@@ -75,6 +75,21 @@ pub trait Backend {
         })
     }
 
+    /// Appends `tokens`, then draws `k` tokens in a row, each the input of the next step (the
+    /// last one drawn is not run): the cache grows by `tokens.len() + k - 1` and the sampler's
+    /// draw number by `k`, exactly as `k` calls of [`Backend::eval_sample`] would. `history` is
+    /// extended by each draw for the repetition penalty. The GPU overrides this to run the `k`
+    /// steps without a round trip to the host between them.
+    fn eval_sample_many<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        sampler: &'a mut Sampler,
+        history: &'a [u32],
+        k: usize,
+    ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
+        Box::pin(eval_sample_each(self, tokens, sampler, history, k))
+    }
+
     /// Draws again from the logits of the last [`Backend::eval_sample`] (its repetition penalty
     /// applied), with the same draw number (`sampler.step - 1`), among the tokens whose bit is set
     /// in `mask` (`n_vocab` bits, bit i of word i / 32). Constrained decoding calls it when the
@@ -99,6 +114,26 @@ pub trait Backend {
         }
         Ok(())
     }
+}
+
+/// [`Backend::eval_sample_many`] as `k` calls of [`Backend::eval_sample`], one round trip each.
+pub async fn eval_sample_each<B: Backend + ?Sized>(
+    b: &mut B,
+    tokens: &[u32],
+    sampler: &mut Sampler,
+    history: &[u32],
+    k: usize,
+) -> Result<Vec<u32>, EngineError> {
+    let mut seen = history.to_vec();
+    let mut ids = Vec::with_capacity(k);
+    let mut input = tokens.to_vec();
+    for _ in 0..k.max(1) {
+        let id = b.eval_sample(&input, sampler, &seen).await?;
+        ids.push(id);
+        seen.push(id);
+        input = vec![id];
+    }
+    Ok(ids)
 }
 
 /// [`Backend::eval`], waited for (native tests and tools).
@@ -201,6 +236,15 @@ macro_rules! forward_backend {
             }
             fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {
                 (**self).resample_masked(sampler, mask)
+            }
+            fn eval_sample_many<'a>(
+                &'a mut self,
+                tokens: &'a [u32],
+                sampler: &'a mut Sampler,
+                history: &'a [u32],
+                k: usize,
+            ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
+                (**self).eval_sample_many(tokens, sampler, history, k)
             }
         }
     )*};

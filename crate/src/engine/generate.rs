@@ -16,11 +16,21 @@ pub struct GenerateOptions {
     pub ignore_eos: bool,
     /// What the output must match (a JSON schema, a grammar, a regex); `None`: free text.
     pub constraint: Option<ConstraintSpec>,
+    /// Decode steps per round trip to the backend, fixed for this request (tests compare K = 1
+    /// with K > 1); `None`: the session's choice (see `engine::batch`).
+    pub decode_k: Option<usize>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false, constraint: None }
+        GenerateOptions {
+            max_tokens: 256,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            ignore_eos: false,
+            constraint: None,
+            decode_k: None,
+        }
     }
 }
 
@@ -58,6 +68,8 @@ pub struct Generation {
     pub first_token_ms: f64,
     /// What the constraint cost, when there was one.
     pub constraint: Option<ConstraintStats>,
+    /// The most decode steps run per round trip to the backend (see `engine::batch`).
+    pub decode_k: usize,
 }
 
 impl Generation {

@@ -1,9 +1,9 @@
 //! The WebGPU engine as a [`Backend`]: natively and in the browser alike; the caller awaits its
 //! futures (natively through `block_on`).
 
-use super::backend::{Backend, EngineError, LocalFuture};
+use super::backend::{eval_sample_each, Backend, EngineError, LocalFuture};
 use super::sampler::Sampler;
-use crate::gpu::model::{GpuModel, Logits};
+use crate::gpu::model::{GpuModel, Logits, MAX_DECODE_K};
 use crate::model::ModelConfig;
 
 pub struct GpuBackend {
@@ -60,6 +60,35 @@ impl Backend for GpuBackend {
             let id = self.model.forward_sample(tokens, &sampler.params, sampler.step, history).await?;
             sampler.step += 1;
             Ok(id)
+        })
+    }
+    fn eval_sample_many<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        sampler: &'a mut Sampler,
+        history: &'a [u32],
+        k: usize,
+    ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
+        Box::pin(async move {
+            // The penalty's ids are the host's: each draw would need the ones before it.
+            if k <= 1 || sampler.params.repetition_penalty != 1.0 {
+                return eval_sample_each(self, tokens, sampler, history, k).await;
+            }
+            self.check(tokens)?;
+            let needed = self.position() + tokens.len() + k - 1;
+            if needed > self.capacity() {
+                return Err(EngineError::ContextFull { needed, capacity: self.capacity() });
+            }
+            let mut ids = Vec::with_capacity(k);
+            let mut input = tokens.to_vec();
+            while ids.len() < k {
+                let n = (k - ids.len()).min(MAX_DECODE_K);
+                let drawn = self.model.forward_sample_many(&input, &sampler.params, sampler.step, &[], n).await?;
+                sampler.step += n as u64;
+                input = vec![*drawn.last().expect("n ≥ 1 ids")];
+                ids.extend(drawn);
+            }
+            Ok(ids)
         })
     }
     fn resample_masked<'a>(&'a mut self, sampler: &'a Sampler, mask: &'a [u32]) -> LocalFuture<'a, Result<u32, EngineError>> {

@@ -1,16 +1,25 @@
 //! The one generation core: a pull-style session over a [`Backend`]. `begin` checks a request
 //! (prompt ids, sampling, room in the context) and reuses the cached prefix of the last one; each
-//! `next` runs one step and gives one [`Event`]. The CLI drives it with `block_on` (or
-//! [`Session::generate`]), the browser's `Model` awaits `next` once per token, so both share every
-//! rule: stop strings, end of generation, `max_tokens` capped to the context, cache bookkeeping.
+//! `next` gives one [`Event`]. The CLI drives it with `block_on` (or [`Session::generate`]), the
+//! browser's `Model` awaits `next` once per token, so both share every rule: stop strings, end of
+//! generation, `max_tokens` capped to the context, cache bookkeeping.
+//!
+//! Decode runs K steps per round trip to the backend ([`DecodeBatch`] picks K): the ids of a batch
+//! wait in the session and `next` hands them out one at a time. When the generation ends inside a
+//! batch, the ids drawn past the end are dropped and the cache is cut back to what one step per
+//! round trip would have left, so the output and the next request's prefix reuse are the same as
+//! with K = 1. Constrained decoding and the repetition penalty need the host between two draws:
+//! their requests run with K = 1.
 
 use super::backend::{Backend, EngineError};
+use super::batch::DecodeBatch;
 use super::clock::now_ms;
 #[cfg(not(target_arch = "wasm32"))]
 use super::generate::TokenEvent;
 use super::generate::{room, FinishReason, GenerateOptions, Generation, Step, Stepper};
 use crate::constraint::{Constraint, TokenTable};
 use crate::tokenizer::Tokenizer;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Rows of logits a scoring pass keeps in memory at once.
@@ -46,6 +55,11 @@ struct Gen {
     decode_t0: f64,
     /// The request's constraint (JSON schema, grammar, regex), compiled in `begin`.
     constraint: Option<Constraint>,
+    /// Ids of the last batch not yet handed out; all but its last are in the cache already.
+    ready: VecDeque<u32>,
+    /// Steps of the last batch (0 before the first), and the most of any batch.
+    last_k: usize,
+    max_k: usize,
 }
 
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
@@ -57,11 +71,13 @@ pub struct Session<B: Backend> {
     gen: Option<Gen>,
     /// The vocabulary for constrained decoding, built on the first constrained request.
     table: Option<Rc<TokenTable>>,
+    /// Decode steps per round trip.
+    pub batch: DecodeBatch,
 }
 
 impl<B: Backend> Session<B> {
     pub fn new(backend: B, tok: Rc<Tokenizer>) -> Self {
-        Session { backend, tok, cached: Vec::new(), gen: None, table: None }
+        Session { backend, tok, cached: Vec::new(), gen: None, table: None, batch: DecodeBatch::default() }
     }
 
     pub fn tokenizer(&self) -> &Rc<Tokenizer> {
@@ -83,7 +99,9 @@ impl<B: Backend> Session<B> {
     /// Checks a request and starts it (a generation still in progress is dropped). Nothing runs
     /// until [`Session::next`].
     pub fn begin(&mut self, prompt_ids: &[u32], opts: &GenerateOptions) -> Result<Started, EngineError> {
-        self.gen = None;
+        if let Some(gen) = self.gen.take() {
+            self.roll_back(&gen);
+        }
         opts.sampling.validate().map_err(EngineError::InvalidArgument)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidArgument("the prompt is empty".into()));
@@ -114,11 +132,15 @@ impl<B: Backend> Session<B> {
             first_token_ms: None,
             decode_t0: 0.0,
             constraint,
+            ready: VecDeque::new(),
+            last_k: 0,
+            max_k: 0,
         });
         Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
     }
 
-    /// Runs one step: the pending tokens through the model and the draw of the next one.
+    /// Hands out the next token: one of the last batch, or the first of a new batch (the pending
+    /// tokens through the model and the draws after them).
     pub async fn next(&mut self) -> Result<Event, EngineError> {
         let Some(gen) = self.gen.as_mut() else {
             return Err(EngineError::InvalidState("no generation in progress (call begin first)"));
@@ -126,22 +148,10 @@ impl<B: Backend> Session<B> {
         if gen.st.finish.is_some() {
             return Ok(self.done(None, String::new()));
         }
-        let tokens = std::mem::take(&mut gen.pending);
-        let Stepper { sampler, history, .. } = &mut gen.st;
-        let r = self.backend.eval_sample(&tokens, sampler, history).await;
-        let r = match (r, gen.constraint.as_mut()) {
-            (Ok(id), Some(c)) => constrained(&mut self.backend, c, sampler, id).await,
-            (r, _) => r,
+        let id = match gen.ready.pop_front() {
+            Some(id) => id,
+            None => self.run_batch().await?,
         };
-        let id = match r {
-            Ok(id) => id,
-            Err(e) => {
-                // The cache may hold a partial step: the next request starts from scratch.
-                self.reset();
-                return Err(e);
-            }
-        };
-        self.cached.extend_from_slice(&tokens);
         let gen = self.gen.as_mut().expect("the generation is still there");
         if gen.first_token_ms.is_none() {
             gen.first_token_ms = Some(now_ms() - gen.t0);
@@ -156,10 +166,59 @@ impl<B: Backend> Session<B> {
                 self.done(Some(id), text)
             }
             Step::Token { text, more: true } => {
-                gen.pending = vec![id];
+                // The last id of a batch has not run yet; the others have.
+                if gen.ready.is_empty() {
+                    gen.pending = vec![id];
+                }
                 Event::Token { id, text }
             }
         })
+    }
+
+    /// Runs the pending tokens and K draws after them; returns the first id and keeps the rest.
+    async fn run_batch(&mut self) -> Result<u32, EngineError> {
+        let gen = self.gen.as_mut().expect("a generation in progress");
+        let tokens = std::mem::take(&mut gen.pending);
+        let k = batch_size(&self.batch, gen, self.backend.position() + tokens.len(), self.backend.capacity());
+        let Stepper { sampler, history, .. } = &mut gen.st;
+        let t0 = now_ms();
+        let r = self.backend.eval_sample_many(&tokens, sampler, history, k).await;
+        let r = match (r, gen.constraint.as_mut()) {
+            (Ok(ids), Some(c)) => constrained(&mut self.backend, c, sampler, ids[0]).await.map(|id| vec![id]),
+            (r, _) => r,
+        };
+        let ids = match r {
+            Ok(ids) if ids.len() == k => ids,
+            Ok(_) => {
+                self.reset();
+                return Err(EngineError::InvalidState("the backend drew a different number of tokens than asked"));
+            }
+            Err(e) => {
+                // The cache may hold a partial step: the next request starts from scratch.
+                self.reset();
+                return Err(e);
+            }
+        };
+        if tokens.len() == 1 {
+            self.batch.observe(k, now_ms() - t0);
+        }
+        self.cached.extend_from_slice(&tokens);
+        self.cached.extend_from_slice(&ids[..k - 1]);
+        let gen = self.gen.as_mut().expect("the generation is still there");
+        gen.ready.extend(&ids[1..]);
+        gen.last_k = k;
+        gen.max_k = gen.max_k.max(k);
+        Ok(ids[0])
+    }
+
+    /// Cuts the cache back to what one step per round trip would have left when `gen` ends: the
+    /// ids of its batch not handed out were drawn past the end (all but the last of them ran).
+    fn roll_back(&mut self, gen: &Gen) {
+        if !gen.ready.is_empty() {
+            let keep = self.cached.len() - gen.ready.len();
+            self.backend.truncate(keep);
+            self.cached.truncate(keep);
+        }
     }
 
     /// The vocabulary table of constrained decoding, built once per session (model).
@@ -181,6 +240,7 @@ impl<B: Backend> Session<B> {
 
     fn done(&mut self, id: Option<u32>, text: String) -> Event {
         let gen = self.gen.take().expect("a generation in progress");
+        self.roll_back(&gen);
         let now = now_ms();
         let prefill_ms = gen.first_token_ms.unwrap_or(now - gen.t0);
         let decode_ms = if gen.first_token_ms.is_some() { now - gen.decode_t0 } else { 0.0 };
@@ -194,6 +254,7 @@ impl<B: Backend> Session<B> {
             decode_ms,
             first_token_ms: prefill_ms,
             constraint: gen.constraint.map(|c| c.stats),
+            decode_k: gen.max_k,
         };
         Event::Done { id, text, summary }
     }
@@ -275,6 +336,21 @@ async fn constrained<B: Backend>(
     };
     c.consume(id)?;
     Ok(id)
+}
+
+/// K for the next batch of `gen`, whose first step ends at cache position `end`: what
+/// the request fixes or [`DecodeBatch`] asks for, within `max_tokens` and the context. Requests that need the host
+/// between two draws (a constraint, the repetition penalty) run one step at a time.
+fn batch_size(batch: &DecodeBatch, gen: &Gen, end: usize, capacity: usize) -> usize {
+    let opts = &gen.st.opts;
+    if gen.constraint.is_some() || opts.sampling.repetition_penalty != 1.0 {
+        return 1;
+    }
+    let draws_left = opts.max_tokens.saturating_sub(gen.st.ids.len());
+    // Each draw but the last runs one more position.
+    let room = (capacity + 1).saturating_sub(end);
+    let k = opts.decode_k.unwrap_or_else(|| batch.next(gen.last_k));
+    k.min(draws_left).min(room).max(1)
 }
 
 /// The `top` largest entries of `row`, best first, ties by id.

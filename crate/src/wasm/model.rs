@@ -29,6 +29,8 @@ struct GenOptions {
     /// OpenAI's `response_format` and a `grammar` (see `ConstraintSpec::from_request`).
     response_format: Option<serde_json::Value>,
     grammar: Option<serde_json::Value>,
+    /// Decode steps per GPU round trip, fixed (tests compare K = 1 with K > 1); absent: adaptive.
+    decode_k: Option<usize>,
 }
 
 impl Default for GenOptions {
@@ -45,6 +47,7 @@ impl Default for GenOptions {
             ignore_eos: false,
             response_format: None,
             grammar: None,
+            decode_k: None,
         }
     }
 }
@@ -71,7 +74,8 @@ impl GenOptions {
         };
         let constraint = crate::constraint::ConstraintSpec::from_request(self.response_format.as_ref(), self.grammar.as_ref())
             .map_err(EngineError::InvalidArgument)?;
-        Ok(GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint })
+        let decode_k = self.decode_k.filter(|&k| k > 0);
+        Ok(GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k })
     }
 }
 
@@ -195,6 +199,7 @@ fn finish_event(id: Option<u32>, text: String, g: &Generation) -> Result<JsValue
             "time_to_first_token_ms": g.first_token_ms,
             "prefill_tokens_per_second": g.prefill_tok_s(),
             "decode_tokens_per_second": g.decode_tok_s(),
+            "decode_k": g.decode_k,
         }
     });
     // What a constraint cost (benchmarks report it next to the decode speed).

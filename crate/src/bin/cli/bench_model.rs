@@ -3,7 +3,7 @@
 //! adapter's bandwidth bound measured in the same run).
 
 use super::args::Args;
-use gguf_web::engine::{Backend, GpuBackend, SamplingParams};
+use gguf_web::engine::{Backend, DecodeBatch, GpuBackend, SamplingParams};
 use gguf_web::gguf::{FileSource, Gguf};
 use gguf_web::gpu::bench::copy_gbps;
 use gguf_web::gpu::context::block_on;
@@ -41,28 +41,26 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     // A fixed pseudo-prompt of ordinary token ids (past the special ones at the start).
     let base = 1000.min(cfg.n_vocab / 2);
     let prompt: Vec<u32> = (0..n_prompt).map(|i| (base + (i * 7919) % (cfg.n_vocab - base)) as u32).collect();
-    let greedy = SamplingParams::greedy();
-    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
-    let (mut dispatches, mut submits_per_token) = (0u32, 0.0);
+    let (mut prefill, mut decode, mut decode_k1) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut dispatches, mut submits_per_token, mut k_max) = (0u32, 0.0, 0);
+    // The engine's K (adaptive, or GGUF_WEB_DECODE_K), and one step per round trip, alternately.
+    let mut batch = DecodeBatch::from_env()?;
     for _ in 0..runs {
-        b.truncate(0);
-        let mut sampler = gguf_web::engine::Sampler::new(greedy.clone());
-        let t = std::time::Instant::now();
-        let mut id = block_on(b.eval_sample(&prompt, &mut sampler, &prompt)).map_err(|e| e.to_string())?;
-        prefill.push(n_prompt as f64 / t.elapsed().as_secs_f64());
+        let (pf, dc, _) = run_decode(&mut b, &prompt, n_gen, &mut DecodeBatch::new(Some(1)))?;
+        prefill.push(pf);
+        decode_k1.push(dc);
         let submits0 = b.model.submits;
-        let t = std::time::Instant::now();
-        for _ in 0..n_gen {
-            id = block_on(b.eval_sample(&[id], &mut sampler, &[])).map_err(|e| e.to_string())?;
-        }
-        decode.push(n_gen as f64 / t.elapsed().as_secs_f64());
+        let (_, dc, k) = run_decode(&mut b, &prompt, n_gen, &mut batch)?;
+        decode.push(dc);
+        k_max = k;
         dispatches = b.model.last_dispatches;
-        submits_per_token = (b.model.submits - submits0) as f64 / n_gen as f64;
+        submits_per_token = (b.model.submits - submits0) as f64 / (n_prompt.div_ceil(32) + n_gen) as f64;
     }
     let record_ms = b.model.record_ms(20).map_err(|e| e.to_string())?;
     let profiles = if profile { Some(profile_steps(&mut b, &prompt)?) } else { None };
     let (pf, pf_lo, pf_hi) = median_range(prefill);
     let (dc, dc_lo, dc_hi) = median_range(decode);
+    let (dc1, dc1_lo, dc1_hi) = median_range(decode_k1);
     let bytes = b.model.bytes_per_token();
     let bound_ms = bytes as f64 / (copy * 1e9) * 1e3;
     let decode_ms = 1e3 / dc;
@@ -73,6 +71,8 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         "load_s": load_s,
         "prefill_tok_s": pf, "prefill_tok_s_range": [pf_lo, pf_hi],
         "decode_tok_s": dc, "decode_tok_s_range": [dc_lo, dc_hi],
+        "decode_k": k_max, "decode_k_fixed": batch.fixed.is_some(), "decode_step_ms": batch.step_ms(),
+        "decode_tok_s_k1": dc1, "decode_tok_s_k1_range": [dc1_lo, dc1_hi], "decode_k_ratio": dc / dc1,
         "dispatches_per_token": dispatches, "dispatches_per_layer": dispatches as f64 / cfg.n_layer as f64,
         "submits_per_token": submits_per_token,
         "weights_bytes": weights_bytes, "weights_gpu_bytes": weights_gpu, "gpu_bytes": gpu_bytes,
@@ -94,7 +94,9 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     }
     println!("model:      {path}\nadapter:    {}", b.describe());
     println!("prefill:    {pf:.2} tok/s (range {pf_lo:.2}..{pf_hi:.2}, {n_prompt} tokens, {runs} runs)");
-    println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens)");
+    let k_how = if batch.fixed.is_some() { "fixed" } else { "adaptive" };
+    println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens) at {k_how} K up to {k_max} steps per round trip");
+    println!("decode K=1: {dc1:.2} tok/s (range {dc1_lo:.2}..{dc1_hi:.2}); K {k_max} / K 1: {:.2}x", dc / dc1);
     println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits; recording them takes the host {record_ms:.2} ms",
         dispatches as f64 / cfg.n_layer as f64);
     println!(
@@ -114,6 +116,27 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         print_profile("one decode step", dec);
     }
     Ok(())
+}
+
+/// A greedy prefill of `prompt`, then `n_gen` draws in batches of the K that `batch` picks (as
+/// `Session` does): prefill and decode tok/s, and the largest K used.
+fn run_decode(b: &mut GpuBackend, prompt: &[u32], n_gen: usize, batch: &mut DecodeBatch) -> Result<(f64, f64, usize), String> {
+    b.truncate(0);
+    let mut sampler = gguf_web::engine::Sampler::new(SamplingParams::greedy());
+    let t = std::time::Instant::now();
+    let mut id = block_on(b.eval_sample(prompt, &mut sampler, prompt)).map_err(|e| e.to_string())?;
+    let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
+    let (mut done, mut k, mut k_max) = (0, 1, 0);
+    let t = std::time::Instant::now();
+    while done < n_gen {
+        k = batch.next(k).min(n_gen - done);
+        let tb = std::time::Instant::now();
+        let ids = block_on(b.eval_sample_many(&[id], &mut sampler, &[], k)).map_err(|e| e.to_string())?;
+        batch.observe(k, tb.elapsed().as_secs_f64() * 1e3);
+        id = *ids.last().ok_or("no ids drawn")?;
+        (done, k_max) = (done + k, k_max.max(k));
+    }
+    Ok((prefill, n_gen as f64 / t.elapsed().as_secs_f64(), k_max))
 }
 
 /// GPU time per kernel (timestamp queries) of a prefill of `prompt` and of one decode step.

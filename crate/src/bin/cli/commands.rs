@@ -151,9 +151,11 @@ fn generate(argv: &[String]) -> Result<(), String> {
         stop: Vec::new(),
         ignore_eos: args.flag("ignore-eos"),
         constraint: constraint(&args)?,
+        decode_k: None,
     };
     let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
     let mut session = Session::new(backend(&m, &args, ctx)?, std::rc::Rc::new(tok));
+    session.batch = gguf_web::engine::DecodeBatch::from_env()?;
     let json_out = args.flag("json");
     let mut stdout = std::io::stdout();
     let g = session
@@ -169,7 +171,7 @@ fn generate(argv: &[String]) -> Result<(), String> {
         let mut out = json!({
             "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
             "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
-            "finish_reason": g.finish.as_str(),
+            "finish_reason": g.finish.as_str(), "decode_k": g.decode_k,
             "backend": backend_fields(&session.backend).0, "adapter": backend_fields(&session.backend).1,
         });
         if let Some(c) = g.constraint {
@@ -184,11 +186,12 @@ fn generate(argv: &[String]) -> Result<(), String> {
     } else {
         println!();
         eprintln!(
-            "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s; {}]",
+            "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s (up to {} steps per round trip); {}]",
             g.prompt_ids.len(),
             g.ids.len(),
             g.prefill_tok_s(),
             g.decode_tok_s(),
+            g.decode_k,
             session.backend.describe()
         );
     }

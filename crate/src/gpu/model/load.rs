@@ -184,8 +184,8 @@ impl LoadingModel {
         let (s, attn_batch) = Scratch::new(&ctx, &cfg, n_ctx);
         let sampler = GpuSampler::new(&k, cfg.n_vocab);
         let id_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("sampled id"),
-            size: 4,
+            label: Some("sampled ids"),
+            size: 4 * super::MAX_DECODE_K as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });

@@ -26,6 +26,9 @@ use std::rc::Rc;
 /// Tokens per prefill batch (a multiple of the matmul's token tile).
 pub const MAX_BATCH: usize = 32;
 
+/// Decode steps run on the GPU per read-back at most (see `GpuModel::forward_sample_many`).
+pub const MAX_DECODE_K: usize = 64;
+
 /// A layer's weights on the GPU.
 pub struct GpuLayer {
     /// The q, k and v projections stacked into as few matrices as their quant types allow
@@ -119,7 +122,7 @@ pub(crate) struct Scratch {
 pub struct GpuModel {
     pub k: Kernels,
     sampler: GpuSampler,
-    /// 4 bytes, mappable: the sampled id comes back through it.
+    /// Mappable, [`MAX_DECODE_K`] ids: the sampled ids come back through it.
     id_staging: wgpu::Buffer,
     pub cfg: ModelConfig,
     pub w: GpuWeights,

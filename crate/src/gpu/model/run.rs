@@ -2,7 +2,7 @@
 //! pipelines, and the probe's read-back.
 
 use super::graph::Probe;
-use super::{GpuModel, Logits, WarmUp, MAX_BATCH};
+use super::{GpuModel, Logits, WarmUp, MAX_BATCH, MAX_DECODE_K};
 use crate::engine::SamplingParams;
 use crate::gpu::buffers::{read_f32, storage};
 use crate::gpu::error::GpuError;
@@ -40,21 +40,51 @@ impl GpuModel {
     /// Runs `tokens` and samples the next token on the GPU: only its id (4 bytes) is read back.
     /// `step` is the draw number (tokens generated so far), `history` the ids for the penalty.
     pub async fn forward_sample(&mut self, tokens: &[u32], params: &SamplingParams, step: u64, history: &[u32]) -> Result<u32, GpuError> {
+        Ok(self.forward_sample_many(tokens, params, step, history, 1).await?[0])
+    }
+
+    /// Runs `tokens`, then draws `k` tokens (at most [`MAX_DECODE_K`]) with draw numbers `step..`,
+    /// each drawn id copied on the GPU into the ids buffer that the next step's embedding reads:
+    /// the host waits once, for `k` ids (4 bytes each). Each step is submitted as soon as it is
+    /// recorded, so the GPU runs one step while the host records the next. The last id drawn is
+    /// not run. `history` (the repetition penalty's) applies to the first draw only: the later
+    /// ones would need the ids drawn before them, so with a penalty `k` must be 1.
+    pub async fn forward_sample_many(
+        &mut self,
+        tokens: &[u32],
+        params: &SamplingParams,
+        step: u64,
+        history: &[u32],
+        k: usize,
+    ) -> Result<Vec<u32>, GpuError> {
+        assert!((1..=MAX_DECODE_K).contains(&k) && (k == 1 || params.repetition_penalty == 1.0), "k = {k} with {params:?}");
         let n = tokens.len();
         let (head, last) = tokens.split_at(n - (n - 1) % MAX_BATCH - 1);
         if !head.is_empty() {
             self.forward(head, Logits::None).await?;
         }
         self.pipelines_ready(last.len(), 1, Some(params)).await?;
+        if k > 1 {
+            self.pipelines_ready(1, 1, Some(params)).await?;
+        }
         self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
-        let mut rec = self.k.recorder();
-        self.record_sampled(&mut rec, last.len(), params, step, history)?;
-        self.last_dispatches = rec.dispatches;
-        rec.submit();
-        self.submits += 1;
-        self.pos += last.len();
+        let mut t = last.len();
+        for i in 0..k {
+            let mut rec = self.k.recorder();
+            self.record_at(&mut rec, t, 1, self.pos, None)?;
+            self.sampler.record(&mut rec, &Bind::whole(&self.s.logits), 0, params, step + i as u64, history)?;
+            rec.copy(self.sampler.out(), 0, &self.id_staging, 4 * i as u64, 4);
+            if i + 1 < k {
+                rec.copy(self.sampler.out(), 0, &self.s.ids, 0, 4);
+            }
+            self.last_dispatches = rec.dispatches;
+            rec.submit();
+            self.submits += 1;
+            self.pos += t;
+            t = 1;
+        }
         let bytes = self.k.ctx.map_read(&self.id_staging).await?;
-        Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
+        Ok(bytes.chunks_exact(4).take(k).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect())
     }
 
     /// Draws again from the logits of the last [`Self::forward_sample`], which are still in the
