@@ -42,6 +42,21 @@ export interface LoadOptions {
    * batch time of 50 ms at the measured step time (an abort waits for the batch in flight).
    */
   decodeBatch?: number;
+  /**
+   * Where the model runs (default `'auto'`): `'webgpu'`, `'cpu'` (the core's SIMD kernels in
+   * WebAssembly, the weights in its memory; a model that cannot fit in wasm32's 4 GiB is an
+   * AdapterTooSmallError before any weight is downloaded), or `'auto'`: WebGPU on an adapter that is
+   * a GPU, the CPU path when there is no WebGPU, no adapter, or a fallback or software adapter
+   * (SwiftShader, lavapipe/llvmpipe). `engine.info.backend` says which ran.
+   */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+  /**
+   * CPU path: threads to run on (default: the browser's `hardwareConcurrency`, at most 16). Threads
+   * need a cross-origin isolated page (COOP/COEP headers, see the README); elsewhere it runs on one.
+   */
+  threads?: number;
+  /** CPU path on several threads: where the threaded build's .wasm file is (default: the package's wasm-threads/). */
+  threadsWasmUrl?: string | URL;
   /** WorkerEngine only: the worker script URL (default: the package's worker.js). */
   workerUrl?: string | URL;
 }
@@ -56,8 +71,16 @@ export interface ModelInfo {
   quantTypes: Record<string, number>;
   fileBytes: number;
   weightsBytes: number;
-  gpuBytes: number;
-  adapter: string;
+  /** WebGPU only. */
+  gpuBytes?: number;
+  /** WebGPU only. */
+  adapter?: string;
+  /** Where the model runs. */
+  backend: 'webgpu' | 'cpu';
+  /** Why `auto` (or the `backend` option) chose it. */
+  backendReason: string;
+  /** CPU path: the threads it runs on (1 unless the page is cross-origin isolated). */
+  threads?: number;
   chatTemplate: string;
   /** The `decodeBatch` load option, or `'adaptive'`. */
   decodeBatch: number | 'adaptive';

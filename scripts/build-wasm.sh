@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Builds the wasm core (release, wasm32-unknown-unknown, the recipe of docs/toolchain.md) and
-# generates its JS bindings into pkg/wasm/ with wasm-bindgen --target web.
+# generates its JS bindings with wasm-bindgen --target web: the plain build into pkg/wasm/, and the
+# threaded build of the CPU path (shared memory, a pool of workers; only on cross-origin isolated
+# pages) into pkg/wasm-threads/. GGUF_WEB_NO_THREADS=1 skips the threaded build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+t0=$SECONDS
 wasm_build "$@"
 # --experimental-reset-state-function: the JS glue can replace a trapped instance with a fresh one
 # (pkg/src/wasm.js does after a WebAssembly.RuntimeError; objects of the old instance then refuse use).
 wasm-bindgen --target web --experimental-reset-state-function --out-dir pkg/wasm target/wasm/wasm32-unknown-unknown/release/gguf_web.wasm
-echo "[build-wasm] pkg/wasm: $(du -h pkg/wasm/gguf_web_bg.wasm | cut -f1) wasm" >&2
+echo "[build-wasm] pkg/wasm: $(du -h pkg/wasm/gguf_web_bg.wasm | cut -f1) wasm ($((SECONDS - t0)) s)" >&2
+if [ "${GGUF_WEB_NO_THREADS:-0}" != 1 ]; then
+  t1=$SECONDS
+  wasm_build_threads "$@"
+  # No reset function: the threaded instance shares its memory with the pool's workers.
+  wasm-bindgen --target web --out-dir pkg/wasm-threads target/wasm-threads/wasm32-unknown-unknown/release/gguf_web.wasm
+  echo "[build-wasm] pkg/wasm-threads: $(du -h pkg/wasm-threads/gguf_web_bg.wasm | cut -f1) wasm ($((SECONDS - t1)) s)" >&2
+fi

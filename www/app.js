@@ -53,7 +53,7 @@ ui.loadBtn.addEventListener('click', async () => {
       },
     });
     const i = engine.info;
-    ui.status.textContent = `${i.name || i.architecture} · ${i.architecture} · ${i.parameters.layers} layers · context ${i.contextLength} · license ${i.license || 'not stated'} · ${i.adapter} · loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    ui.status.textContent = `${i.name || i.architecture} · ${i.architecture} · ${i.parameters.layers} layers · context ${i.contextLength} · license ${i.license || 'not stated'} · ${i.backend === 'cpu' ? `CPU, ${i.threads} thread${i.threads > 1 ? 's' : ''}` : i.adapter} · loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
     document.body.dataset.loaded = '1';
   } catch (e) {
     ui.status.textContent = `${e.name}: ${e.message}`;

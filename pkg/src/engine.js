@@ -1,10 +1,11 @@
 // The in-page engine: `Engine.load(url, options)` streams a GGUF file into WebGPU buffers and
 // returns an engine with an OpenAI-style chat/completions API.
 
-import { AbortError, CODE, InternalError, InvalidArgumentError, InvalidGGUFError, InvalidStateError, NetworkError, WebGPUUnavailableError, promised, toTyped, typedError } from './errors.js';
+import { AbortError, CODE, InternalError, InvalidArgumentError, InvalidGGUFError, InvalidStateError, NetworkError, promised, toTyped, typedError } from './errors.js';
 import { openModelFile } from './fetcher.js';
 import { chunkStream } from './stream.js';
 import { coreFailure, isTrap, loadCore, poisonCore, gpuMemoryBytes } from './wasm.js';
+import { chooseBackend, cpuThreads } from './backend.js';
 
 const HEADER_STEP = 1 << 20;
 
@@ -76,7 +77,7 @@ function samplingOptions(req) {
 export class Engine {
   /**
    * @param {string} url  a GGUF file (http(s) or relative)
-   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, revalidate, retries, wasmUrl, defaultLimits, tuning }`
+   * @param {object} [options] `{ onProgress, signal, sha256, contextLength, cache, revalidate, retries, wasmUrl, defaultLimits, tuning, backend, threads }`
    */
   static async load(url, options = {}) {
     const k = options.decodeBatch;
@@ -94,9 +95,12 @@ export class Engine {
 
   static async #loadOnce(url, options) {
     const { onProgress = () => {}, signal, sha256, contextLength, cache = true, revalidate = true, retries = 2, wasmUrl, defaultLimits = false, tuning } = options;
-    if (!globalThis.navigator || !navigator.gpu) throw new WebGPUUnavailableError('this browser does not expose WebGPU (navigator.gpu is missing)');
     const t0 = performance.now();
-    const { core, instance } = await loadCore(wasmUrl);
+    // WebGPU, or the CPU path (backend.js); threads only where the page is cross-origin isolated.
+    const chosen = await chooseBackend(options.backend);
+    const cpu = chosen.backend === 'cpu';
+    const threads = cpu ? cpuThreads(options.threads) : 1;
+    const { core, instance } = await loadCore(cpu && threads > 1 ? options.threadsWasmUrl : wasmUrl, { threads });
     const parts = splitUrls(url);
     if (parts && sha256) throw new InvalidArgumentError('sha256 checks a single file; it cannot be used with a split GGUF');
     const files = [];
@@ -117,9 +121,10 @@ export class Engine {
       const total = files.reduce((n, f) => n + f.total, 0);
       onProgress({ phase: 'device', loaded: 0, total });
       const opts = { contextLength, sha256, defaultLimits, tuning };
+      const Loader = cpu ? core.CpuModelLoader : core.ModelLoader;
       loader = parts
-        ? await core.ModelLoader.createSplit(prefixes, files.map((f) => f.total), opts)
-        : await core.ModelLoader.create(prefixes[0], files[0].total, opts);
+        ? await Loader.createSplit(prefixes, files.map((f) => f.total), opts)
+        : await Loader.create(prefixes[0], files[0].total, opts);
       // The parts are fed as one virtual file: their concatenation.
       let base = 0;
       for (const file of files) {
@@ -150,6 +155,7 @@ export class Engine {
         // Decode steps per GPU round trip: fixed for every request, or adaptive (the core's choice).
         engine.decodeBatch = options.decodeBatch ?? null;
         engine.info.decodeBatch = engine.decodeBatch ?? 'adaptive';
+        engine.info.backendReason = chosen.reason;
         engine.loadStats = { ms: performance.now() - t0, parts: files.length, requests: files.reduce((n, f) => n + f.stats.requests, 0) };
         return engine;
       } catch (e) {

@@ -1,6 +1,9 @@
-// Loads the wasm core once per JS realm (page or worker).
+// Loads the wasm core once per JS realm (page or worker): the plain build, or for the CPU path on
+// several threads the threaded build (pkg/wasm-threads/: shared memory, a pool of workers,
+// threads.js), which can only be instantiated on a cross-origin isolated page.
 import init, * as core from '../wasm/gguf_web.js';
 import { InternalError } from './errors.js';
+import { startPool } from './threads.js';
 
 let ready = null;
 
@@ -98,11 +101,15 @@ export function gpuMemoryBytes() {
 let instance = 0; // increments with each replacement
 const traps = new Map(); // instance id → the trap that poisoned it
 
+let threaded = null; // { ready, threads }: the threaded build, once asked for
+
 /**
  * Resolves to `{ core, instance }`: the wasm module's exports and the id of the instance behind
- * them; `wasmUrl` overrides where the .wasm file is fetched from.
+ * them; `wasmUrl` overrides where the .wasm file is fetched from. With `threads` > 1, the threaded
+ * build with a pool of `threads - 1` workers (once per realm: later calls get the same pool).
  */
-export async function loadCore(wasmUrl) {
+export async function loadCore(wasmUrl, { threads = 1 } = {}) {
+  if (threads > 1) return loadThreaded(wasmUrl, threads);
   if (!ready) {
     requestSubgroups();
     ready = init(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => core);
@@ -131,4 +138,24 @@ export function poisonCore(id, error) {
 /** Why instance `id`'s objects are dead (the trap that poisoned it), or null while it is usable. */
 export function coreFailure(id) {
   return traps.get(id) ?? null;
+}
+
+async function loadThreaded(wasmUrl, threads) {
+  if (!threaded) {
+    threaded = {
+      ready: (async () => {
+        const t = await import('../wasm-threads/gguf_web.js');
+        await t.default(wasmUrl ? { module_or_path: wasmUrl } : undefined);
+        await startPool(t, threads - 1);
+        return t;
+      })(),
+    };
+    threaded.ready.catch(() => {
+      threaded = null;
+    });
+  }
+  const t = await threaded.ready;
+  // The threaded instance shares its memory with the pool's workers: it cannot be reset in place.
+  if (traps.has('threads')) throw new InternalError('the threaded WebAssembly core trapped: reload the page to use the CPU path on several threads again');
+  return { core: t, instance: 'threads' };
 }

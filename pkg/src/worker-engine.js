@@ -10,6 +10,7 @@ export class WorkerEngine {
     if (signal && signal.aborted) return Promise.reject(new AbortError('the load was aborted'));
     // URLs do not survive postMessage, and a relative one must mean the page's, not the worker's.
     if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, location.href).href;
+    if (rest.threadsWasmUrl !== undefined) rest.threadsWasmUrl = new URL(rest.threadsWasmUrl, location.href).href;
     // Written out so that bundlers (Vite, webpack) see the worker and emit it.
     const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     return new Promise((resolve, reject) => {

@@ -3,21 +3,26 @@
 import assert from 'node:assert/strict';
 import { goldenCases } from './golden.mjs';
 
-/** llama.cpp's greedy ids for model `key` (golden.mjs MODELS) in the page and in a worker, and the teacher-forced argmax. */
-export async function checkGreedyIds(page, key, file, { label = '' } = {}) {
+/**
+ * llama.cpp's greedy ids for model `key` (golden.mjs MODELS) in the page and in a worker, and the
+ * teacher-forced argmax; `load`: more load options (the backend). Resolves to each host's `info`.
+ */
+export async function checkGreedyIds(page, key, file, { label = '', load = {} } = {}) {
+  const infos = {};
   const c = goldenCases(key)[0];
   for (const host of ['Engine', 'WorkerEngine']) {
     const r = await page.evaluate(
-      async ({ host, file, prompt, n, seq }) => {
-        const e = await gw[host].load('/models/' + file, { cache: false });
+      async ({ host, file, prompt, n, seq, load }) => {
+        const e = await gw[host].load('/models/' + file, { cache: false, ...load });
         const out = await e.completions.create({ prompt, max_tokens: n, temperature: 0, ignore_eos: true });
         // Teacher-forced over the prompt and llama.cpp's ids: the argmax at every position.
         const top = await e.topLogits(seq, { top: 1 });
         await e.unload();
-        return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens, argmax: top.map((row) => row[0].id) };
+        return { ids: out.token_ids, promptTokens: out.usage.prompt_tokens, argmax: top.map((row) => row[0].id), info: e.info };
       },
-      { host, file, prompt: c.prompt, n: c.nSure, seq: [...c.prompt_ids, ...c.ids.slice(0, -1)] },
+      { host, file, prompt: c.prompt, n: c.nSure, seq: [...c.prompt_ids, ...c.ids.slice(0, -1)], load },
     );
+    infos[host] = r.info;
     assert.equal(r.promptTokens, c.prompt_ids.length, `${host}: prompt tokens`);
     assert.deepEqual(r.ids, c.ids.slice(0, c.nSure), `${host}: ids over the ${c.nSure} sure steps`);
     const p = c.prompt_ids.length;
@@ -26,6 +31,7 @@ export async function checkGreedyIds(page, key, file, { label = '' } = {}) {
     });
     console.log(`${label}${key} ${host}: ${c.nSure} greedy ids equal llama.cpp's`);
   }
+  return infos;
 }
 
 /** Loads SmolLM2 (`file`) as window.engine and window.workerEngine, both in window.hosts. */

@@ -3,7 +3,9 @@
 
 mod forward;
 pub mod ops;
-mod parallel;
+pub mod parallel;
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub mod pool_wasm;
 mod weights;
 
 pub use forward::{CpuModel, KvCache};

@@ -1,4 +1,6 @@
-//! Splitting row ranges over the machine's cores. On wasm32 (no threads) it runs in place.
+//! Splitting work over the machine's cores. Natively scoped threads; in the browser's threaded
+//! build (wasm32 with `+atomics`) the Web Worker pool of `pool_wasm.rs`; in the plain wasm32 build
+//! everything runs in place on one thread.
 
 /// Calls `f(start, end, out_chunk)` for disjoint row ranges covering `0..rows`, where `out_chunk`
 /// is the matching slice of `out` (`row_width` values per row), on up to all available cores.
@@ -23,10 +25,71 @@ where
         }
     });
     #[cfg(target_arch = "wasm32")]
-    f(0, rows, out);
+    {
+        let per = rows.div_ceil(threads);
+        let base = SendPtr(out.as_mut_ptr());
+        let len = out.len();
+        for_each_task(rows.div_ceil(per), |i| {
+            let (start, end) = (i * per, ((i + 1) * per).min(rows));
+            let (lo, hi) = (start * row_width, (end * row_width).min(len));
+            // Tasks cover disjoint rows of `out`, which outlives them (`for_each_task` waits).
+            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(lo), hi - lo) };
+            f(start, end, chunk)
+        });
+    }
 }
 
-fn threads() -> usize {
+/// A pointer shared by tasks that each touch their own part of what it points to.
+#[cfg(target_arch = "wasm32")]
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+#[cfg(target_arch = "wasm32")]
+unsafe impl Send for SendPtr {}
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for SendPtr {}
+#[cfg(target_arch = "wasm32")]
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Runs `f(0)`, ..., `f(n - 1)`, spread over the threads; returns when all are done. Natively on a
+/// pool started once (a rayon pool of [`threads`] threads): the fast engine calls this hundreds
+/// of times per token, where spawning threads each time (~20 µs) would cost more than the work.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn for_each_task<F: Fn(usize) + Sync>(n: usize, f: F) {
+    use rayon::prelude::*;
+    match pool() {
+        Some(p) if n > 1 => p.install(|| (0..n).into_par_iter().for_each(&f)),
+        _ => (0..n).for_each(f),
+    }
+}
+
+/// The native pool; `None` with one thread or where threads cannot start (then tasks run in order).
+#[cfg(not(target_arch = "wasm32"))]
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    use std::sync::OnceLock;
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = threads();
+        (n > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("gguf-web-{i}")).build().ok()).flatten()
+    })
+    .as_ref()
+}
+
+/// Runs `f(0)`, ..., `f(n - 1)`, spread over the threads; returns when all are done. In the
+/// browser, on the worker pool when there is one (`pool_wasm.rs`), else in order on this thread.
+#[cfg(target_arch = "wasm32")]
+pub fn for_each_task<F: Fn(usize) + Sync>(n: usize, f: F) {
+    #[cfg(target_feature = "atomics")]
+    super::pool_wasm::run(n, &f);
+    #[cfg(not(target_feature = "atomics"))]
+    (0..n).for_each(f);
+}
+
+/// The threads work is spread over.
+pub fn threads() -> usize {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use std::sync::OnceLock;
@@ -38,6 +101,10 @@ fn threads() -> usize {
                 .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
         })
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    {
+        super::pool_wasm::threads()
+    }
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     1
 }

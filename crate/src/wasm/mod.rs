@@ -3,12 +3,15 @@
 //! the weights chunk by chunk as they stream from `fetch`, and a `Model` generates token by token
 //! (`next()` resolves with one token), so that JS can stream, abort and reuse the KV cache.
 
+mod cpu_loader;
 mod errors;
 mod loader;
 mod model;
 mod testing;
 mod text;
+mod threads;
 
+pub use cpu_loader::CpuModelLoader;
 pub use errors::js_error;
 pub use loader::ModelLoader;
 pub use model::Model;

@@ -1,5 +1,5 @@
-//! A loaded model in the browser: a thin binding over the generation core ([`Session`]), with
-//! the tokenizer and chat template as their own object ([`Text`]).
+//! A loaded model in the browser: a thin binding over the generation core ([`Session`]) on WebGPU
+//! or on the CPU path, with the tokenizer and chat template as their own object ([`Text`]).
 
 use super::errors::{coded, js_error};
 use super::text::Text;
@@ -79,9 +79,28 @@ impl GenOptions {
     }
 }
 
+/// The CPU path's backend in the browser.
+pub(crate) type CpuSide = crate::engine::CpuBackend;
+
+/// The session on whichever backend the model was loaded for; each keeps its own monomorphic code.
+enum Sessions {
+    Gpu(Session<GpuBackend>),
+    Cpu(Session<CpuSide>),
+}
+
+/// `$body` with `$s` bound to the session, whichever backend it runs on.
+macro_rules! with_session {
+    ($self:expr, $s:ident => $body:expr) => {
+        match &mut $self.session {
+            Sessions::Gpu($s) => $body,
+            Sessions::Cpu($s) => $body,
+        }
+    };
+}
+
 #[wasm_bindgen]
 pub struct Model {
-    session: Session<GpuBackend>,
+    session: Sessions,
     text: Text,
     info: serde_json::Value,
     /// `next()` or `topLogits()` is awaiting the GPU.
@@ -95,13 +114,29 @@ impl Model {
         info["gpuBytes"] = json!(gpu.gpu_bytes());
         info["chatTemplate"] = json!(template.origin);
         let tok = Rc::new(tok);
+        info["backend"] = json!("webgpu");
         let text = Text { tok: tok.clone(), template: Rc::new(template) };
-        Model { session: Session::new(GpuBackend { model: gpu }, tok), text, info, busy: false }
+        Model { session: Sessions::Gpu(Session::new(GpuBackend { model: gpu }, tok)), text, info, busy: false }
     }
 
-    /// The model's device (the test hooks of `testing.rs`).
-    pub(super) fn gpu_ctx(&self) -> &crate::gpu::GpuContext {
-        self.session.backend.model.ctx()
+    /// A model on the CPU path; `info` gets the backend, the threads and the weights' bytes.
+    pub(crate) fn new_cpu(cpu: CpuSide, tok: Tokenizer, template: ChatTemplate, mut info: serde_json::Value) -> Model {
+        use crate::engine::Backend;
+        info["backend"] = json!("cpu");
+        info["threads"] = json!(crate::cpu::parallel::threads());
+        info["contextLength"] = json!(cpu.capacity());
+        info["chatTemplate"] = json!(template.origin);
+        let tok = Rc::new(tok);
+        let text = Text { tok: tok.clone(), template: Rc::new(template) };
+        Model { session: Sessions::Cpu(Session::new(cpu, tok)), text, info, busy: false }
+    }
+
+    /// The model's device (the test hooks of `testing.rs`); none on the CPU path.
+    pub(super) fn gpu_ctx(&self) -> Option<&crate::gpu::GpuContext> {
+        match &self.session {
+            Sessions::Gpu(s) => Some(s.backend.model.ctx()),
+            Sessions::Cpu(_) => None,
+        }
     }
 
     fn check_idle(&self, what: &'static str) -> Result<(), JsValue> {
@@ -134,7 +169,8 @@ impl Model {
         } else {
             serde_wasm_bindgen::from_value(options).map_err(|e| js_error(ErrorCode::InvalidArgument, &e.to_string()))?
         };
-        let started = self.session.begin(&prompt_ids, &o.into_core().map_err(coded)?).map_err(coded)?;
+        let o = o.into_core().map_err(coded)?;
+        let started = with_session!(self, s => s.begin(&prompt_ids, &o)).map_err(coded)?;
         to_js(&json!({ "promptTokens": started.prompt_tokens, "reusedTokens": started.reused_tokens }))
     }
 
@@ -142,7 +178,7 @@ impl Model {
     pub async fn next(&mut self) -> Result<JsValue, JsValue> {
         self.check_idle("next() called while the previous call is pending")?;
         self.busy = true;
-        let r = self.session.next().await;
+        let r = with_session!(self, s => s.next().await);
         self.busy = false;
         match r.map_err(coded)? {
             Event::Token { id, text } => to_js(&json!({ "id": id, "text": text, "done": false })),
@@ -152,7 +188,7 @@ impl Model {
 
     /// Stops the current generation; its usage is returned like the last `next()`.
     pub fn abort(&mut self) -> Result<JsValue, JsValue> {
-        match self.session.abort() {
+        match with_session!(self, s => s.abort()) {
             Some(Event::Done { id, text, summary }) => finish_event(id, text, &summary),
             _ => to_js(&json!({ "done": true })),
         }
@@ -164,11 +200,11 @@ impl Model {
     #[wasm_bindgen(js_name = topLogits)]
     pub async fn top_logits(&mut self, ids: Vec<u32>, top: u32) -> Result<Vec<f32>, JsValue> {
         self.check_idle("a generation is in progress")?;
-        if self.session.in_progress() {
+        if with_session!(self, s => s.in_progress()) {
             return Err(coded(EngineError::Busy("a generation is in progress")));
         }
         self.busy = true;
-        let r = self.session.top_logits(&ids, top as usize).await;
+        let r = with_session!(self, s => s.top_logits(&ids, top as usize).await);
         self.busy = false;
         Ok(r.map_err(coded)?.iter().flatten().flat_map(|&(i, l)| [i as f32, l]).collect())
     }
@@ -176,7 +212,8 @@ impl Model {
     /// Frees the GPU buffers now (dropping the JS object also does, when it is collected).
     pub fn unload(self) {}
 
-    /// WASM linear memory in bytes (the weights never pass through it).
+    /// WASM linear memory in bytes (on WebGPU the weights never pass through it; on the CPU path
+    /// they live in it).
     #[wasm_bindgen(js_name = wasmMemoryBytes)]
     pub fn wasm_memory_bytes() -> f64 {
         (core::arch::wasm32::memory_size(0) * 65536) as f64

@@ -45,7 +45,8 @@ impl Model {
         if key != LOSE_KEY {
             return Err(refuse("__testLoseDevice"));
         }
-        lose(self.gpu_ctx());
+        let ctx = self.gpu_ctx().ok_or_else(|| js_error(ErrorCode::InvalidState, "the model runs on the CPU: it has no device to lose"))?;
+        lose(ctx);
         Ok(())
     }
 }
