@@ -99,9 +99,35 @@ pub fn golden(
     key: &str,
     tok: &Rc<Tokenizer>,
     backend: &mut dyn Backend,
+    reference: Option<&mut CpuBackend>,
+    nmse_tol: f64,
+    select: Selection,
+) {
+    checks(key, tok, backend, reference, nmse_tol, select, true);
+}
+
+/// [`golden`] for an engine that quantizes its activations to 8 bits in the matrix products (the
+/// fast CPU engine, as llama.cpp's CPU does): the same greedy ids, with its logits held to the CPU
+/// reference's by NMSE (`nmse_tol`) instead of to llama.cpp's exact-f32 values.
+pub fn golden_quantized(
+    key: &str,
+    tok: &Rc<Tokenizer>,
+    backend: &mut dyn Backend,
+    reference: &mut CpuBackend,
+    nmse_tol: f64,
+    select: Selection,
+) {
+    checks(key, tok, backend, Some(reference), nmse_tol, select, false);
+}
+
+fn checks(
+    key: &str,
+    tok: &Rc<Tokenizer>,
+    backend: &mut dyn Backend,
     mut reference: Option<&mut CpuBackend>,
     nmse_tol: f64,
     select: Selection,
+    exact_f32: bool,
 ) {
     let n_vocab = backend.config().n_vocab;
     let all = cases(key);
@@ -130,7 +156,7 @@ pub fn golden(
                 failures.push(format!("{key} case {ci}: logits NMSE {e:.2e} against the CPU reference (limit {nmse_tol:.0e})"));
             }
         }
-        for (pos, top) in c.f32_top.iter().enumerate() {
+        for (pos, top) in c.f32_top.iter().enumerate().filter(|_| exact_f32) {
             let row = &logits[pos * n_vocab..(pos + 1) * n_vocab];
             for &(id, want) in top {
                 let got = row[id as usize];

@@ -1,6 +1,7 @@
 //! The CPU reference engine: a plain f32 forward pass with obvious loops. It is the oracle for every
 //! GPU kernel, so clarity beats speed; weights are dequantized once at load time.
 
+pub mod fast;
 mod forward;
 pub mod ops;
 pub mod parallel;

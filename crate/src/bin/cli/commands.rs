@@ -2,6 +2,7 @@
 
 use super::args::Args;
 use gguf_web::constraint::ConstraintSpec;
+use gguf_web::cpu::fast::{FastBackend, FastModel};
 use gguf_web::cpu::ops::{argmax, log_softmax};
 use gguf_web::cpu::CpuModel;
 use gguf_web::engine::{eval_blocking, Backend, CpuBackend, GenerateOptions, GpuBackend, SamplingParams, Session};
@@ -18,9 +19,9 @@ const USAGE: &str = "usage: gguf-web <command> [options]
 
 commands:
   generate --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
-           [--min-p P] [--repetition-penalty R] [--seed S] [--chat] [--backend cpu|gpu] [--json]
+           [--min-p P] [--repetition-penalty R] [--seed S] [--chat] [--backend gpu|cpu|reference] [--json]
   tokenize --model PATH --text TEXT [--json]
-  score    --model PATH --ids 1,2,3 [--backend cpu|gpu] [--json]
+  score    --model PATH --ids 1,2,3 [--backend gpu|cpu|reference] [--json]
   inspect  --model PATH [--json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
@@ -57,10 +58,15 @@ fn open(path: &str) -> Result<Opened, String> {
     Ok(Opened { src, gguf })
 }
 
-/// The engine `--backend` asks for: the GPU by default, the CPU reference with `cpu`.
+/// The engine `--backend` asks for: the GPU by default, the fast CPU engine with `cpu`, the CPU
+/// reference (the oracle) with `reference`.
 fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, String> {
     match args.get("backend").unwrap_or("gpu") {
         "cpu" => {
+            let model = FastModel::load(&*m.src, &m.gguf, context).map_err(|e| e.to_string())?;
+            Ok(Box::new(FastBackend::new(model)))
+        }
+        "reference" => {
             let model = CpuModel::load(&*m.src, &m.gguf).map_err(|e| e.to_string())?;
             Ok(Box::new(CpuBackend::new(model, context)))
         }
@@ -68,16 +74,19 @@ fn backend(m: &Opened, args: &Args, context: usize) -> Result<Box<dyn Backend>, 
             let b = GpuBackend::open(&*m.src, &m.gguf, context, DeviceRequest::default(), &mut |_, _| {}).map_err(|e| e.to_string())?;
             Ok(Box::new(b))
         }
-        other => Err(format!("--backend must be gpu or cpu, not {other:?}")),
+        other => Err(format!("--backend must be gpu, cpu or reference, not {other:?}")),
     }
 }
 
-/// ("gpu" | "cpu", adapter description) for JSON reports.
+/// ("gpu" | "cpu" | "reference", adapter description) for JSON reports.
 fn backend_fields(b: &dyn Backend) -> (String, String) {
     let d = b.describe();
-    match d.strip_prefix("gpu: ") {
-        Some(adapter) => ("gpu".into(), adapter.into()),
-        None => (d, "cpu (reference engine)".into()),
+    if let Some(adapter) = d.strip_prefix("gpu: ") {
+        return ("gpu".into(), adapter.into());
+    }
+    match d.strip_prefix("cpu: ") {
+        Some(how) => ("cpu".into(), how.into()),
+        None => ("reference".into(), "cpu (reference engine)".into()),
     }
 }
 

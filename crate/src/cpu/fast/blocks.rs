@@ -1,0 +1,346 @@
+//! Each quantized block type, decoded 32 values at a time into signed bytes for the integer dot
+//! products, straight from the GGUF block layout (`crate::quant` has the structs and the f32
+//! reference decoders these follow; ggml's `ggml-common.h` the layouts).
+//!
+//! A block's value i is `d · sc[i / 16] · q[i] + ms[i / 16]·(sum of the activations' half)`, in
+//! the terms of [`Chunk`]: the dot product of a chunk with 32 activations `a = da · qa` is then
+//! `d · da · Σ_h sc[h] · (q·qa)_h + Σ_h ms[h] · (da · Σ qa)_h`: integers inside, floats once.
+
+use super::simd::{arr16, Simd};
+use crate::quant::{f16_to_f32, k4_scale_min, q3k_scales, GgmlType, KVALUES_IQ4NL};
+
+/// 32 consecutive values of a block.
+pub struct Chunk<S: Simd> {
+    /// Values 0..16 and 16..32 as signed bytes.
+    pub q: [S::I8; 2],
+    pub d: f32,
+    /// Integer scales of the two halves (only read when the kind's `SUB16`).
+    pub sc: [i32; 2],
+    /// Weights of the two halves' activation sums (only read when the kind's `MIN`).
+    pub ms: [f32; 2],
+}
+
+/// A block type's geometry and decoder.
+pub trait Kind {
+    const TYPE: GgmlType;
+    const BYTES: usize;
+    /// Chunks of 32 per block.
+    const CHUNKS: usize;
+    /// The halves have their own integer scales.
+    const SUB16: bool;
+    /// Values carry an offset proportional to a minimum.
+    const MIN: bool;
+    /// Calls `f(chunk index in the block, chunk)` for each chunk of the block `b`.
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: impl FnMut(usize, Chunk<S>));
+}
+
+#[inline(always)]
+fn f16(b: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+#[inline(always)]
+fn chunk<S: Simd>(q: [S::I8; 2], d: f32) -> Chunk<S> {
+    Chunk { q, d, sc: [1, 1], ms: [0.0, 0.0] }
+}
+
+/// Low nibbles (values 0..16) and high nibbles (16..32) of 16 bytes.
+#[inline(always)]
+fn nibbles<S: Simd>(s: S, b: &[u8]) -> [S::I8; 2] {
+    let v = s.load(arr16(b));
+    [s.and(v, s.splat_i8(0xF)), s.shr_u8::<4>(v)]
+}
+
+pub struct Q4_0;
+impl Kind for Q4_0 {
+    const TYPE: GgmlType = GgmlType::Q4_0;
+    const BYTES: usize = 18;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let eight = s.splat_i8(8);
+        let [lo, hi] = nibbles(s, &b[2..18]);
+        f(0, chunk([s.sub_i8(lo, eight), s.sub_i8(hi, eight)], f16(b, 0)));
+    }
+}
+
+pub struct Q4_1;
+impl Kind for Q4_1 {
+    const TYPE: GgmlType = GgmlType::Q4_1;
+    const BYTES: usize = 20;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = true;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let m = f16(b, 2);
+        f(0, Chunk { ms: [m, m], ..chunk(nibbles(s, &b[4..20]), f16(b, 0)) });
+    }
+}
+
+/// Nibbles with the fifth bit from `qh` (bit i for value i) added as 16.
+#[inline(always)]
+fn five_bits<S: Simd>(s: S, qh: u32, qs: &[u8]) -> [S::I8; 2] {
+    let [lo, hi] = nibbles(s, qs);
+    let sixteen = s.splat_i8(16);
+    let h0 = s.and(s.bits16(qh as u16), sixteen);
+    let h1 = s.and(s.bits16((qh >> 16) as u16), sixteen);
+    [s.or(lo, h0), s.or(hi, h1)]
+}
+
+pub struct Q5_0;
+impl Kind for Q5_0 {
+    const TYPE: GgmlType = GgmlType::Q5_0;
+    const BYTES: usize = 22;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let [lo, hi] = five_bits(s, qh, &b[6..22]);
+        let sixteen = s.splat_i8(16);
+        f(0, chunk([s.sub_i8(lo, sixteen), s.sub_i8(hi, sixteen)], f16(b, 0)));
+    }
+}
+
+pub struct Q5_1;
+impl Kind for Q5_1 {
+    const TYPE: GgmlType = GgmlType::Q5_1;
+    const BYTES: usize = 24;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = true;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let m = f16(b, 2);
+        f(0, Chunk { ms: [m, m], ..chunk(five_bits(s, qh, &b[8..24]), f16(b, 0)) });
+    }
+}
+
+pub struct Q8_0;
+impl Kind for Q8_0 {
+    const TYPE: GgmlType = GgmlType::Q8_0;
+    const BYTES: usize = 34;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        f(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(b, 0)));
+    }
+}
+
+#[inline(always)]
+fn iq4_table<S: Simd>(s: S) -> S::I8 {
+    s.load(&KVALUES_IQ4NL.map(|v| v as u8))
+}
+
+pub struct IQ4NL;
+impl Kind for IQ4NL {
+    const TYPE: GgmlType = GgmlType::IQ4_NL;
+    const BYTES: usize = 18;
+    const CHUNKS: usize = 1;
+    const SUB16: bool = false;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let t = iq4_table(s);
+        let [lo, hi] = nibbles(s, &b[2..18]);
+        f(0, chunk([s.lookup(t, lo), s.lookup(t, hi)], f16(b, 0)));
+    }
+}
+
+pub struct IQ4XS;
+impl Kind for IQ4XS {
+    const TYPE: GgmlType = GgmlType::IQ4_XS;
+    const BYTES: usize = 136;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = false;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let t = iq4_table(s);
+        let d = f16(b, 0);
+        let scales_h = u16::from_le_bytes([b[2], b[3]]);
+        for ib in 0..8 {
+            let lo = (b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF;
+            let hi = ((scales_h >> (2 * ib)) & 3) as u8;
+            let sc = (lo | (hi << 4)) as i32 - 32;
+            let [l, h] = nibbles(s, &b[8 + 16 * ib..24 + 16 * ib]);
+            f(ib, chunk([s.lookup(t, l), s.lookup(t, h)], d * sc as f32));
+        }
+    }
+}
+
+/// The 12 packed scale bytes of Q4_K and Q5_K at `b[4..16]`.
+#[inline(always)]
+fn k_scales(b: &[u8]) -> [u8; 12] {
+    b[4..16].try_into().expect("12 bytes")
+}
+
+pub struct Q4K;
+impl Kind for Q4K {
+    const TYPE: GgmlType = GgmlType::Q4_K;
+    const BYTES: usize = 144;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = false;
+    const MIN: bool = true;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let (d, dmin) = (f16(b, 0), f16(b, 2));
+        let sc = k_scales(b);
+        let mask = s.splat_i8(0xF);
+        for j in 0..4 {
+            let q = &b[16 + 32 * j..48 + 32 * j];
+            let (v0, v1) = (s.load(arr16(q)), s.load(arr16(&q[16..])));
+            for (half, q) in [[s.and(v0, mask), s.and(v1, mask)], [s.shr_u8::<4>(v0), s.shr_u8::<4>(v1)]].into_iter().enumerate() {
+                let (scale, min) = k4_scale_min(2 * j + half, &sc);
+                let m = -dmin * min as f32;
+                f(2 * j + half, Chunk { ms: [m, m], ..chunk(q, d * scale as f32) });
+            }
+        }
+    }
+}
+
+pub struct Q5K;
+impl Kind for Q5K {
+    const TYPE: GgmlType = GgmlType::Q5_K;
+    const BYTES: usize = 176;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = false;
+    const MIN: bool = true;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let (d, dmin) = (f16(b, 0), f16(b, 2));
+        let sc = k_scales(b);
+        let mask = s.splat_i8(0xF);
+        let sixteen = s.splat_i8(16);
+        let (h0, h1) = (s.load(arr16(&b[16..32])), s.load(arr16(&b[32..48])));
+        for j in 0..4 {
+            let q = &b[48 + 32 * j..80 + 32 * j];
+            let (v0, v1) = (s.load(arr16(q)), s.load(arr16(&q[16..])));
+            for half in 0..2 {
+                let bit = s.splat_i8((1u8 << (2 * j + half)) as i8);
+                let high = |h| s.and(s.eq_i8(s.and(h, bit), bit), sixteen);
+                let (q0, q1) = if half == 0 { (s.and(v0, mask), s.and(v1, mask)) } else { (s.shr_u8::<4>(v0), s.shr_u8::<4>(v1)) };
+                let (scale, min) = k4_scale_min(2 * j + half, &sc);
+                let m = -dmin * min as f32;
+                f(2 * j + half, Chunk { ms: [m, m], ..chunk([s.or(q0, high(h0)), s.or(q1, high(h1))], d * scale as f32) });
+            }
+        }
+    }
+}
+
+pub struct Q6K;
+impl Kind for Q6K {
+    const TYPE: GgmlType = GgmlType::Q6_K;
+    const BYTES: usize = 210;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = true;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let d = f16(b, 208);
+        let mask = s.splat_i8(0xF);
+        let three = s.splat_i8(0x30);
+        let bias = s.splat_i8(32);
+        for half in 0..2 {
+            let ql = &b[64 * half..64 * half + 64];
+            let qh = &b[128 + 32 * half..160 + 32 * half];
+            let sc = &b[192 + 8 * half..200 + 8 * half];
+            let l = [s.load(arr16(ql)), s.load(arr16(&ql[16..])), s.load(arr16(&ql[32..])), s.load(arr16(&ql[48..]))];
+            let h = [s.load(arr16(qh)), s.load(arr16(&qh[16..]))];
+            for k in 0..4 {
+                // Chunk k takes the low (k < 2) or high nibbles of ql[32·(k % 2)..], and bits
+                // 2k, 2k+1 of qh moved to bits 4, 5.
+                let low = |v| if k < 2 { s.and(v, mask) } else { s.shr_u8::<4>(v) };
+                let high = |v| {
+                    let v = match k {
+                        0 => s.shl_u8::<4>(v),
+                        1 => s.shl_u8::<2>(v),
+                        2 => v,
+                        _ => s.shr_u8::<2>(v),
+                    };
+                    s.and(v, three)
+                };
+                let base = 2 * (k % 2);
+                let q = [s.sub_i8(s.or(low(l[base]), high(h[0])), bias), s.sub_i8(s.or(low(l[base + 1]), high(h[1])), bias)];
+                let scales = [sc[2 * k] as i8 as i32, sc[2 * k + 1] as i8 as i32];
+                f(4 * half + k, Chunk { sc: scales, ..chunk(q, d) });
+            }
+        }
+    }
+}
+
+pub struct Q3K;
+impl Kind for Q3K {
+    const TYPE: GgmlType = GgmlType::Q3_K;
+    const BYTES: usize = 110;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = true;
+    const MIN: bool = false;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let d = f16(b, 108);
+        let scales = q3k_scales(b[96..108].try_into().expect("12 bytes"));
+        let (three, four, zero) = (s.splat_i8(3), s.splat_i8(4), s.splat_i8(0));
+        let hm = [s.load(arr16(b)), s.load(arr16(&b[16..32]))];
+        for half in 0..2 {
+            let q = &b[32 + 32 * half..64 + 32 * half];
+            let v = [s.load(arr16(q)), s.load(arr16(&q[16..]))];
+            for shift in 0..4 {
+                let bit = s.splat_i8((1u8 << (4 * half + shift)) as i8);
+                let val = |i: usize| {
+                    let two = match shift {
+                        0 => v[i],
+                        1 => s.shr_u8::<2>(v[i]),
+                        2 => s.shr_u8::<4>(v[i]),
+                        _ => s.shr_u8::<6>(v[i]),
+                    };
+                    // 4 is subtracted where the high bit is clear.
+                    let clear = s.eq_i8(s.and(hm[i], bit), zero);
+                    s.sub_i8(s.and(two, three), s.and(clear, four))
+                };
+                let is = 8 * half + 2 * shift;
+                f(4 * half + shift, Chunk { sc: [scales[is] as i32, scales[is + 1] as i32], ..chunk([val(0), val(1)], d) });
+            }
+        }
+    }
+}
+
+pub struct Q2K;
+impl Kind for Q2K {
+    const TYPE: GgmlType = GgmlType::Q2_K;
+    const BYTES: usize = 84;
+    const CHUNKS: usize = 8;
+    const SUB16: bool = true;
+    const MIN: bool = true;
+    #[inline(always)]
+    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+        let (d, dmin) = (f16(b, 80), f16(b, 82));
+        let three = s.splat_i8(3);
+        for half in 0..2 {
+            let q = &b[16 + 32 * half..48 + 32 * half];
+            let v = [s.load(arr16(q)), s.load(arr16(&q[16..]))];
+            for shift in 0..4 {
+                let val = |i: usize| {
+                    let two = match shift {
+                        0 => v[i],
+                        1 => s.shr_u8::<2>(v[i]),
+                        2 => s.shr_u8::<4>(v[i]),
+                        _ => s.shr_u8::<6>(v[i]),
+                    };
+                    s.and(two, three)
+                };
+                let is = 8 * half + 2 * shift;
+                let (s0, s1) = (b[is], b[is + 1]);
+                let ms = [-dmin * (s0 >> 4) as f32, -dmin * (s1 >> 4) as f32];
+                f(4 * half + shift, Chunk { q: [val(0), val(1)], d, sc: [(s0 & 0xF) as i32, (s1 & 0xF) as i32], ms });
+            }
+        }
+    }
+}

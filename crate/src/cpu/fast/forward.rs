@@ -1,0 +1,241 @@
+//! The fast engine's forward pass: the reference's layer (`cpu/forward.rs`, in llama.cpp's order)
+//! with the matrix products on quantized weights and the work spread over the threads. Prompts go
+//! through in batches of [`BATCH`] positions so that scratch memory stays bounded.
+
+use super::attention::attention;
+use super::load::BATCH;
+use super::matmul::{matmul, matmul1, Input, Part};
+use super::weights::FastWeights;
+use crate::cpu::ops::{gelu_tanh, rms_norm, rope_angles, silu, softcap, top_experts, AttnShape, RopeFreqs};
+use crate::model::{Activation, ModelConfig};
+
+pub struct FastModel {
+    pub cfg: ModelConfig,
+    pub w: FastWeights,
+    /// The context the model was sized for (see [`FastModel::memory_needed`]).
+    pub n_ctx: usize,
+}
+
+/// Keys and values of every processed position, per layer (`[position][kv_dim]`), grown as
+/// positions arrive up to `capacity`.
+pub struct FastCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl FastCache {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Forgets positions from `len` on.
+    pub fn truncate(&mut self, len: usize, cfg: &ModelConfig) {
+        self.len = self.len.min(len);
+        for (k, v) in self.k.iter_mut().zip(&mut self.v) {
+            k.truncate(self.len * cfg.kv_dim());
+            v.truncate(self.len * cfg.v_dim());
+        }
+    }
+}
+
+/// Receives a layer's named intermediates, as the reference's `forward_probed`.
+pub type Tap<'a> = &'a mut dyn FnMut(&str, &[f32]);
+
+fn add_rows(y: &mut [f32], b: &[f32]) {
+    y.chunks_exact_mut(b.len()).for_each(|row| row.iter_mut().zip(b).for_each(|(a, b)| *a += b));
+}
+
+/// Rotates one head by precomputed angles (the reference's `rope`, angles computed once per
+/// position instead of once per head).
+fn rope_head(head: &mut [f32], angles: &[[f32; 2]], n_rot: usize, neox: bool) {
+    for (i, &[cos, sin]) in angles.iter().enumerate() {
+        let (a, b) = if neox { (i, i + n_rot / 2) } else { (2 * i, 2 * i + 1) };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos - x1 * sin;
+        head[b] = x0 * sin + x1 * cos;
+    }
+}
+
+impl FastModel {
+    pub fn new_cache(&self, capacity: usize) -> FastCache {
+        let n = self.cfg.n_layer;
+        FastCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0, capacity }
+    }
+
+    /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of
+    /// every token (`all_logits`) or of the last one, `n_vocab` values per token. The caller has
+    /// checked the ids and the room (`Backend::check`).
+    pub fn forward(&self, cache: &mut FastCache, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+        self.forward_with(cache, tokens, all_logits, None)
+    }
+
+    /// [`Self::forward`] that hands layer `layer`'s intermediates to `tap` (per batch).
+    pub fn forward_probed(&self, cache: &mut FastCache, tokens: &[u32], layer: usize, tap: Tap) -> Vec<f32> {
+        self.forward_with(cache, tokens, false, Some((layer, tap)))
+    }
+
+    fn forward_with(&self, cache: &mut FastCache, tokens: &[u32], all_logits: bool, mut probe: Option<(usize, Tap)>) -> Vec<f32> {
+        assert!(cache.len + tokens.len() <= cache.capacity, "context of {} tokens exceeded", cache.capacity);
+        let mut logits = Vec::new();
+        let n_batches = tokens.len().div_ceil(BATCH);
+        for (bi, batch) in tokens.chunks(BATCH).enumerate() {
+            let last = bi + 1 == n_batches;
+            let x = self.batch(cache, batch, &mut probe);
+            if all_logits || last {
+                let rows = if all_logits { &x[..] } else { &x[(batch.len() - 1) * self.cfg.n_embd..] };
+                logits.extend(self.logits(rows));
+            }
+        }
+        logits
+    }
+
+    /// The hidden states after the last layer for one batch.
+    fn batch(&self, cache: &mut FastCache, tokens: &[u32], probe: &mut Option<(usize, Tap)>) -> Vec<f32> {
+        let (cfg, e) = (&self.cfg, self.cfg.n_embd);
+        let mut x = vec![0f32; tokens.len() * e];
+        for (&tok, row) in tokens.iter().zip(x.chunks_exact_mut(e)) {
+            self.w.token_embd.row_f32(tok as usize, row);
+        }
+        if let Some(s) = cfg.embed_scale {
+            x.iter_mut().for_each(|v| *v *= s);
+        }
+        for il in 0..cfg.n_layer {
+            let mut tap = |name: &str, v: &[f32]| {
+                if let Some((l, f)) = probe.as_mut() {
+                    if *l == il {
+                        f(name, v);
+                    }
+                }
+            };
+            self.layer(il, cache, &mut x, tokens.len(), &mut tap);
+        }
+        cache.len += tokens.len();
+        x
+    }
+
+    fn logits(&self, rows: &[f32]) -> Vec<f32> {
+        let mut h = rows.to_vec();
+        rms_norm(&mut h, self.cfg.n_embd, &self.w.output_norm, self.cfg.rms_eps);
+        let out = self.w.output.as_ref().unwrap_or(&self.w.token_embd);
+        let mut logits = matmul1(&h, out);
+        if let Some(cap) = self.cfg.final_softcap {
+            softcap(&mut logits, cap);
+        }
+        logits
+    }
+
+    fn layer(&self, il: usize, cache: &mut FastCache, x: &mut [f32], t_count: usize, tap: &mut dyn FnMut(&str, &[f32])) {
+        let cfg = &self.cfg;
+        let w = &self.w.layers[il];
+        let lc = cfg.layers[il];
+        let (e, hd) = (cfg.n_embd, cfg.head_dim);
+        let p0 = cache.len;
+
+        let mut h = x.to_vec();
+        rms_norm(&mut h, e, &w.attn_norm, cfg.rms_eps);
+        tap("attn_norm", &h);
+        let (mut q, mut k, mut v) =
+            (vec![0f32; t_count * cfg.q_dim()], vec![0f32; t_count * cfg.kv_dim()], vec![0f32; t_count * cfg.v_dim()]);
+        matmul(&Input::new(&h, e), &[Part::all(&w.wq), Part::all(&w.wk), Part::all(&w.wv)], &mut [&mut q, &mut k, &mut v]);
+        for (y, b) in [(&mut q, &w.bq), (&mut k, &w.bk), (&mut v, &w.bv)] {
+            if let Some(b) = b {
+                add_rows(y, b);
+            }
+        }
+        if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
+            rms_norm(&mut q, hd, qn, cfg.rms_eps);
+            rms_norm(&mut k, hd, kn, cfg.rms_eps);
+        }
+        let freqs = RopeFreqs {
+            n_rot: cfg.rope_dim,
+            base: lc.rope_base,
+            scale: lc.rope_scale,
+            mscale: lc.rope_mscale,
+            factors: self.w.rope_freqs.as_deref(),
+        };
+        for (t, (qt, kt)) in q.chunks_exact_mut(cfg.q_dim()).zip(k.chunks_exact_mut(cfg.kv_dim())).enumerate() {
+            let angles = rope_angles(p0 + t, &freqs);
+            for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
+                rope_head(head, &angles, cfg.rope_dim, cfg.rope_neox);
+            }
+        }
+        tap("q", &q);
+        tap("k", &k);
+        tap("v", &v);
+        cache.k[il].extend_from_slice(&k);
+        cache.v[il].extend_from_slice(&v);
+
+        let shape = AttnShape {
+            n_head: cfg.n_head,
+            n_head_kv: cfg.n_head_kv,
+            head_dim: hd,
+            head_dim_v: cfg.head_dim_v,
+            scale: cfg.attn_scale,
+            softcap: cfg.attn_softcap,
+            window: lc.sliding_window,
+        };
+        let attn = attention(&shape, &q, &cache.k[il], &cache.v[il], p0, t_count);
+        tap("attn_out", &attn);
+        let mut o = matmul1(&attn, &w.wo);
+        if let Some(n) = &w.post_attn_norm {
+            rms_norm(&mut o, e, n, cfg.rms_eps);
+        }
+        x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+        tap("attn_res", x);
+
+        let mut h = x.to_vec();
+        rms_norm(&mut h, e, &w.ffn_norm, cfg.rms_eps);
+        tap("ffn_norm", &h);
+        let mut d = self.ffn(il, &h, t_count);
+        if let Some(n) = &w.post_ffn_norm {
+            rms_norm(&mut d, e, n, cfg.rms_eps);
+        }
+        x.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
+        tap("layer_out", x);
+    }
+
+    fn ffn(&self, il: usize, h: &[f32], t_count: usize) -> Vec<f32> {
+        let (cfg, w, e) = (&self.cfg, &self.w.layers[il], self.cfg.n_embd);
+        let act: fn(f32) -> f32 = match cfg.activation {
+            Activation::Silu => silu,
+            Activation::GeluTanh => gelu_tanh,
+        };
+        let gated = |input: &Input, gate: Part, up: Part| -> Vec<f32> {
+            let (mut g, mut u) = (vec![0f32; input.n() * gate.rows], vec![0f32; input.n() * up.rows]);
+            matmul(input, &[gate, up], &mut [&mut g, &mut u]);
+            g.iter().zip(&u).map(|(&g, &u)| act(g) * u).collect()
+        };
+        match (&w.router, cfg.moe) {
+            (Some(router), Some(m)) => {
+                // Per token: the router's picks, each expert's gated FFN, summed by weight in the
+                // order picked (as llama.cpp adds them).
+                let mut d = vec![0f32; h.len()];
+                for (ht, dt) in h.chunks_exact(e).zip(d.chunks_exact_mut(e)) {
+                    let input = Input::new(ht, e);
+                    let mut r = vec![0f32; router.rows];
+                    matmul(&input, &[Part::all(router)], &mut [&mut r]);
+                    for (j, wj) in top_experts(&r, m.n_used, m.norm_weights) {
+                        let rows = |mat, n| Part { m: mat, row0: j * n, rows: n };
+                        let a = gated(&input, rows(&w.gate, m.n_ff_exp), rows(&w.up, m.n_ff_exp));
+                        let mut y = vec![0f32; e];
+                        matmul(&Input::new(&a, m.n_ff_exp), &[rows(&w.down, e)], &mut [&mut y]);
+                        dt.iter_mut().zip(&y).for_each(|(o, &v)| *o += v * wj);
+                    }
+                }
+                d
+            }
+            _ => {
+                let a = gated(&Input::new(h, e), Part::all(&w.gate), Part::all(&w.up));
+                debug_assert_eq!(a.len(), t_count * cfg.n_ff);
+                matmul1(&a, &w.down)
+            }
+        }
+    }
+}

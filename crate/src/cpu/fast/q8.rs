@@ -1,0 +1,63 @@
+//! Activations quantized to 8 bits for the integer dot products, once per matrix product and
+//! shared by every matrix that reads the same input (q, k and v; gate and up).
+//!
+//! One format serves every weight type: blocks of 32 values with an f32 scale `d = max|x| / 127`
+//! and `q = round(x / d)` (ggml's `quantize_row_q8_0`, with the scale kept in f32), plus for
+//! each half-block of 16 the scaled sum `d · Σq` (ggml's q8_1 `s`, at the finer grain that Q2_K's
+//! per-16 minimums need). Finer than ggml's q8_K for the k-quants (one scale per 32, not 256), so
+//! never less accurate than llama.cpp.
+
+/// `n` rows of `k` values each (`k` a multiple of 32).
+#[derive(Default)]
+pub struct Q8Acts {
+    pub k: usize,
+    pub n: usize,
+    pub qs: Vec<i8>,
+    /// One scale per 32 values: `n · k / 32`.
+    pub d: Vec<f32>,
+    /// `d · Σq` per 16 values: `n · k / 16`.
+    pub s16: Vec<f32>,
+}
+
+impl Q8Acts {
+    pub fn quantize(x: &[f32], k: usize) -> Q8Acts {
+        let mut a = Q8Acts::default();
+        a.fill(x, k);
+        a
+    }
+
+    /// Quantizes `x` (rows of `k`) into this buffer, reusing its memory.
+    pub fn fill(&mut self, x: &[f32], k: usize) {
+        assert!(k % 32 == 0 && x.len() % k == 0, "q8 rows of {k} values");
+        self.k = k;
+        self.n = x.len() / k;
+        self.qs.resize(x.len(), 0);
+        self.d.resize(x.len() / 32, 0.0);
+        self.s16.resize(x.len() / 16, 0.0);
+        for (b, (xb, qb)) in x.chunks_exact(32).zip(self.qs.chunks_exact_mut(32)).enumerate() {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut sums = [0i32; 2];
+            for (i, (&v, q)) in xb.iter().zip(qb.iter_mut()).enumerate() {
+                let r = (v * id).round() as i32;
+                *q = r as i8;
+                sums[i / 16] += r;
+            }
+            self.d[b] = d;
+            self.s16[2 * b] = d * sums[0] as f32;
+            self.s16[2 * b + 1] = d * sums[1] as f32;
+        }
+    }
+
+    /// The 32 quants of block `c` (counted over the whole row) of row `t`.
+    #[inline(always)]
+    pub fn block(&self, t: usize, c: usize) -> &[i8] {
+        let o = t * self.k + 32 * c;
+        &self.qs[o..o + 32]
+    }
+
+    pub fn blocks_per_row(&self) -> usize {
+        self.k / 32
+    }
+}

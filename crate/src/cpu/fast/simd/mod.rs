@@ -1,0 +1,110 @@
+//! A 128-bit vector abstraction, written against once by every fast CPU kernel: `wasm32` simd128
+//! in the browser, SSSE3/SSE4.1 (VEX-encoded under AVX2) natively on x86_64, plain arrays
+//! elsewhere. The lane width is fixed at 128 bits on purpose: wasm's is, and the hot loops are
+//! shaped for it.
+//!
+//! A backend is a zero-sized token ([`Simd`]); holding one proves the CPU runs its instructions
+//! (the x86 token comes only from run-time detection), so its methods are safe. A kernel is a
+//! [`Kernel`], run by [`dispatch`] with the best token, inside a function compiled for that
+//! token's target features: every function between the two must be `#[inline(always)]` so that
+//! the features reach the intrinsics.
+
+mod portable;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use portable::Portable;
+
+/// The operations the kernels use. `I8` holds 16 signed bytes, `I32` four i32, `F32` four f32.
+pub trait Simd: Copy + Send + Sync {
+    type I8: Copy;
+    type I32: Copy;
+    type F32: Copy;
+
+    fn load(self, b: &[u8; 16]) -> Self::I8;
+    fn splat_i8(self, v: i8) -> Self::I8;
+    fn and(self, a: Self::I8, b: Self::I8) -> Self::I8;
+    fn or(self, a: Self::I8, b: Self::I8) -> Self::I8;
+    fn add_i8(self, a: Self::I8, b: Self::I8) -> Self::I8;
+    fn sub_i8(self, a: Self::I8, b: Self::I8) -> Self::I8;
+    /// 0xFF in the lanes where `a == b`, else 0.
+    fn eq_i8(self, a: Self::I8, b: Self::I8) -> Self::I8;
+    /// Each byte shifted right (logically) by `N` bits.
+    fn shr_u8<const N: i32>(self, a: Self::I8) -> Self::I8;
+    /// Each byte shifted left by `N` bits.
+    fn shl_u8<const N: i32>(self, a: Self::I8) -> Self::I8;
+    /// `table[idx[i]]` for indices 0..16.
+    fn lookup(self, table: Self::I8, idx: Self::I8) -> Self::I8;
+    /// 0xFF in lane `i` where bit `i` of `bits` is set, else 0.
+    fn bits16(self, bits: u16) -> Self::I8;
+    /// Products of the 16 byte pairs, summed into four i32 lanes (which products go to which lane
+    /// is the backend's choice: only the lanes' total is meaningful). `b` must lie in -127..=127.
+    fn dot(self, a: Self::I8, b: Self::I8) -> Self::I32;
+
+    fn zero_i32(self) -> Self::I32;
+    fn add_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn mul_i32(self, a: Self::I32, k: i32) -> Self::I32;
+    fn to_f32(self, a: Self::I32) -> Self::F32;
+
+    fn zero_f32(self) -> Self::F32;
+    fn splat_f32(self, v: f32) -> Self::F32;
+    fn load_f32(self, v: &[f32; 4]) -> Self::F32;
+    fn add_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn mul_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// `a * b + c`.
+    fn mul_add(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
+    fn sum_f32(self, a: Self::F32) -> f32;
+}
+
+/// A computation generic over the vector backend.
+pub trait Kernel {
+    type Out;
+    fn run<S: Simd>(self, s: S) -> Self::Out;
+}
+
+/// Runs `k` with the best backend this CPU has.
+#[inline]
+pub fn dispatch<K: Kernel>(k: K) -> K::Out {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(s) = x86::Sse::detect() {
+            return x86::run(k, s);
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return k.run(wasm::Wasm128);
+    }
+    #[allow(unreachable_code)]
+    k.run(Portable)
+}
+
+/// Which backend [`dispatch`] picks here (for reports).
+pub fn describe() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(s) = x86::Sse::detect() {
+            return if s.avx2 { "x86_64 SSE4.1 (AVX2 encoding)" } else { "x86_64 SSE4.1" };
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return "wasm simd128";
+    }
+    #[allow(unreachable_code)]
+    "portable"
+}
+
+/// The first 16 bytes of `b` as an array (panics if shorter: callers slice whole blocks).
+#[inline(always)]
+pub fn arr16(b: &[u8]) -> &[u8; 16] {
+    b[..16].try_into().expect("16 bytes")
+}
+
+/// The first 4 floats of `v` as an array.
+#[inline(always)]
+pub fn arr4(v: &[f32]) -> &[f32; 4] {
+    v[..4].try_into().expect("4 floats")
+}

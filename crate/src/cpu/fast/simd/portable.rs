@@ -1,0 +1,105 @@
+//! The plain-array backend: any target, and the reference the vector backends are tested against.
+
+use super::Simd;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Portable;
+
+impl Simd for Portable {
+    type I8 = [i8; 16];
+    type I32 = [i32; 4];
+    type F32 = [f32; 4];
+
+    #[inline(always)]
+    fn load(self, b: &[u8; 16]) -> [i8; 16] {
+        b.map(|x| x as i8)
+    }
+    #[inline(always)]
+    fn splat_i8(self, v: i8) -> [i8; 16] {
+        [v; 16]
+    }
+    #[inline(always)]
+    fn and(self, a: [i8; 16], b: [i8; 16]) -> [i8; 16] {
+        std::array::from_fn(|i| a[i] & b[i])
+    }
+    #[inline(always)]
+    fn or(self, a: [i8; 16], b: [i8; 16]) -> [i8; 16] {
+        std::array::from_fn(|i| a[i] | b[i])
+    }
+    #[inline(always)]
+    fn add_i8(self, a: [i8; 16], b: [i8; 16]) -> [i8; 16] {
+        std::array::from_fn(|i| a[i].wrapping_add(b[i]))
+    }
+    #[inline(always)]
+    fn sub_i8(self, a: [i8; 16], b: [i8; 16]) -> [i8; 16] {
+        std::array::from_fn(|i| a[i].wrapping_sub(b[i]))
+    }
+    #[inline(always)]
+    fn eq_i8(self, a: [i8; 16], b: [i8; 16]) -> [i8; 16] {
+        std::array::from_fn(|i| if a[i] == b[i] { -1 } else { 0 })
+    }
+    #[inline(always)]
+    fn shr_u8<const N: i32>(self, a: [i8; 16]) -> [i8; 16] {
+        a.map(|x| ((x as u8) >> N) as i8)
+    }
+    #[inline(always)]
+    fn shl_u8<const N: i32>(self, a: [i8; 16]) -> [i8; 16] {
+        a.map(|x| ((x as u8) << N) as i8)
+    }
+    #[inline(always)]
+    fn lookup(self, table: [i8; 16], idx: [i8; 16]) -> [i8; 16] {
+        idx.map(|i| table[(i & 15) as usize])
+    }
+    #[inline(always)]
+    fn bits16(self, bits: u16) -> [i8; 16] {
+        std::array::from_fn(|i| if bits >> i & 1 != 0 { -1 } else { 0 })
+    }
+    #[inline(always)]
+    fn dot(self, a: [i8; 16], b: [i8; 16]) -> [i32; 4] {
+        std::array::from_fn(|l| (0..4).map(|j| a[4 * l + j] as i32 * b[4 * l + j] as i32).sum())
+    }
+    #[inline(always)]
+    fn zero_i32(self) -> [i32; 4] {
+        [0; 4]
+    }
+    #[inline(always)]
+    fn add_i32(self, a: [i32; 4], b: [i32; 4]) -> [i32; 4] {
+        std::array::from_fn(|i| a[i].wrapping_add(b[i]))
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: [i32; 4], k: i32) -> [i32; 4] {
+        a.map(|x| x.wrapping_mul(k))
+    }
+    #[inline(always)]
+    fn to_f32(self, a: [i32; 4]) -> [f32; 4] {
+        a.map(|x| x as f32)
+    }
+    #[inline(always)]
+    fn zero_f32(self) -> [f32; 4] {
+        [0.0; 4]
+    }
+    #[inline(always)]
+    fn splat_f32(self, v: f32) -> [f32; 4] {
+        [v; 4]
+    }
+    #[inline(always)]
+    fn load_f32(self, v: &[f32; 4]) -> [f32; 4] {
+        *v
+    }
+    #[inline(always)]
+    fn add_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] + b[i])
+    }
+    #[inline(always)]
+    fn mul_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] * b[i])
+    }
+    #[inline(always)]
+    fn mul_add(self, a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] * b[i] + c[i])
+    }
+    #[inline(always)]
+    fn sum_f32(self, a: [f32; 4]) -> f32 {
+        (a[0] + a[2]) + (a[1] + a[3])
+    }
+}

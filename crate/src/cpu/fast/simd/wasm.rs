@@ -1,0 +1,114 @@
+//! wasm32 simd128 (every browser with WebAssembly SIMD). Built when the crate is compiled with
+//! `-C target-feature=+simd128`; otherwise the portable backend runs.
+
+use super::Simd;
+use core::arch::wasm32::*;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Wasm128;
+
+impl Simd for Wasm128 {
+    type I8 = v128;
+    type I32 = v128;
+    type F32 = v128;
+
+    #[inline(always)]
+    fn load(self, b: &[u8; 16]) -> v128 {
+        // SAFETY: reads exactly the 16 bytes of `b`; v128_load has no alignment requirement.
+        unsafe { v128_load(b.as_ptr() as *const v128) }
+    }
+    #[inline(always)]
+    fn splat_i8(self, v: i8) -> v128 {
+        i8x16_splat(v)
+    }
+    #[inline(always)]
+    fn and(self, a: v128, b: v128) -> v128 {
+        v128_and(a, b)
+    }
+    #[inline(always)]
+    fn or(self, a: v128, b: v128) -> v128 {
+        v128_or(a, b)
+    }
+    #[inline(always)]
+    fn add_i8(self, a: v128, b: v128) -> v128 {
+        i8x16_add(a, b)
+    }
+    #[inline(always)]
+    fn sub_i8(self, a: v128, b: v128) -> v128 {
+        i8x16_sub(a, b)
+    }
+    #[inline(always)]
+    fn eq_i8(self, a: v128, b: v128) -> v128 {
+        i8x16_eq(a, b)
+    }
+    #[inline(always)]
+    fn shr_u8<const N: i32>(self, a: v128) -> v128 {
+        u8x16_shr(a, N as u32)
+    }
+    #[inline(always)]
+    fn shl_u8<const N: i32>(self, a: v128) -> v128 {
+        i8x16_shl(a, N as u32)
+    }
+    #[inline(always)]
+    fn lookup(self, table: v128, idx: v128) -> v128 {
+        i8x16_swizzle(table, idx)
+    }
+    #[inline(always)]
+    fn bits16(self, bits: u16) -> v128 {
+        let v = u16x8_splat(bits);
+        let spread = i8x16_swizzle(v, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        let mask = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        i8x16_eq(v128_and(spread, mask), mask)
+    }
+    #[inline(always)]
+    fn dot(self, a: v128, b: v128) -> v128 {
+        // Each i16 product is at most 128·127, so two of them still fit an i16 lane.
+        let p = i16x8_add(i16x8_extmul_low_i8x16(a, b), i16x8_extmul_high_i8x16(a, b));
+        i32x4_extadd_pairwise_i16x8(p)
+    }
+    #[inline(always)]
+    fn zero_i32(self) -> v128 {
+        i32x4_splat(0)
+    }
+    #[inline(always)]
+    fn add_i32(self, a: v128, b: v128) -> v128 {
+        i32x4_add(a, b)
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: v128, k: i32) -> v128 {
+        i32x4_mul(a, i32x4_splat(k))
+    }
+    #[inline(always)]
+    fn to_f32(self, a: v128) -> v128 {
+        f32x4_convert_i32x4(a)
+    }
+    #[inline(always)]
+    fn zero_f32(self) -> v128 {
+        f32x4_splat(0.0)
+    }
+    #[inline(always)]
+    fn splat_f32(self, v: f32) -> v128 {
+        f32x4_splat(v)
+    }
+    #[inline(always)]
+    fn load_f32(self, v: &[f32; 4]) -> v128 {
+        // SAFETY: reads exactly the four floats of `v`.
+        unsafe { v128_load(v.as_ptr() as *const v128) }
+    }
+    #[inline(always)]
+    fn add_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_add(a, b)
+    }
+    #[inline(always)]
+    fn mul_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_mul(a, b)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: v128, b: v128, c: v128) -> v128 {
+        f32x4_add(f32x4_mul(a, b), c)
+    }
+    #[inline(always)]
+    fn sum_f32(self, a: v128) -> f32 {
+        (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<2>(a)) + (f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<3>(a))
+    }
+}

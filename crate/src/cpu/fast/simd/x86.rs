@@ -1,0 +1,156 @@
+//! SSSE3 / SSE4.1 on x86_64, chosen at run time. Under AVX2 the same 128-bit code is compiled with
+//! VEX encodings (three-operand forms, no register copies); the lane width stays 128 as in wasm.
+
+use super::{Kernel, Simd};
+use std::arch::x86_64::*;
+
+/// Proof that the CPU has SSSE3 and SSE4.1 (made only by [`Sse::detect`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Sse {
+    pub avx2: bool,
+    _private: (),
+}
+
+impl Sse {
+    pub fn detect() -> Option<Sse> {
+        let ok = is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1");
+        ok.then(|| Sse { avx2: is_x86_feature_detected!("avx2"), _private: () })
+    }
+}
+
+pub fn run<K: Kernel>(k: K, s: Sse) -> K::Out {
+    // SAFETY: `s` exists only where detection found these features.
+    unsafe {
+        if s.avx2 {
+            run_avx2(k, s)
+        } else {
+            run_sse41(k, s)
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,ssse3,sse4.1")]
+unsafe fn run_avx2<K: Kernel>(k: K, s: Sse) -> K::Out {
+    k.run(s)
+}
+
+#[target_feature(enable = "ssse3,sse4.1")]
+unsafe fn run_sse41<K: Kernel>(k: K, s: Sse) -> K::Out {
+    k.run(s)
+}
+
+// SAFETY (every `unsafe` block below): the intrinsics need at most SSSE3 and SSE4.1, which the
+// `Sse` token proves; loads read exactly the array they are given.
+impl Simd for Sse {
+    type I8 = __m128i;
+    type I32 = __m128i;
+    type F32 = __m128;
+
+    #[inline(always)]
+    fn load(self, b: &[u8; 16]) -> __m128i {
+        unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) }
+    }
+    #[inline(always)]
+    fn splat_i8(self, v: i8) -> __m128i {
+        unsafe { _mm_set1_epi8(v) }
+    }
+    #[inline(always)]
+    fn and(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_and_si128(a, b) }
+    }
+    #[inline(always)]
+    fn or(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_or_si128(a, b) }
+    }
+    #[inline(always)]
+    fn add_i8(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_add_epi8(a, b) }
+    }
+    #[inline(always)]
+    fn sub_i8(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_sub_epi8(a, b) }
+    }
+    #[inline(always)]
+    fn eq_i8(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_cmpeq_epi8(a, b) }
+    }
+    #[inline(always)]
+    fn shr_u8<const N: i32>(self, a: __m128i) -> __m128i {
+        // 16-bit shifts, then the bits that crossed from the neighbouring byte are masked off.
+        unsafe { _mm_and_si128(_mm_srli_epi16::<N>(a), _mm_set1_epi8((0xFFu8 >> N) as i8)) }
+    }
+    #[inline(always)]
+    fn shl_u8<const N: i32>(self, a: __m128i) -> __m128i {
+        unsafe { _mm_and_si128(_mm_slli_epi16::<N>(a), _mm_set1_epi8((0xFFu8 << N) as i8)) }
+    }
+    #[inline(always)]
+    fn lookup(self, table: __m128i, idx: __m128i) -> __m128i {
+        unsafe { _mm_shuffle_epi8(table, idx) }
+    }
+    #[inline(always)]
+    fn bits16(self, bits: u16) -> __m128i {
+        unsafe {
+            let v = _mm_set1_epi16(bits as i16);
+            let spread = _mm_shuffle_epi8(v, _mm_set_epi64x(0x0101_0101_0101_0101, 0));
+            let mask = _mm_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+            _mm_cmpeq_epi8(_mm_and_si128(spread, mask), mask)
+        }
+    }
+    #[inline(always)]
+    fn dot(self, a: __m128i, b: __m128i) -> __m128i {
+        // maddubs multiplies unsigned by signed bytes: |a| times b with a's sign moved onto b.
+        // Pairs sum to at most 2·128·127 < 2^15, so its saturation never triggers.
+        unsafe {
+            let p = _mm_maddubs_epi16(_mm_sign_epi8(a, a), _mm_sign_epi8(b, a));
+            _mm_madd_epi16(p, _mm_set1_epi16(1))
+        }
+    }
+    #[inline(always)]
+    fn zero_i32(self) -> __m128i {
+        unsafe { _mm_setzero_si128() }
+    }
+    #[inline(always)]
+    fn add_i32(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: __m128i, k: i32) -> __m128i {
+        unsafe { _mm_mullo_epi32(a, _mm_set1_epi32(k)) }
+    }
+    #[inline(always)]
+    fn to_f32(self, a: __m128i) -> __m128 {
+        unsafe { _mm_cvtepi32_ps(a) }
+    }
+    #[inline(always)]
+    fn zero_f32(self) -> __m128 {
+        unsafe { _mm_setzero_ps() }
+    }
+    #[inline(always)]
+    fn splat_f32(self, v: f32) -> __m128 {
+        unsafe { _mm_set1_ps(v) }
+    }
+    #[inline(always)]
+    fn load_f32(self, v: &[f32; 4]) -> __m128 {
+        unsafe { _mm_loadu_ps(v.as_ptr()) }
+    }
+    #[inline(always)]
+    fn add_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m128, b: __m128, c: __m128) -> __m128 {
+        unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
+    }
+    #[inline(always)]
+    fn sum_f32(self, a: __m128) -> f32 {
+        unsafe {
+            let hi = _mm_movehl_ps(a, a);
+            let s = _mm_add_ps(a, hi);
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        }
+    }
+}
