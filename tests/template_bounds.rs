@@ -316,6 +316,8 @@ fn plain(source: &str, msgs: &[ChatMessage], bos: &str, eos: &str) -> String {
     env.add_function("raise_exception", |msg: String| -> Result<minijinja::Value, minijinja::Error> {
         Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
     });
+    // transformers' `tojson` (Python's json.dumps), which the bounded render also uses.
+    env.add_filter("tojson", gguf_web::tokenizer::chat::tojson);
     env.add_template_owned("chat", source.to_string()).unwrap();
     env.get_template("chat")
         .unwrap()

@@ -17,6 +17,7 @@ pub mod gpu;
 pub mod model;
 pub mod quant;
 pub mod tokenizer;
+pub mod tools;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

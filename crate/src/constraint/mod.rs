@@ -96,6 +96,31 @@ fn compact(mut schema: serde_json::Value) -> serde_json::Value {
     schema
 }
 
+/// Compiles `spec` without a model (over a vocabulary of single bytes), to check it before a
+/// request reaches a session: tool `parameters` are checked one by one, so that the error can name
+/// the tool. The message is llguidance's.
+pub fn check(spec: &ConstraintSpec) -> Result<(), String> {
+    thread_local! {
+        static BYTES: Option<ParserFactory> = ParserFactory::new_simple(&ApproximateTokEnv::single_byte_env()).ok().map(|mut f| {
+            f.quiet();
+            f
+        });
+    }
+    BYTES.with(|f| {
+        let f = f.as_ref().ok_or("llguidance could not start")?;
+        let parser = f.create_parser(spec.grammar()).map_err(|e| e.to_string())?;
+        let mut matcher = Matcher::new(Ok(parser));
+        if let Some(e) = matcher.get_error() {
+            return Err(e);
+        }
+        let first = matcher.compute_mask().map_err(|e| e.to_string())?;
+        if first.is_zero() && !matcher.is_accepting().unwrap_or(false) {
+            return Err("no output can match it".into());
+        }
+        Ok(())
+    })
+}
+
 /// The vocabulary as llguidance sees it, and its parser factory: built once per model.
 pub struct TokenTable {
     factory: ParserFactory,

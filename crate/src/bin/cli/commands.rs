@@ -10,7 +10,7 @@ use gguf_web::gguf::{ByteSource, Gguf};
 use gguf_web::gpu::DeviceRequest;
 use gguf_web::model::tensors::supported_quants;
 use gguf_web::model::{Arch, ModelConfig, WeightTable};
-use gguf_web::tokenizer::{ChatMessage, Tokenizer};
+use gguf_web::tokenizer::Tokenizer;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +20,8 @@ const USAGE: &str = "usage: gguf-web <command> [options]
 commands:
   generate --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
            [--min-p P] [--repetition-penalty R] [--seed S] [--chat] [--backend gpu|cpu|reference] [--json]
+           [--json-schema FILE | --json-object | --grammar FILE | --regex RX]
+           [--tools FILE] [--tool-choice auto|none|required|NAME] [--chat-template FILE]
   tokenize --model PATH --text TEXT [--json]
   score    --model PATH --ids 1,2,3 [--backend gpu|cpu|reference] [--json]
   inspect  --model PATH [--json]";
@@ -109,12 +111,11 @@ fn tokenize(argv: &[String]) -> Result<(), String> {
 /// The prompt as ids: raw text like llama.cpp's completion (BOS if the model adds one, special
 /// tokens not parsed), or wrapped as one user message in the chat template (special tokens parsed,
 /// BOS not doubled when the template writes it).
-fn prompt_ids(m: &Opened, tok: &Tokenizer, prompt: &str, chat: bool) -> Result<Vec<u32>, String> {
-    if !chat {
+fn prompt_ids(tok: &Tokenizer, prompt: &str, chat: Option<&super::tools::ChatTools>) -> Result<Vec<u32>, String> {
+    let Some(chat) = chat else {
         return tok.encode(prompt, true, false).map_err(|e| e.to_string());
-    }
-    let tmpl = tok.chat_template(&m.gguf).map_err(|e| e.to_string())?;
-    let text = tmpl.render(&[ChatMessage::new("user", prompt)], true).map_err(|e| e.to_string())?;
+    };
+    let text = chat.render(prompt)?;
     let bos_in_text = tok.vocab.bos.is_some_and(|b| text.starts_with(tok.vocab.tokens[b as usize].as_str()));
     tok.encode(&text, !bos_in_text, true).map_err(|e| e.to_string())
 }
@@ -137,12 +138,16 @@ fn generate(argv: &[String]) -> Result<(), String> {
             "json-schema",
             "grammar",
             "regex",
+            "tools",
+            "tool-choice",
+            "chat-template",
         ],
         &["chat", "json", "ignore-eos", "json-object"],
     )?;
     let m = open(args.required("model")?)?;
     let tok = tokenizer(&m)?;
-    let ids = prompt_ids(&m, &tok, args.required("prompt")?, args.flag("chat"))?;
+    let chat = super::tools::ChatTools::from_args(&args, &m.gguf, &tok)?;
+    let ids = prompt_ids(&tok, args.required("prompt")?, chat.chat(&args).then_some(&chat))?;
     let d = SamplingParams::default();
     let sampling = SamplingParams {
         temperature: args.parsed("temperature")?.unwrap_or(0.8),
@@ -159,9 +164,10 @@ fn generate(argv: &[String]) -> Result<(), String> {
         sampling,
         stop: Vec::new(),
         ignore_eos: args.flag("ignore-eos"),
-        constraint: constraint(&args)?,
+        constraint: chat.constraint(constraint(&args)?)?,
         decode_k: None,
     };
+    let mut parser = chat.parser(opts.sampling.seed);
     let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
     let mut session = Session::new(backend(&m, &args, ctx)?, std::rc::Rc::new(tok));
     session.batch = gguf_web::engine::DecodeBatch::from_env()?;
@@ -169,6 +175,9 @@ fn generate(argv: &[String]) -> Result<(), String> {
     let mut stdout = std::io::stdout();
     let g = session
         .generate(&ids, &opts, &mut |ev| {
+            if let Some(p) = parser.as_mut() {
+                p.push_token(ev.id, ev.text);
+            }
             if !json_out {
                 let _ = stdout.write_all(ev.text.as_bytes());
                 let _ = stdout.flush();
@@ -190,6 +199,9 @@ fn generate(argv: &[String]) -> Result<(), String> {
                 "checked": c.checked, "masked": c.masked, "ms": c.ms,
                 "ms_per_token": c.ms / g.ids.len().max(1) as f64,
             });
+        }
+        if let Some(p) = parser.as_mut() {
+            chat.report(p, &g, &mut out);
         }
         println!("{out}");
     } else {

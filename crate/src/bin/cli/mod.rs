@@ -2,5 +2,6 @@ mod args;
 mod bench;
 mod bench_model;
 mod commands;
+mod tools;
 
 pub use commands::run;

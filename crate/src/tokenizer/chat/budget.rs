@@ -18,6 +18,7 @@ pub(super) fn environment<'s>(budget: &Arc<Budget>, fuel: u64, recursion: usize)
         Err(JinjaError::new(ErrorKind::InvalidOperation, cap_message(&msg, MAX_ERROR_MESSAGE)))
     });
     env.add_function("strftime_now", |fmt: String| -> String { strftime_now(&fmt) });
+    env.add_filter("tojson", super::pyjson::tojson);
     for &(class, rev, ord) in CHECKS {
         for (name, reverse) in [(rev, true), (ord, false)] {
             let b = budget.clone();

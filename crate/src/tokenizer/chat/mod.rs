@@ -51,27 +51,55 @@
 
 mod budget;
 mod fold;
+mod pyjson;
 mod rewrite;
 
 use budget::*;
 use minijinja::machinery::{self, Instruction, Instructions, WhitespaceConfig};
 use minijinja::value::{Rest, ValueKind};
 use minijinja::{AutoEscape, Environment, Error as JinjaError, ErrorKind, State, Value};
+pub use pyjson::{python_json, tojson};
 pub use rewrite::bound_instructions;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One message of a chat, OpenAI-shaped. Besides `role` and `content` (null reads as empty), an
+/// assistant message may hold `tool_calls` (`[{id, type, function: {name, arguments}}]`) and a
+/// `tool` message its `tool_call_id` (and `name`); the template sees them as Hugging Face
+/// templates expect, and does not see them when absent (`is defined` is false).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl ChatMessage {
     pub fn new(role: &str, content: &str) -> ChatMessage {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage { role: role.into(), content: content.into(), ..Default::default() }
     }
+
+    /// Bytes the template may copy from this message (the budgets grow with them).
+    fn input_bytes(&self) -> usize {
+        let json = |v: &serde_json::Value| serde_json::to_string(v).map_or(0, |s| s.len());
+        self.role.len()
+            + self.content.len()
+            + self.tool_calls.as_ref().map_or(0, json)
+            + self.tool_call_id.as_ref().map_or(0, String::len)
+            + self.name.as_ref().map_or(0, String::len)
+    }
+}
+
+/// OpenAI sends `content: null` for an assistant message that only calls tools.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Gemma's turn format, as llama.cpp's built-in "gemma" template renders it: a system message is
@@ -232,10 +260,36 @@ impl ChatTemplate {
         self.render_with_stats(messages, add_generation_prompt).map(|(s, _)| s)
     }
 
+    /// Renders with the `tools` variable (a JSON array of OpenAI tool objects, as Hugging Face
+    /// templates expect it); `None` leaves `tools` undefined.
+    pub fn render_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        self.render_inner(messages, tools, add_generation_prompt).map(|(s, _)| s)
+    }
+
+    /// The template's source (tool-call syntax is recognised from it).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     pub fn render_with_stats(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<(String, RenderStats), TemplateError> {
+        self.render_inner(messages, None, add_generation_prompt)
+    }
+
+    fn render_inner(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<(String, RenderStats), TemplateError> {
         let l = &self.limits;
+        let tool_bytes = tools.map_or(0, |t| serde_json::to_string(t).map_or(0, |s| s.len()));
         let input: usize =
-            messages.iter().map(|m| m.role.len() + m.content.len()).sum::<usize>() + self.bos_token.len() + self.eos_token.len();
+            messages.iter().map(ChatMessage::input_bytes).sum::<usize>() + tool_bytes + self.bos_token.len() + self.eos_token.len();
         let value = l.value.saturating_add(input.saturating_mul(2));
         let budget = Arc::new(Budget {
             work: AtomicI64::new(i64::try_from(l.work.saturating_add(16 * input as u64)).unwrap_or(i64::MAX)),
@@ -256,6 +310,8 @@ impl ChatTemplate {
             bos_token => self.bos_token,
             eos_token => self.eos_token,
         };
+        // Hugging Face passes `tools=None` when there are none: defined, and none.
+        let root = minijinja::context! { tools => tools.map(Value::from_serialize), ..root };
         let mut out = String::new();
         let vm = minijinja::machinery::Vm::new(&env);
         let result = vm.eval(&instructions, root, &blocks, &mut minijinja::machinery::make_string_output(&mut out), AutoEscape::None);
