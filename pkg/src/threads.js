@@ -10,6 +10,8 @@ const STARTUP_MS = 20000;
  * (`core.cpuThreads() === n + 1`).
  */
 export async function startPool(core, n) {
+  // A worker (the WorkerEngine's) may block while the pool finishes a step; a page must not.
+  core.threadCallerMayWait(typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope);
   const [module, memory] = core.threadShared();
   const started = [];
   for (let i = 0; i < n; i++) {

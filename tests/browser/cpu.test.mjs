@@ -2,8 +2,8 @@
 // (golden.mjs) in the page and in a worker, on one thread (a page that is not cross-origin isolated)
 // and on two (an isolated page: the threaded build and its worker pool); `auto` choosing it on this
 // machine's SwiftShader (a software adapter); constrained decoding on it; a model too big for
-// wasm32 refused before its weights are downloaded. The generated architectures on the CPU path are
-// in cpu-arch.test.mjs.
+// wasm32 refused before its weights are downloaded; and Firefox ESR running it (simd128, threads).
+// The generated architectures on the CPU path are in cpu-arch.test.mjs.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, newPage } from './harness.mjs';
@@ -105,6 +105,21 @@ test('constrained decoding (response_format) on the CPU path: the output is JSON
     assert.deepEqual(Object.keys(v).sort(), ['city', 'population'], text);
     assert.equal(typeof v.city, 'string', text);
     assert.ok(Number.isInteger(v.population), text);
+  }
+});
+
+test("Firefox ESR: the CPU path (simd128; two threads on an isolated page) gives llama.cpp's ids", async () => {
+  const firefox = await launchBrowser({ browser: 'firefox' });
+  try {
+    for (const [srv, threads] of [[plain, 1], [isolated, 2]]) {
+      const page = await newPage(firefox, srv.url + 'tests/browser/pages/engine.html');
+      await page.waitForFunction(() => window.gwReady);
+      const load = threads > 1 ? { backend: 'cpu', threads } : { backend: 'cpu' };
+      const infos = await checkGreedyIds(page, 'smollm2', MODELS.smollm2, { label: `firefox cpu, ${threads} thread(s): `, load });
+      for (const info of Object.values(infos)) assert.equal(info.threads, threads);
+    }
+  } finally {
+    await firefox.close();
   }
 });
 

@@ -1,10 +1,12 @@
 //! Streaming a model into WebAssembly memory for the CPU path: the same interface as
-//! `ModelLoader` (pkg/src/engine.js drives either), with the weights kept in the module's linear
-//! memory instead of GPU buffers. A model whose weights, cache and scratch cannot fit in wasm32's
-//! 4 GiB is refused by `create`, before any weight is downloaded.
+//! `ModelLoader` (pkg/src/engine.js drives either), with the weights going from each downloaded
+//! chunk straight into the fast engine's storage (`FastLoading::feed`: no copy of the file is
+//! kept). A model whose weights, cache and scratch cannot fit in wasm32's 4 GiB is refused by
+//! `create`, before any weight is downloaded.
 
 use super::errors::{coded, js_error};
 use super::model::{CpuSide, Model};
+use crate::cpu::fast::{FastLoading, FastModel};
 use crate::error_code::ErrorCode;
 use crate::gguf::{Gguf, PrefixSource};
 use crate::model::ModelConfig;
@@ -23,29 +25,14 @@ struct LoadOptions {
     sha256: Option<String>,
 }
 
-/// The weights on their way in (until the fast backend's streaming loader lands: the file's
-/// bytes, handed to the reference engine at `finish`).
-struct Incoming {
-    bytes: Vec<u8>,
-    done: u64,
-}
-
 #[wasm_bindgen]
 pub struct CpuModelLoader {
     gguf: Gguf,
-    n_ctx: usize,
     tok: Option<(Tokenizer, ChatTemplate)>,
     info: serde_json::Value,
-    incoming: Option<Incoming>,
+    incoming: Option<FastLoading>,
     hasher: Option<(Sha256, String)>,
     hashed: u64,
-}
-
-/// Bytes of WebAssembly memory the CPU path needs for a model: its weights, KV cache and scratch.
-fn memory_needed(cfg: &ModelConfig, g: &Gguf, n_ctx: usize) -> u64 {
-    let weights_f32: u64 = g.tensors.iter().map(|t| t.n_elements * 4).sum();
-    let kv = 2 * cfg.n_layer as u64 * n_ctx as u64 * (cfg.n_head_kv * cfg.head_dim) as u64 * 4;
-    g.file_len + weights_f32 + kv
 }
 
 #[wasm_bindgen]
@@ -85,13 +72,16 @@ impl CpuModelLoader {
         let cfg = ModelConfig::from_gguf(&gguf).map_err(coded)?;
         crate::model::WeightTable::resolve(&cfg, &gguf).map_err(coded)?;
         let n_ctx = opts.context_length.unwrap_or(4096).min(cfg.n_ctx_train).max(16);
-        check_fits(memory_needed(&cfg, &gguf, n_ctx))?;
+        check_fits(FastModel::memory_needed(&cfg, &gguf, n_ctx).map_err(coded)?)?;
         let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(coded)?;
         let template = tok.chat_template(&gguf).map_err(coded)?;
-        let incoming = Incoming { bytes: Vec::new(), done: 0 };
-        Ok(CpuModelLoader { gguf, n_ctx, tok: Some((tok, template)), info, incoming: Some(incoming), hasher, hashed: 0 })
+        let incoming = FastModel::start_load(&cfg, &gguf, n_ctx).map_err(coded)?;
+        // The tokenizer has its copy of the vocabulary: the header's would only take room.
+        let mut gguf = gguf;
+        gguf.strip_metadata();
+        Ok(CpuModelLoader { gguf, tok: Some((tok, template)), info, incoming: Some(incoming), hasher, hashed: 0 })
     }
 
     #[wasm_bindgen(getter, js_name = fileBytes)]
@@ -106,12 +96,12 @@ impl CpuModelLoader {
 
     #[wasm_bindgen(getter, js_name = needsWholeFile)]
     pub fn needs_whole_file(&self) -> bool {
-        true
+        self.hasher.is_some()
     }
 
     #[wasm_bindgen(getter, js_name = bytesDone)]
     pub fn bytes_done(&self) -> f64 {
-        self.incoming.as_ref().map_or(0.0, |i| i.done as f64)
+        self.incoming.as_ref().map_or(0.0, |l| l.bytes_done as f64)
     }
 
     /// The file's bytes at `offset`; chunks must come in file order.
@@ -124,15 +114,10 @@ impl CpuModelLoader {
             h.update(chunk);
             self.hashed += chunk.len() as u64;
         }
-        let Some(inc) = &mut self.incoming else {
+        let Some(l) = &mut self.incoming else {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
-        if offset != inc.bytes.len() as u64 {
-            return Err(js_error(ErrorCode::Internal, &format!("bytes at {offset} arrived out of order (expected {})", inc.bytes.len())));
-        }
-        inc.bytes.extend_from_slice(chunk);
-        inc.done = inc.bytes.len() as u64;
-        Ok(())
+        l.feed(offset, chunk).map_err(coded)
     }
 
     /// Nothing to wait for on the CPU (`ModelLoader.settle` waits for the GPU).
@@ -154,35 +139,36 @@ impl CpuModelLoader {
                 return Err(js_error(ErrorCode::IntegrityError, &format!("sha256 mismatch: expected {want}, the file has {got}")));
             }
         }
-        let (Some(inc), Some((tok, template))) = (self.incoming.take(), self.tok.take()) else {
+        let (Some(l), Some((tok, template))) = (self.incoming.take(), self.tok.take()) else {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));
         };
-        if inc.done != self.gguf.file_len {
-            return Err(js_error(
-                ErrorCode::NetworkError,
-                &format!("the download ended after {} of {} bytes", inc.done, self.gguf.file_len),
-            ));
-        }
-        let model = crate::cpu::CpuModel::load(&inc.bytes, &self.gguf).map_err(coded)?;
-        drop(inc);
-        Ok(Model::new_cpu(CpuSide::new(model, self.n_ctx), tok, template, self.info.clone()))
+        // A tensor that never arrived whole is a NetworkError (the download ended short).
+        let model = l.finish().map_err(coded)?;
+        Ok(Model::new_cpu(CpuSide::new(model), tok, template, self.info.clone()))
     }
 }
 
-/// Refuses a model that wasm32 cannot hold, naming the limit.
+/// Refuses a model that wasm32 cannot hold, naming the limit: more than 4 GiB, or more than the
+/// allocator can get now (asked for once, then given back for the model's own allocations, which
+/// reuse the room). Memory that an earlier model freed counts as free: its size alone would not.
 fn check_fits(needed: u64) -> Result<(), JsValue> {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     let in_use = (core::arch::wasm32::memory_size(0) * 65536) as u64;
-    let available = WASM32_LIMIT.saturating_sub(in_use);
-    if needed > available {
-        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-        return Err(js_error(
+    let refuse = |why: String| {
+        js_error(
             ErrorCode::AdapterTooSmall,
             &format!(
-                "the CPU path keeps the model in WebAssembly memory, which wasm32 limits to 4 GiB: it needs {:.0} MiB, {:.0} MiB are left",
-                mib(needed),
-                mib(available)
+                "the CPU path keeps the model in WebAssembly memory, which wasm32 limits to 4 GiB: it needs {:.0} MiB, {why}",
+                mib(needed)
             ),
-        ));
+        )
+    };
+    if needed >= WASM32_LIMIT {
+        return Err(refuse("more than the whole address space".into()));
+    }
+    let mut probe: Vec<u8> = Vec::new();
+    if probe.try_reserve_exact(needed as usize).is_err() {
+        return Err(refuse(format!("which this page cannot add to the {:.0} MiB it has", mib(in_use))));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::engine::{EngineError, Event, GenerateOptions, Generation, GpuBackend,
 use crate::error_code::ErrorCode;
 use crate::gpu::model::GpuModel;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
+use crate::tools::{ToolDelta, ToolParser, ToolPlan, ToolRequest};
 use serde::Deserialize;
 use serde_json::json;
 use std::rc::Rc;
@@ -29,6 +30,9 @@ struct GenOptions {
     /// OpenAI's `response_format` and a `grammar` (see `ConstraintSpec::from_request`).
     response_format: Option<serde_json::Value>,
     grammar: Option<serde_json::Value>,
+    /// OpenAI's `tools` and `tool_choice` (see `ToolRequest::from_request`).
+    tools: Option<serde_json::Value>,
+    tool_choice: Option<serde_json::Value>,
     /// Decode steps per GPU round trip, fixed (tests compare K = 1 with K > 1); absent: adaptive.
     decode_k: Option<usize>,
 }
@@ -47,14 +51,17 @@ impl Default for GenOptions {
             ignore_eos: false,
             response_format: None,
             grammar: None,
+            tools: None,
+            tool_choice: None,
             decode_k: None,
         }
     }
 }
 
 impl GenOptions {
-    /// The core's options; a missing seed is drawn at random.
-    fn into_core(self) -> Result<GenerateOptions, EngineError> {
+    /// The core's options (a missing seed is drawn at random) and, with tools, the parser of the
+    /// reply: the tools' grammar, in the syntax of `text`'s template, is the constraint.
+    fn into_core(self, text: &Text) -> Result<(GenerateOptions, Option<ToolParser>), EngineError> {
         let seed = match self.seed {
             // JS numbers hold integers exactly up to 2^53; anything else would be rounded.
             Some(s) if !(s >= 0.0 && s.fract() == 0.0 && s <= 9007199254740992.0) => {
@@ -75,12 +82,23 @@ impl GenOptions {
         let constraint = crate::constraint::ConstraintSpec::from_request(self.response_format.as_ref(), self.grammar.as_ref())
             .map_err(EngineError::InvalidArgument)?;
         let decode_k = self.decode_k.filter(|&k| k > 0);
-        Ok(GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k })
+        let (constraint, parser) = match ToolRequest::from_request(self.tools.as_ref(), self.tool_choice.as_ref())? {
+            None => (constraint, None),
+            Some(_) if constraint.is_some() => {
+                return Err(EngineError::InvalidArgument("give tools or response_format/grammar, not both".into()));
+            }
+            Some(req) => {
+                let plan = ToolPlan::new(&req, text.template.source(), &text.tok);
+                (Some(plan.constraint.clone()), Some(plan.parser(seed)))
+            }
+        };
+        let opts = GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k };
+        Ok((opts, parser))
     }
 }
 
 /// The CPU path's backend in the browser.
-pub(crate) type CpuSide = crate::engine::CpuBackend;
+pub(crate) type CpuSide = crate::cpu::fast::FastBackend;
 
 /// The session on whichever backend the model was loaded for; each keeps its own monomorphic code.
 enum Sessions {
@@ -105,6 +123,8 @@ pub struct Model {
     info: serde_json::Value,
     /// `next()` or `topLogits()` is awaiting the GPU.
     busy: bool,
+    /// The request's tool-call parser (a request with tools).
+    tools: Option<ToolParser>,
 }
 
 impl Model {
@@ -116,7 +136,7 @@ impl Model {
         let tok = Rc::new(tok);
         info["backend"] = json!("webgpu");
         let text = Text { tok: tok.clone(), template: Rc::new(template) };
-        Model { session: Sessions::Gpu(Session::new(GpuBackend { model: gpu }, tok)), text, info, busy: false }
+        Model { session: Sessions::Gpu(Session::new(GpuBackend { model: gpu }, tok)), text, info, busy: false, tools: None }
     }
 
     /// A model on the CPU path; `info` gets the backend, the threads and the weights' bytes.
@@ -128,7 +148,7 @@ impl Model {
         info["chatTemplate"] = json!(template.origin);
         let tok = Rc::new(tok);
         let text = Text { tok: tok.clone(), template: Rc::new(template) };
-        Model { session: Sessions::Cpu(Session::new(cpu, tok)), text, info, busy: false }
+        Model { session: Sessions::Cpu(Session::new(cpu, tok)), text, info, busy: false, tools: None }
     }
 
     /// The model's device (the test hooks of `testing.rs`); none on the CPU path.
@@ -169,8 +189,10 @@ impl Model {
         } else {
             serde_wasm_bindgen::from_value(options).map_err(|e| js_error(ErrorCode::InvalidArgument, &e.to_string()))?
         };
-        let o = o.into_core().map_err(coded)?;
+        let (o, tools) = o.into_core(&self.text).map_err(coded)?;
+        self.tools = None;
         let started = with_session!(self, s => s.begin(&prompt_ids, &o)).map_err(coded)?;
+        self.tools = tools;
         to_js(&json!({ "promptTokens": started.prompt_tokens, "reusedTokens": started.reused_tokens }))
     }
 
@@ -181,15 +203,23 @@ impl Model {
         let r = with_session!(self, s => s.next().await);
         self.busy = false;
         match r.map_err(coded)? {
-            Event::Token { id, text } => to_js(&json!({ "id": id, "text": text, "done": false })),
-            Event::Done { id, text, summary } => finish_event(id, text, &summary),
+            Event::Token { id, text } => match self.tools.as_mut() {
+                None => to_js(&json!({ "id": id, "text": text, "done": false })),
+                Some(p) => {
+                    let deltas = p.push_token(id, &text);
+                    let mut ev = json!({ "id": id, "done": false });
+                    tool_fields(&mut ev, deltas);
+                    to_js(&ev)
+                }
+            },
+            Event::Done { id, text, summary } => finish_event(id, text, &summary, self.tools.take()),
         }
     }
 
     /// Stops the current generation; its usage is returned like the last `next()`.
     pub fn abort(&mut self) -> Result<JsValue, JsValue> {
         match with_session!(self, s => s.abort()) {
-            Some(Event::Done { id, text, summary }) => finish_event(id, text, &summary),
+            Some(Event::Done { id, text, summary }) => finish_event(id, text, &summary, self.tools.take()),
             _ => to_js(&json!({ "done": true })),
         }
     }
@@ -220,8 +250,21 @@ impl Model {
     }
 }
 
-/// The last event of a generation, with its usage.
-fn finish_event(id: Option<u32>, text: String, g: &Generation) -> Result<JsValue, JsValue> {
+/// A tool request's event: `text` is the reply's content only, `toolCallDeltas` the OpenAI
+/// `delta.tool_calls` entries (when there are any).
+fn tool_fields(ev: &mut serde_json::Value, deltas: Vec<ToolDelta>) {
+    let content: String = deltas.iter().filter_map(|d| if let ToolDelta::Content(t) = d { Some(t.as_str()) } else { None }).collect();
+    let calls: Vec<serde_json::Value> = deltas.iter().filter_map(ToolDelta::to_openai).collect();
+    ev["text"] = json!(content);
+    if !calls.is_empty() {
+        ev["toolCallDeltas"] = json!(calls);
+    }
+}
+
+/// The last event of a generation, with its usage; with tools also the reply's `content` (null
+/// when only calls were written), `toolCalls`, and `finishReason: "tool_calls"` when the model
+/// called tools and stopped.
+fn finish_event(id: Option<u32>, text: String, g: &Generation, tools: Option<ToolParser>) -> Result<JsValue, JsValue> {
     let n_gen = g.ids.len();
     let n_prompt = g.prompt_ids.len();
     let finish = g.finish.as_str();
@@ -239,6 +282,20 @@ fn finish_event(id: Option<u32>, text: String, g: &Generation) -> Result<JsValue
             "decode_k": g.decode_k,
         }
     });
+    if let Some(mut p) = tools {
+        let mut deltas = match id {
+            Some(id) => p.push_token(id, &text),
+            None => p.push(&text),
+        };
+        let (rest, content, calls) = p.finish();
+        deltas.extend(rest);
+        tool_fields(&mut ev, deltas);
+        ev["content"] = json!(content);
+        ev["toolCalls"] = json!(calls.iter().map(|c| c.to_openai()).collect::<Vec<_>>());
+        if !calls.is_empty() && finish == "stop" {
+            ev["finishReason"] = json!("tool_calls");
+        }
+    }
     // What a constraint cost (benchmarks report it next to the decode speed).
     if let Some(c) = &g.constraint {
         ev["usage"]["constraint"] = json!({ "checked_tokens": c.checked, "masked_draws": c.masked, "ms": c.ms });

@@ -24,3 +24,11 @@ pub fn thread_shared() -> js_sys::Array {
 pub fn thread_worker_run() {
     crate::cpu::pool_wasm::worker_run()
 }
+
+/// Says whether the thread that drives the model may block while the pool finishes a step (in a
+/// worker it may; a page's main thread must spin).
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = threadCallerMayWait)]
+pub fn thread_caller_may_wait(may: bool) {
+    crate::cpu::pool_wasm::set_caller_may_wait(may)
+}
