@@ -100,7 +100,7 @@ export class Engine {
     const chosen = await chooseBackend(options.backend);
     const cpu = chosen.backend === 'cpu';
     const threads = cpu ? cpuThreads(options.threads) : 1;
-    const { core, instance } = await loadCore(cpu && threads > 1 ? options.threadsWasmUrl : wasmUrl, { threads });
+    const { core, instance } = await loadCore(wasmUrl, { threads, threadsWasmUrl: options.threadsWasmUrl });
     const parts = splitUrls(url);
     if (parts && sha256) throw new InvalidArgumentError('sha256 checks a single file; it cannot be used with a split GGUF');
     const files = [];

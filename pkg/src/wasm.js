@@ -106,10 +106,20 @@ let threaded = null; // { ready, threads }: the threaded build, once asked for
 /**
  * Resolves to `{ core, instance }`: the wasm module's exports and the id of the instance behind
  * them; `wasmUrl` overrides where the .wasm file is fetched from. With `threads` > 1, the threaded
- * build with a pool of `threads - 1` workers (once per realm: later calls get the same pool).
+ * build (from `threadsWasmUrl`) with a pool of `threads - 1` workers (once per realm: later calls get
+ * the same pool).
  */
-export async function loadCore(wasmUrl, { threads = 1 } = {}) {
-  if (threads > 1) return loadThreaded(wasmUrl, threads);
+export async function loadCore(wasmUrl, { threads = 1, threadsWasmUrl } = {}) {
+  if (threads > 1) {
+    try {
+      return await loadThreaded(threadsWasmUrl, threads);
+    } catch (e) {
+      // A package built without its threaded core (GGUF_WEB_NO_THREADS), or workers that cannot
+      // start: the CPU path still runs, on one thread (engine.info.threads says so).
+      if (e instanceof InternalError && /trapped/.test(e.message)) throw e;
+      console.warn(`gguf-web: the threaded core did not start (${e && e.message}); running on one thread`);
+    }
+  }
   if (!ready) {
     requestSubgroups();
     ready = init(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => core);
