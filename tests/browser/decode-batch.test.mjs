@@ -1,0 +1,89 @@
+// Several decode steps per GPU round trip (crate/src/engine/batch.rs) in Chromium, as
+// tests/common/batch.rs does natively. The oracle is K = 1 (what engine.test.mjs and arch.test.mjs
+// check against llama.cpp): for both default models and every generated architecture, a fixed K and
+// the adaptive K must give exactly its token ids, finish reasons and reused prompt tokens, greedy and
+// seeded at temperature 1, over a script of requests: to max_tokens, ended by a stop string inside a
+// batch, and a request after it that reuses the cache. SmolLM2 also runs in a worker. And an abort
+// takes effect within 100 ms with the adaptive K. The generated architectures: decode-batch-archs.test.mjs.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, newPage } from './harness.mjs';
+import { start } from './server.mjs';
+import { goldenCases, MODELS } from './golden.mjs';
+import { compareK } from './decode-batch.mjs';
+
+const ABORT_MS = 100;
+
+let srv;
+let browser;
+let page;
+before(async () => {
+  srv = await start();
+  browser = await launchBrowser();
+  page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html');
+  await page.waitForFunction(() => window.gwReady);
+});
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.close();
+});
+
+const prompts = (key) => goldenCases(key).map((c) => c.prompt);
+
+// K = 4: a 12-token request ends inside its third batch, and a stop string inside some batch.
+for (const [key, host] of [['smollm2', 'Engine'], ['smollm2', 'WorkerEngine'], ['gemma3', 'Engine']]) {
+  test(`${key} (${host}): K = 4 gives the ids of K = 1`, async () => {
+    const n = await compareK(page, { host, url: '/models/' + MODELS[key], prompts: prompts(key), ks: [4], maxTokens: 12, what: `${key} ${host}` });
+    console.log(`${key} ${host}: ${n} requests with K = 4 equal K = 1's`);
+  });
+}
+
+// The bound holds where a step is shorter than it: on the generated Llama 3 model here (a few ms a
+// step on SwiftShader, so K grows). SmolLM2's steps take 100-300 ms on this loaded software adapter: no
+// abort can be faster than the step in flight, so its latencies are reported, not bounded.
+test('abort takes effect within 100 ms with the adaptive K (page and worker)', async () => {
+  const r = await page.evaluate(async (files) => {
+    const out = [];
+    for (const [file, host] of files) {
+      const e = await gw[host].load(file, { cache: false });
+      const lat = [];
+      let k = 0;
+      let stepMs = 0;
+      try {
+        // The adaptive K of a free run this long (the usage reports the most steps per round trip).
+        const u = (await e.completions.create({ prompt: 'Once upon a time', max_tokens: 48, temperature: 0, ignore_eos: true })).usage;
+        k = u.decode_k;
+        stepMs = 1000 / u.decode_tokens_per_second;
+        for (const after of [8, 20, 33]) {
+          const ac = new AbortController();
+          let n = 0;
+          let t = 0;
+          try {
+            const stream = await e.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 64, temperature: 0, ignore_eos: true, signal: ac.signal });
+            for await (const ch of stream) {
+              if (ch.choices[0].finish_reason === null && ++n === after) {
+                t = performance.now();
+                ac.abort();
+              }
+            }
+          } catch (err) {
+            if (!(err instanceof gw.AbortError)) throw err;
+          }
+          lat.push(performance.now() - t);
+        }
+      } finally {
+        await e.unload();
+      }
+      out.push({ file, host, lat, k, stepMs });
+    }
+    return out;
+  }, [['/models/gen/llama3.gguf', 'Engine'], ['/models/gen/llama3.gguf', 'WorkerEngine'], ['/models/' + MODELS.smollm2, 'Engine']]);
+  for (const { file, host, lat, k, stepMs } of r) {
+    const what = `${file} (${host})`;
+    console.log(`${what}: abort latencies ${lat.map((x) => x.toFixed(1)).join(', ')} ms at an adaptive K up to ${k}, ${stepMs.toFixed(1)} ms per token`);
+    if (file.includes('/gen/')) {
+      assert.ok(k > 1, `${what}: the adaptive K grew (${k})`);
+      assert.ok(Math.max(...lat) <= ABORT_MS, `${what}: an abort took ${Math.max(...lat).toFixed(1)} ms (limit ${ABORT_MS})`);
+    }
+  }
+});
