@@ -19,7 +19,9 @@
 // native: `gguf-web bench` with VK_ICD_FILENAMES pointing at Chromium's SwiftShader (next to Chromium) or
 // at Mesa's lavapipe (next to Firefox), same token counts.
 // Prints one JSON object with the ratios: browser decode ÷ native decode, and gguf-web ÷ wllama's best
-// (Chromium); the Firefox figures under `firefox`.
+// (Chromium); the Firefox figures under `firefox`. Decode runs at the adaptive K (decode steps per GPU
+// round trip; `decodeK` is the most it used) and once more at K = 1 in the same page (`decodeTokSK1`,
+// `decodeKRatio`); the native bench reports both likewise.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -114,6 +116,8 @@ async function benchOurs(which) {
         const wallMs = performance.now() - tr;
         const waitMs = window.__mapWaitMs;
         const decodeMs = (r.usage.completion_tokens - 1) / r.usage.decode_tokens_per_second * 1000;
+        // The same at one decode step per round trip (the speed before issue 18).
+        const k1 = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_k: 1 });
         // The share of the waits that fell in decode, by the decode share of the wall time.
         const hostMsPerToken = (decodeMs - waitMs * (decodeMs / wallMs)) / (r.usage.completion_tokens - 1);
         return {
@@ -128,6 +132,9 @@ async function benchOurs(which) {
           completionTokens: r.usage.completion_tokens,
           prefillTokS: r.usage.prefill_tokens_per_second,
           decodeTokS: r.usage.decode_tokens_per_second,
+          decodeK: r.usage.decode_k,
+          decodeTokSK1: k1.usage.decode_tokens_per_second,
+          decodeKRatio: r.usage.decode_tokens_per_second / k1.usage.decode_tokens_per_second,
           timeToFirstTokenMs: r.usage.time_to_first_token_ms,
           wasmMemoryMiB: e.wasmMemoryBytes() / 1048576,
         };
@@ -161,7 +168,14 @@ for (const which of browsers) {
   const entry = { ours };
   if (!args.includes('--skip-native')) {
     const native = benchNative(ours.promptTokens, which);
-    entry.native = { adapter: native.adapter, prefillTokS: native.prefill_tok_s, decodeTokS: native.decode_tok_s };
+    entry.native = {
+      adapter: native.adapter,
+      prefillTokS: native.prefill_tok_s,
+      decodeTokS: native.decode_tok_s,
+      decodeK: native.decode_k,
+      decodeTokSK1: native.decode_tok_s_k1,
+      decodeKRatio: r2(native.decode_k_ratio),
+    };
     entry.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
     entry.browserOverNativePrefill = r2(ours.prefillTokS / native.prefill_tok_s);
   }
