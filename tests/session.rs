@@ -39,3 +39,18 @@ fn generation_stops_at_the_end_of_the_context() {
     assert_eq!(g.ids.len(), capacity - ids.len() + 1);
     assert_eq!(g.finish, FinishReason::Length);
 }
+
+/// The CPU engine gains nothing by decode batches (each would only delay its first token): the
+/// session runs it one step per call unless a request fixes K, and a fixed K gives the ids of
+/// K = 1 (through the default `Backend::eval_sample_many`).
+#[test]
+fn decode_batches_only_where_they_save_a_round_trip() {
+    let (tok, model) = load_cpu(SMOLLM);
+    let ids = tok.encode("The capital of France is", true, false).unwrap();
+    let mut session = Session::new(CpuBackend::new(model, 64), tok.clone());
+    let one = session.generate(&ids, &greedy(6), &mut |_| true).unwrap();
+    assert_eq!(one.decode_k, 1, "adaptive K on the CPU");
+    session.reset();
+    let four = session.generate(&ids, &GenerateOptions { decode_k: Some(4), ..greedy(6) }, &mut |_| true).unwrap();
+    assert_eq!((four.decode_k, &four.ids), (4, &one.ids));
+}

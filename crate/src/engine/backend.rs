@@ -75,6 +75,13 @@ pub trait Backend {
         })
     }
 
+    /// Whether [`Backend::eval_sample_many`] saves anything over `k` calls of `eval_sample` (a
+    /// round trip to a device per call): only then does the session batch decode steps, since a
+    /// batch delays its first token until all of them are drawn.
+    fn batches_decode(&self) -> bool {
+        false
+    }
+
     /// Appends `tokens`, then draws `k` tokens in a row, each the input of the next step (the
     /// last one drawn is not run): the cache grows by `tokens.len() + k - 1` and the sampler's
     /// draw number by `k`, exactly as `k` calls of [`Backend::eval_sample`] would. `history` is
@@ -226,6 +233,7 @@ macro_rules! forward_backend {
                 (**self).eval(tokens, all_logits)
             }
             fn describe(&self) -> String { (**self).describe() }
+            fn batches_decode(&self) -> bool { (**self).batches_decode() }
             fn eval_sample<'a>(
                 &'a mut self,
                 tokens: &'a [u32],

@@ -62,6 +62,9 @@ impl Backend for GpuBackend {
             Ok(id)
         })
     }
+    fn batches_decode(&self) -> bool {
+        true
+    }
     fn eval_sample_many<'a>(
         &'a mut self,
         tokens: &'a [u32],

@@ -179,7 +179,8 @@ impl<B: Backend> Session<B> {
     async fn run_batch(&mut self) -> Result<u32, EngineError> {
         let gen = self.gen.as_mut().expect("a generation in progress");
         let tokens = std::mem::take(&mut gen.pending);
-        let k = batch_size(&self.batch, gen, self.backend.position() + tokens.len(), self.backend.capacity());
+        let batch = if self.backend.batches_decode() { &self.batch } else { &DecodeBatch::new(Some(1)) };
+        let k = batch_size(batch, gen, self.backend.position() + tokens.len(), self.backend.capacity());
         let Stepper { sampler, history, .. } = &mut gen.st;
         let t0 = now_ms();
         let r = self.backend.eval_sample_many(&tokens, sampler, history, k).await;
@@ -338,9 +339,10 @@ async fn constrained<B: Backend>(
     Ok(id)
 }
 
-/// K for the next batch of `gen`, whose first step ends at cache position `end`: what
-/// the request fixes or [`DecodeBatch`] asks for, within `max_tokens` and the context. Requests that need the host
-/// between two draws (a constraint, the repetition penalty) run one step at a time.
+/// K for the next batch of `gen`, whose first step ends at cache position `end`: what the request
+/// fixes or `batch` asks for (1 where the backend gains nothing by batches), within `max_tokens` and
+/// the context. Requests that need the host between two draws (a constraint, the repetition
+/// penalty) run one step at a time.
 fn batch_size(batch: &DecodeBatch, gen: &Gen, end: usize, capacity: usize) -> usize {
     let opts = &gen.st.opts;
     if gen.constraint.is_some() || opts.sampling.repetition_penalty != 1.0 {
