@@ -17,7 +17,11 @@ fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 pub fn bench(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["model", "prompt-tokens", "gen-tokens", "runs", "json-schema"], &["json", "default-limits", "profile"])?;
+    let args = Args::parse(
+        argv,
+        &["model", "prompt-tokens", "gen-tokens", "runs", "json-schema", "backend"],
+        &["json", "default-limits", "profile"],
+    )?;
     let path = args.required("model")?;
     if let Some(schema) = args.get("json-schema") {
         return bench_schema(path, schema, &args);
@@ -27,6 +31,11 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let runs: usize = args.parsed("runs")?.unwrap_or(3).max(1);
     if n_prompt == 0 || n_gen == 0 {
         return Err("--prompt-tokens and --gen-tokens must be at least 1".into());
+    }
+    match args.get("backend").unwrap_or("gpu") {
+        "gpu" => {}
+        b @ ("cpu" | "reference") => return super::bench_cpu::bench_cpu(path, b, n_prompt, n_gen, runs, args.flag("json")),
+        other => return Err(format!("--backend must be gpu, cpu or reference, not {other:?}")),
     }
     let src = FileSource::open(path).map_err(|e| e.to_string())?;
     let g = Gguf::read(&src).map_err(|e| format!("{path}: {e}"))?;

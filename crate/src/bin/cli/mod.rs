@@ -1,5 +1,6 @@
 mod args;
 mod bench;
+mod bench_cpu;
 mod bench_model;
 mod commands;
 mod tools;

@@ -2,22 +2,31 @@
 //! products, straight from the GGUF block layout (`crate::quant` has the structs and the f32
 //! reference decoders these follow; ggml's `ggml-common.h` the layouts).
 //!
-//! A block's value i is `d · sc[i / 16] · q[i] + ms[i / 16]·(sum of the activations' half)`, in
-//! the terms of [`Chunk`]: the dot product of a chunk with 32 activations `a = da · qa` is then
+//! A block's value i is `d · sc[i / 16] · q[i] + ms[i / 16]`, in the terms of [`Chunk`]: the dot
+//! product of a chunk with 32 activations `a = da · qa` is then
 //! `d · da · Σ_h sc[h] · (q·qa)_h + Σ_h ms[h] · (da · Σ qa)_h`: integers inside, floats once.
+//! Offsets (Q4_0's −8, Q6_K's −32, …) go to `ms` too, so that most types multiply unsigned
+//! values, which x86 does in one instruction (`maddubs`), as llama.cpp's k-quant kernels do.
 
 use super::simd::{arr16, Simd};
-use crate::quant::{f16_to_f32, k4_scale_min, q3k_scales, GgmlType, KVALUES_IQ4NL};
+use crate::quant::{k4_scale_min, q3k_scales, GgmlType, KVALUES_IQ4NL};
 
 /// 32 consecutive values of a block.
 pub struct Chunk<S: Simd> {
     /// Values 0..16 and 16..32 as signed bytes.
     pub q: [S::I8; 2],
     pub d: f32,
-    /// Integer scales of the two halves (only read when the kind's `SUB16`).
-    pub sc: [i32; 2],
+    /// Integer scales of the two halves (1 for the types with one scale per 32).
+    pub sc: [i16; 2],
     /// Weights of the two halves' activation sums (only read when the kind's `MIN`).
     pub ms: [f32; 2],
+}
+
+/// Takes the chunks of a block. Not a closure: closures are functions of their own, compiled
+/// without the target features of the kernel that calls them, so the intrinsics inside would not
+/// inline; trait methods marked `#[inline(always)]` do.
+pub trait Sink<S: Simd> {
+    fn chunk(&mut self, c: usize, ch: Chunk<S>);
 }
 
 /// A block type's geometry and decoder.
@@ -26,17 +35,36 @@ pub trait Kind {
     const BYTES: usize;
     /// Chunks of 32 per block.
     const CHUNKS: usize;
-    /// The halves have their own integer scales.
-    const SUB16: bool;
+    /// The values lie in 0..=127 (offsets are folded into `ms`), for the one-instruction x86 product.
+    const UNSIGNED: bool;
     /// Values carry an offset proportional to a minimum.
     const MIN: bool;
-    /// Calls `f(chunk index in the block, chunk)` for each chunk of the block `b`.
-    fn for_chunks<S: Simd>(s: S, b: &[u8], f: impl FnMut(usize, Chunk<S>));
+    /// Calls `f.chunk(chunk index in the block, chunk)` for each chunk of the block `b`.
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>);
 }
 
 #[inline(always)]
 fn f16(b: &[u8], at: usize) -> f32 {
-    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+    f16_bits_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// IEEE half to single precision, exact for every input (normals by rebiasing the exponent,
+/// subnormals through one float subtraction, infinities and NaNs kept), in plain integer and
+/// float operations: `half`'s own conversion is a call that detects F16C at run time, too slow
+/// for a scale per 32 values.
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    const SHIFTED_EXP: u32 = 0x7c00 << 13;
+    let mut o = ((h as u32) & 0x7fff) << 13;
+    let exp = o & SHIFTED_EXP;
+    o += (127 - 15) << 23;
+    if exp == SHIFTED_EXP {
+        o += (128 - 16) << 23;
+    } else if exp == 0 {
+        o += 1 << 23;
+        o = (f32::from_bits(o) - f32::from_bits(113 << 23)).to_bits();
+    }
+    f32::from_bits(o | ((h as u32) & 0x8000) << 16)
 }
 
 #[inline(always)]
@@ -56,13 +84,12 @@ impl Kind for Q4_0 {
     const TYPE: GgmlType = GgmlType::Q4_0;
     const BYTES: usize = 18;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
-    const MIN: bool = false;
+    const UNSIGNED: bool = true;
+    const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
-        let eight = s.splat_i8(8);
-        let [lo, hi] = nibbles(s, &b[2..18]);
-        f(0, chunk([s.sub_i8(lo, eight), s.sub_i8(hi, eight)], f16(b, 0)));
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
+        let d = f16(b, 0);
+        f.chunk(0, Chunk { ms: [-8.0 * d, -8.0 * d], ..chunk(nibbles(s, &b[2..18]), d) });
     }
 }
 
@@ -71,12 +98,12 @@ impl Kind for Q4_1 {
     const TYPE: GgmlType = GgmlType::Q4_1;
     const BYTES: usize = 20;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = true;
     const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let m = f16(b, 2);
-        f(0, Chunk { ms: [m, m], ..chunk(nibbles(s, &b[4..20]), f16(b, 0)) });
+        f.chunk(0, Chunk { ms: [m, m], ..chunk(nibbles(s, &b[4..20]), f16(b, 0)) });
     }
 }
 
@@ -95,14 +122,13 @@ impl Kind for Q5_0 {
     const TYPE: GgmlType = GgmlType::Q5_0;
     const BYTES: usize = 22;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
-    const MIN: bool = false;
+    const UNSIGNED: bool = true;
+    const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        let [lo, hi] = five_bits(s, qh, &b[6..22]);
-        let sixteen = s.splat_i8(16);
-        f(0, chunk([s.sub_i8(lo, sixteen), s.sub_i8(hi, sixteen)], f16(b, 0)));
+        let d = f16(b, 0);
+        f.chunk(0, Chunk { ms: [-16.0 * d, -16.0 * d], ..chunk(five_bits(s, qh, &b[6..22]), d) });
     }
 }
 
@@ -111,13 +137,13 @@ impl Kind for Q5_1 {
     const TYPE: GgmlType = GgmlType::Q5_1;
     const BYTES: usize = 24;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = true;
     const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         let m = f16(b, 2);
-        f(0, Chunk { ms: [m, m], ..chunk(five_bits(s, qh, &b[8..24]), f16(b, 0)) });
+        f.chunk(0, Chunk { ms: [m, m], ..chunk(five_bits(s, qh, &b[8..24]), f16(b, 0)) });
     }
 }
 
@@ -126,11 +152,11 @@ impl Kind for Q8_0 {
     const TYPE: GgmlType = GgmlType::Q8_0;
     const BYTES: usize = 34;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = false;
     const MIN: bool = false;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
-        f(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(b, 0)));
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
+        f.chunk(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(b, 0)));
     }
 }
 
@@ -144,13 +170,13 @@ impl Kind for IQ4NL {
     const TYPE: GgmlType = GgmlType::IQ4_NL;
     const BYTES: usize = 18;
     const CHUNKS: usize = 1;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = false;
     const MIN: bool = false;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let t = iq4_table(s);
         let [lo, hi] = nibbles(s, &b[2..18]);
-        f(0, chunk([s.lookup(t, lo), s.lookup(t, hi)], f16(b, 0)));
+        f.chunk(0, chunk([s.lookup(t, lo), s.lookup(t, hi)], f16(b, 0)));
     }
 }
 
@@ -159,10 +185,10 @@ impl Kind for IQ4XS {
     const TYPE: GgmlType = GgmlType::IQ4_XS;
     const BYTES: usize = 136;
     const CHUNKS: usize = 8;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = false;
     const MIN: bool = false;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let t = iq4_table(s);
         let d = f16(b, 0);
         let scales_h = u16::from_le_bytes([b[2], b[3]]);
@@ -171,7 +197,7 @@ impl Kind for IQ4XS {
             let hi = ((scales_h >> (2 * ib)) & 3) as u8;
             let sc = (lo | (hi << 4)) as i32 - 32;
             let [l, h] = nibbles(s, &b[8 + 16 * ib..24 + 16 * ib]);
-            f(ib, chunk([s.lookup(t, l), s.lookup(t, h)], d * sc as f32));
+            f.chunk(ib, chunk([s.lookup(t, l), s.lookup(t, h)], d * sc as f32));
         }
     }
 }
@@ -187,10 +213,10 @@ impl Kind for Q4K {
     const TYPE: GgmlType = GgmlType::Q4_K;
     const BYTES: usize = 144;
     const CHUNKS: usize = 8;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = true;
     const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let (d, dmin) = (f16(b, 0), f16(b, 2));
         let sc = k_scales(b);
         let mask = s.splat_i8(0xF);
@@ -200,7 +226,7 @@ impl Kind for Q4K {
             for (half, q) in [[s.and(v0, mask), s.and(v1, mask)], [s.shr_u8::<4>(v0), s.shr_u8::<4>(v1)]].into_iter().enumerate() {
                 let (scale, min) = k4_scale_min(2 * j + half, &sc);
                 let m = -dmin * min as f32;
-                f(2 * j + half, Chunk { ms: [m, m], ..chunk(q, d * scale as f32) });
+                f.chunk(2 * j + half, Chunk { ms: [m, m], ..chunk(q, d * scale as f32) });
             }
         }
     }
@@ -211,10 +237,10 @@ impl Kind for Q5K {
     const TYPE: GgmlType = GgmlType::Q5_K;
     const BYTES: usize = 176;
     const CHUNKS: usize = 8;
-    const SUB16: bool = false;
+    const UNSIGNED: bool = true;
     const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let (d, dmin) = (f16(b, 0), f16(b, 2));
         let sc = k_scales(b);
         let mask = s.splat_i8(0xF);
@@ -229,7 +255,7 @@ impl Kind for Q5K {
                 let (q0, q1) = if half == 0 { (s.and(v0, mask), s.and(v1, mask)) } else { (s.shr_u8::<4>(v0), s.shr_u8::<4>(v1)) };
                 let (scale, min) = k4_scale_min(2 * j + half, &sc);
                 let m = -dmin * min as f32;
-                f(2 * j + half, Chunk { ms: [m, m], ..chunk([s.or(q0, high(h0)), s.or(q1, high(h1))], d * scale as f32) });
+                f.chunk(2 * j + half, Chunk { ms: [m, m], ..chunk([s.or(q0, high(h0)), s.or(q1, high(h1))], d * scale as f32) });
             }
         }
     }
@@ -240,14 +266,13 @@ impl Kind for Q6K {
     const TYPE: GgmlType = GgmlType::Q6_K;
     const BYTES: usize = 210;
     const CHUNKS: usize = 8;
-    const SUB16: bool = true;
-    const MIN: bool = false;
+    const UNSIGNED: bool = true;
+    const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let d = f16(b, 208);
         let mask = s.splat_i8(0xF);
         let three = s.splat_i8(0x30);
-        let bias = s.splat_i8(32);
         for half in 0..2 {
             let ql = &b[64 * half..64 * half + 64];
             let qh = &b[128 + 32 * half..160 + 32 * half];
@@ -268,9 +293,11 @@ impl Kind for Q6K {
                     s.and(v, three)
                 };
                 let base = 2 * (k % 2);
-                let q = [s.sub_i8(s.or(low(l[base]), high(h[0])), bias), s.sub_i8(s.or(low(l[base + 1]), high(h[1])), bias)];
-                let scales = [sc[2 * k] as i8 as i32, sc[2 * k + 1] as i8 as i32];
-                f(4 * half + k, Chunk { sc: scales, ..chunk(q, d) });
+                let q = [s.or(low(l[base]), high(h[0])), s.or(low(l[base + 1]), high(h[1]))];
+                let scales = [sc[2 * k] as i8 as i16, sc[2 * k + 1] as i8 as i16];
+                // The values' −32, as a minimum.
+                let ms = [-32.0 * d * scales[0] as f32, -32.0 * d * scales[1] as f32];
+                f.chunk(4 * half + k, Chunk { q, d, sc: scales, ms });
             }
         }
     }
@@ -281,13 +308,13 @@ impl Kind for Q3K {
     const TYPE: GgmlType = GgmlType::Q3_K;
     const BYTES: usize = 110;
     const CHUNKS: usize = 8;
-    const SUB16: bool = true;
-    const MIN: bool = false;
+    const UNSIGNED: bool = true;
+    const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let d = f16(b, 108);
         let scales = q3k_scales(b[96..108].try_into().expect("12 bytes"));
-        let (three, four, zero) = (s.splat_i8(3), s.splat_i8(4), s.splat_i8(0));
+        let (three, four) = (s.splat_i8(3), s.splat_i8(4));
         let hm = [s.load(arr16(b)), s.load(arr16(&b[16..32]))];
         for half in 0..2 {
             let q = &b[32 + 32 * half..64 + 32 * half];
@@ -301,12 +328,14 @@ impl Kind for Q3K {
                         2 => s.shr_u8::<4>(v[i]),
                         _ => s.shr_u8::<6>(v[i]),
                     };
-                    // 4 is subtracted where the high bit is clear.
-                    let clear = s.eq_i8(s.and(hm[i], bit), zero);
-                    s.sub_i8(s.and(two, three), s.and(clear, four))
+                    // The value is (two bits | high bit · 4) − 4; the −4 goes to the minimum.
+                    let set = s.eq_i8(s.and(hm[i], bit), bit);
+                    s.or(s.and(two, three), s.and(set, four))
                 };
                 let is = 8 * half + 2 * shift;
-                f(4 * half + shift, Chunk { sc: [scales[is] as i32, scales[is + 1] as i32], ..chunk([val(0), val(1)], d) });
+                let sc = [scales[is] as i16, scales[is + 1] as i16];
+                let ms = [-4.0 * d * sc[0] as f32, -4.0 * d * sc[1] as f32];
+                f.chunk(4 * half + shift, Chunk { q: [val(0), val(1)], d, sc, ms });
             }
         }
     }
@@ -317,10 +346,10 @@ impl Kind for Q2K {
     const TYPE: GgmlType = GgmlType::Q2_K;
     const BYTES: usize = 84;
     const CHUNKS: usize = 8;
-    const SUB16: bool = true;
+    const UNSIGNED: bool = true;
     const MIN: bool = true;
     #[inline(always)]
-    fn for_chunks<S: Simd>(s: S, b: &[u8], mut f: impl FnMut(usize, Chunk<S>)) {
+    fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let (d, dmin) = (f16(b, 80), f16(b, 82));
         let three = s.splat_i8(3);
         for half in 0..2 {
@@ -339,7 +368,7 @@ impl Kind for Q2K {
                 let is = 8 * half + 2 * shift;
                 let (s0, s1) = (b[is], b[is + 1]);
                 let ms = [-dmin * (s0 >> 4) as f32, -dmin * (s1 >> 4) as f32];
-                f(4 * half + shift, Chunk { q: [val(0), val(1)], d, sc: [(s0 & 0xF) as i32, (s1 & 0xF) as i32], ms });
+                f.chunk(4 * half + shift, Chunk { q: [val(0), val(1)], d, sc: [(s0 & 0xF) as i16, (s1 & 0xF) as i16], ms });
             }
         }
     }

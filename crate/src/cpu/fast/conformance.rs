@@ -116,3 +116,11 @@ fn q8_rounds_within_half_a_step() {
         }
     }
 }
+
+#[test]
+fn f16_conversion_is_exact() {
+    for h in 0..=u16::MAX {
+        let (got, want) = (super::blocks::f16_bits_to_f32(h), half::f16::from_bits(h).to_f32());
+        assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#06x}: {got} vs {want}");
+    }
+}

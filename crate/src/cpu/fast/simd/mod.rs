@@ -39,13 +39,15 @@ pub trait Simd: Copy + Send + Sync {
     fn lookup(self, table: Self::I8, idx: Self::I8) -> Self::I8;
     /// 0xFF in lane `i` where bit `i` of `bits` is set, else 0.
     fn bits16(self, bits: u16) -> Self::I8;
-    /// Products of the 16 byte pairs, summed into four i32 lanes (which products go to which lane
-    /// is the backend's choice: only the lanes' total is meaningful). `b` must lie in -127..=127.
-    fn dot(self, a: Self::I8, b: Self::I8) -> Self::I32;
+    /// `sc ·` the sum of the 16 byte products `a[i] · b[i]` of signed `a`, as four i32 lanes (which
+    /// products go to which lane is the backend's choice: only the lanes' total is meaningful).
+    /// `b` must lie in -127..=127.
+    fn dot_s(self, a: Self::I8, b: Self::I8, sc: i16) -> Self::I32;
+    /// [`Simd::dot_s`] for `a` in 0..=127, which x86 multiplies in one instruction.
+    fn dot_u(self, a: Self::I8, b: Self::I8, sc: i16) -> Self::I32;
 
     fn zero_i32(self) -> Self::I32;
     fn add_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
-    fn mul_i32(self, a: Self::I32, k: i32) -> Self::I32;
     fn to_f32(self, a: Self::I32) -> Self::F32;
 
     fn zero_f32(self) -> Self::F32;

@@ -55,8 +55,12 @@ impl Simd for Portable {
         std::array::from_fn(|i| if bits >> i & 1 != 0 { -1 } else { 0 })
     }
     #[inline(always)]
-    fn dot(self, a: [i8; 16], b: [i8; 16]) -> [i32; 4] {
-        std::array::from_fn(|l| (0..4).map(|j| a[4 * l + j] as i32 * b[4 * l + j] as i32).sum())
+    fn dot_s(self, a: [i8; 16], b: [i8; 16], sc: i16) -> [i32; 4] {
+        std::array::from_fn(|l| (0..4).map(|j| a[4 * l + j] as i32 * b[4 * l + j] as i32).sum::<i32>() * sc as i32)
+    }
+    #[inline(always)]
+    fn dot_u(self, a: [i8; 16], b: [i8; 16], sc: i16) -> [i32; 4] {
+        self.dot_s(a, b, sc)
     }
     #[inline(always)]
     fn zero_i32(self) -> [i32; 4] {
@@ -65,10 +69,6 @@ impl Simd for Portable {
     #[inline(always)]
     fn add_i32(self, a: [i32; 4], b: [i32; 4]) -> [i32; 4] {
         std::array::from_fn(|i| a[i].wrapping_add(b[i]))
-    }
-    #[inline(always)]
-    fn mul_i32(self, a: [i32; 4], k: i32) -> [i32; 4] {
-        a.map(|x| x.wrapping_mul(k))
     }
     #[inline(always)]
     fn to_f32(self, a: [i32; 4]) -> [f32; 4] {

@@ -61,10 +61,15 @@ impl Simd for Wasm128 {
         i8x16_eq(v128_and(spread, mask), mask)
     }
     #[inline(always)]
-    fn dot(self, a: v128, b: v128) -> v128 {
-        // Each i16 product is at most 128·127, so two of them still fit an i16 lane.
+    fn dot_s(self, a: v128, b: v128, sc: i16) -> v128 {
+        // Each i16 product is at most 128·127, so two of them still fit an i16 lane; the i16
+        // dot product then scales the pair sums and adds them in pairs.
         let p = i16x8_add(i16x8_extmul_low_i8x16(a, b), i16x8_extmul_high_i8x16(a, b));
-        i32x4_extadd_pairwise_i16x8(p)
+        i32x4_dot_i16x8(p, i16x8_splat(sc))
+    }
+    #[inline(always)]
+    fn dot_u(self, a: v128, b: v128, sc: i16) -> v128 {
+        self.dot_s(a, b, sc)
     }
     #[inline(always)]
     fn zero_i32(self) -> v128 {
@@ -73,10 +78,6 @@ impl Simd for Wasm128 {
     #[inline(always)]
     fn add_i32(self, a: v128, b: v128) -> v128 {
         i32x4_add(a, b)
-    }
-    #[inline(always)]
-    fn mul_i32(self, a: v128, k: i32) -> v128 {
-        i32x4_mul(a, i32x4_splat(k))
     }
     #[inline(always)]
     fn to_f32(self, a: v128) -> v128 {

@@ -97,13 +97,15 @@ impl Simd for Sse {
         }
     }
     #[inline(always)]
-    fn dot(self, a: __m128i, b: __m128i) -> __m128i {
+    fn dot_s(self, a: __m128i, b: __m128i, sc: i16) -> __m128i {
         // maddubs multiplies unsigned by signed bytes: |a| times b with a's sign moved onto b.
-        // Pairs sum to at most 2·128·127 < 2^15, so its saturation never triggers.
-        unsafe {
-            let p = _mm_maddubs_epi16(_mm_sign_epi8(a, a), _mm_sign_epi8(b, a));
-            _mm_madd_epi16(p, _mm_set1_epi16(1))
-        }
+        unsafe { self.dot_u(_mm_sign_epi8(a, a), _mm_sign_epi8(b, a), sc) }
+    }
+    #[inline(always)]
+    fn dot_u(self, a: __m128i, b: __m128i, sc: i16) -> __m128i {
+        // Pairs sum to at most 2·128·127 < 2^15, so maddubs never saturates; madd then scales
+        // the pair sums and adds them in pairs.
+        unsafe { _mm_madd_epi16(_mm_maddubs_epi16(a, b), _mm_set1_epi16(sc)) }
     }
     #[inline(always)]
     fn zero_i32(self) -> __m128i {
@@ -112,10 +114,6 @@ impl Simd for Sse {
     #[inline(always)]
     fn add_i32(self, a: __m128i, b: __m128i) -> __m128i {
         unsafe { _mm_add_epi32(a, b) }
-    }
-    #[inline(always)]
-    fn mul_i32(self, a: __m128i, k: i32) -> __m128i {
-        unsafe { _mm_mullo_epi32(a, _mm_set1_epi32(k)) }
     }
     #[inline(always)]
     fn to_f32(self, a: __m128i) -> __m128 {
