@@ -2,6 +2,7 @@
 //! quantized products.
 
 use super::forward::{FastCache, FastModel};
+use crate::cpu::parallel::in_pool;
 use crate::engine::backend::{Backend, EngineError, LocalFuture};
 use crate::engine::sampler::{sample_at, SamplingParams};
 use crate::engine::Sampler;
@@ -37,7 +38,7 @@ impl Backend for FastBackend {
         self.cache.truncate(pos, &self.model.cfg);
     }
     fn eval<'a>(&'a mut self, tokens: &'a [u32], all_logits: bool) -> LocalFuture<'a, Result<Vec<f32>, EngineError>> {
-        let r = self.check(tokens).map(|_| self.model.forward(&mut self.cache, tokens, all_logits));
+        let r = self.check(tokens).map(|_| in_pool(|| self.model.forward(&mut self.cache, tokens, all_logits)));
         Box::pin(std::future::ready(r))
     }
     fn eval_sample<'a>(
@@ -47,7 +48,8 @@ impl Backend for FastBackend {
         history: &'a [u32],
     ) -> LocalFuture<'a, Result<u32, EngineError>> {
         let r = self.check(tokens).map(|_| {
-            self.last_logits = self.model.forward(&mut self.cache, tokens, false);
+            let (model, cache) = (&self.model, &mut self.cache);
+            self.last_logits = in_pool(|| model.forward(cache, tokens, false));
             sampler.sample(&mut self.last_logits, history)
         });
         Box::pin(std::future::ready(r))

@@ -44,8 +44,8 @@ pub trait Kind {
 }
 
 #[inline(always)]
-fn f16(b: &[u8], at: usize) -> f32 {
-    f16_bits_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+fn f16<S: Simd>(s: S, b: &[u8], at: usize) -> f32 {
+    s.f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
 }
 
 /// IEEE half to single precision, exact for every input (normals by rebiasing the exponent,
@@ -88,7 +88,7 @@ impl Kind for Q4_0 {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let d = f16(b, 0);
+        let d = f16(s, b, 0);
         f.chunk(0, Chunk { ms: [-8.0 * d, -8.0 * d], ..chunk(nibbles(s, &b[2..18]), d) });
     }
 }
@@ -102,8 +102,8 @@ impl Kind for Q4_1 {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let m = f16(b, 2);
-        f.chunk(0, Chunk { ms: [m, m], ..chunk(nibbles(s, &b[4..20]), f16(b, 0)) });
+        let m = f16(s, b, 2);
+        f.chunk(0, Chunk { ms: [m, m], ..chunk(nibbles(s, &b[4..20]), f16(s, b, 0)) });
     }
 }
 
@@ -127,7 +127,7 @@ impl Kind for Q5_0 {
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        let d = f16(b, 0);
+        let d = f16(s, b, 0);
         f.chunk(0, Chunk { ms: [-16.0 * d, -16.0 * d], ..chunk(five_bits(s, qh, &b[6..22]), d) });
     }
 }
@@ -142,8 +142,8 @@ impl Kind for Q5_1 {
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        let m = f16(b, 2);
-        f.chunk(0, Chunk { ms: [m, m], ..chunk(five_bits(s, qh, &b[8..24]), f16(b, 0)) });
+        let m = f16(s, b, 2);
+        f.chunk(0, Chunk { ms: [m, m], ..chunk(five_bits(s, qh, &b[8..24]), f16(s, b, 0)) });
     }
 }
 
@@ -156,7 +156,7 @@ impl Kind for Q8_0 {
     const MIN: bool = false;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        f.chunk(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(b, 0)));
+        f.chunk(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(s, b, 0)));
     }
 }
 
@@ -176,7 +176,7 @@ impl Kind for IQ4NL {
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let t = iq4_table(s);
         let [lo, hi] = nibbles(s, &b[2..18]);
-        f.chunk(0, chunk([s.lookup(t, lo), s.lookup(t, hi)], f16(b, 0)));
+        f.chunk(0, chunk([s.lookup(t, lo), s.lookup(t, hi)], f16(s, b, 0)));
     }
 }
 
@@ -190,7 +190,7 @@ impl Kind for IQ4XS {
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let t = iq4_table(s);
-        let d = f16(b, 0);
+        let d = f16(s, b, 0);
         let scales_h = u16::from_le_bytes([b[2], b[3]]);
         for ib in 0..8 {
             let lo = (b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF;
@@ -217,7 +217,7 @@ impl Kind for Q4K {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let (d, dmin) = (f16(b, 0), f16(b, 2));
+        let (d, dmin) = (f16(s, b, 0), f16(s, b, 2));
         let sc = k_scales(b);
         let mask = s.splat_i8(0xF);
         for j in 0..4 {
@@ -241,7 +241,7 @@ impl Kind for Q5K {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let (d, dmin) = (f16(b, 0), f16(b, 2));
+        let (d, dmin) = (f16(s, b, 0), f16(s, b, 2));
         let sc = k_scales(b);
         let mask = s.splat_i8(0xF);
         let sixteen = s.splat_i8(16);
@@ -270,7 +270,7 @@ impl Kind for Q6K {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let d = f16(b, 208);
+        let d = f16(s, b, 208);
         let mask = s.splat_i8(0xF);
         let three = s.splat_i8(0x30);
         for half in 0..2 {
@@ -312,7 +312,7 @@ impl Kind for Q3K {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let d = f16(b, 108);
+        let d = f16(s, b, 108);
         let scales = q3k_scales(b[96..108].try_into().expect("12 bytes"));
         let (three, four) = (s.splat_i8(3), s.splat_i8(4));
         let hm = [s.load(arr16(b)), s.load(arr16(&b[16..32]))];
@@ -350,7 +350,7 @@ impl Kind for Q2K {
     const MIN: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let (d, dmin) = (f16(b, 80), f16(b, 82));
+        let (d, dmin) = (f16(s, b, 80), f16(s, b, 82));
         let three = s.splat_i8(3);
         for half in 0..2 {
             let q = &b[16 + 32 * half..48 + 32 * half];

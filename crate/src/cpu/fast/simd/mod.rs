@@ -23,6 +23,11 @@ pub trait Simd: Copy + Send + Sync {
     type I32: Copy;
     type F32: Copy;
 
+    /// An IEEE half (as bits) to f32.
+    #[inline(always)]
+    fn f16_to_f32(self, h: u16) -> f32 {
+        super::blocks::f16_bits_to_f32(h)
+    }
     fn load(self, b: &[u8; 16]) -> Self::I8;
     fn splat_i8(self, v: i8) -> Self::I8;
     fn and(self, a: Self::I8, b: Self::I8) -> Self::I8;
@@ -71,8 +76,8 @@ pub trait Kernel {
 pub fn dispatch<K: Kernel>(k: K) -> K::Out {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(s) = x86::Sse::detect() {
-            return x86::run(k, s);
+        if let Some(found) = x86::detect() {
+            return x86::run(k, found);
         }
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -87,8 +92,10 @@ pub fn dispatch<K: Kernel>(k: K) -> K::Out {
 pub fn describe() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(s) = x86::Sse::detect() {
-            return if s.avx2 { "x86_64 SSE4.1 (AVX2 encoding)" } else { "x86_64 SSE4.1" };
+        match x86::detect() {
+            Some(x86::Found::Avx2(_)) => return "x86_64 SSE4.1 (AVX2 encoding, F16C)",
+            Some(x86::Found::Sse41(_)) => return "x86_64 SSE4.1",
+            None => {}
         }
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

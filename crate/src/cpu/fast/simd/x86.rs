@@ -4,48 +4,66 @@
 use super::{Kernel, Simd};
 use std::arch::x86_64::*;
 
-/// Proof that the CPU has SSSE3 and SSE4.1 (made only by [`Sse::detect`]).
+/// Proof that the CPU has SSSE3 and SSE4.1, and with `AVX2` also AVX2 and F16C (made only by
+/// [`detect`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Sse {
-    pub avx2: bool,
+pub struct Sse<const AVX2: bool> {
     _private: (),
 }
 
-impl Sse {
-    pub fn detect() -> Option<Sse> {
-        let ok = is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1");
-        ok.then(|| Sse { avx2: is_x86_feature_detected!("avx2"), _private: () })
-    }
+/// What [`detect`] found.
+#[derive(Clone, Copy, Debug)]
+pub enum Found {
+    Avx2(Sse<true>),
+    Sse41(Sse<false>),
 }
 
-pub fn run<K: Kernel>(k: K, s: Sse) -> K::Out {
-    // SAFETY: `s` exists only where detection found these features.
+pub fn detect() -> Option<Found> {
+    if !(is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1")) {
+        return None;
+    }
+    Some(if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") {
+        Found::Avx2(Sse { _private: () })
+    } else {
+        Found::Sse41(Sse { _private: () })
+    })
+}
+
+pub fn run<K: Kernel>(k: K, found: Found) -> K::Out {
+    // SAFETY: the tokens exist only where detection found these features.
     unsafe {
-        if s.avx2 {
-            run_avx2(k, s)
-        } else {
-            run_sse41(k, s)
+        match found {
+            Found::Avx2(s) => run_avx2(k, s),
+            Found::Sse41(s) => run_sse41(k, s),
         }
     }
 }
 
-#[target_feature(enable = "avx2,ssse3,sse4.1")]
-unsafe fn run_avx2<K: Kernel>(k: K, s: Sse) -> K::Out {
+#[target_feature(enable = "avx2,f16c,ssse3,sse4.1")]
+unsafe fn run_avx2<K: Kernel>(k: K, s: Sse<true>) -> K::Out {
     k.run(s)
 }
 
 #[target_feature(enable = "ssse3,sse4.1")]
-unsafe fn run_sse41<K: Kernel>(k: K, s: Sse) -> K::Out {
+unsafe fn run_sse41<K: Kernel>(k: K, s: Sse<false>) -> K::Out {
     k.run(s)
 }
 
 // SAFETY (every `unsafe` block below): the intrinsics need at most SSSE3 and SSE4.1, which the
-// `Sse` token proves; loads read exactly the array they are given.
-impl Simd for Sse {
+// `Sse` token proves (F16C where `AVX2`); loads read exactly the array they are given.
+impl<const AVX2: bool> Simd for Sse<AVX2> {
     type I8 = __m128i;
     type I32 = __m128i;
     type F32 = __m128;
 
+    #[inline(always)]
+    fn f16_to_f32(self, h: u16) -> f32 {
+        if AVX2 {
+            unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32))) }
+        } else {
+            crate::cpu::fast::blocks::f16_bits_to_f32(h)
+        }
+    }
     #[inline(always)]
     fn load(self, b: &[u8; 16]) -> __m128i {
         unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) }
