@@ -89,8 +89,37 @@ export interface ModelInfo {
 }
 
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | string;
-  content: string;
+  role: 'system' | 'user' | 'assistant' | 'tool' | string;
+  /** May be null for an assistant message that only calls tools. */
+  content: string | null;
+  /** An assistant message's calls (as a reply's `message.tool_calls`). */
+  tool_calls?: ToolCall[];
+  /** A `tool` message: the call it answers. */
+  tool_call_id?: string;
+  name?: string;
+}
+
+/** A function the model may call; `parameters` is a JSON Schema of its arguments (an object). */
+export interface Tool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: object };
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+/** One call in a reply; `arguments` is JSON text valid against the function's `parameters`. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A streamed piece of a call: `id`, `type` and `function.name` when it starts, then `function.arguments` fragments. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
 }
 
 export interface SamplingOptions {
@@ -146,14 +175,14 @@ export interface Usage {
   };
 }
 
-export type FinishReason = 'stop' | 'length' | 'abort';
+export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_calls';
 
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  choices: [{ index: 0; message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }; finish_reason: FinishReason }];
   usage: Usage;
   token_ids: number[];
 }
@@ -163,7 +192,7 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { content: string }; finish_reason: FinishReason | null }];
+  choices: [{ index: 0; delta: { content: string; tool_calls?: ToolCallDelta[] }; finish_reason: FinishReason | null }];
   /** On the last chunk. */
   usage?: Usage;
   token_ids?: number[];
@@ -192,6 +221,12 @@ export interface CompletionChunk {
 
 export interface ChatRequest extends SamplingOptions {
   messages: ChatMessage[];
+  /** Functions the model may call (not with `response_format` or `grammar`); docs/api.md, "Tool calls". */
+  tools?: Tool[];
+  /** Default 'auto'; 'none' does not offer the tools. */
+  tool_choice?: ToolChoice;
+  /** `false`: at most one call per reply (default: up to 8). */
+  parallel_tool_calls?: boolean;
 }
 
 export interface CompletionRequest extends SamplingOptions {
@@ -214,7 +249,7 @@ export interface EngineInterface {
   };
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): MaybePromise<number[]>;
   detokenize(ids: number[]): MaybePromise<string>;
-  applyChatTemplate(messages: ChatMessage[]): MaybePromise<string>;
+  applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): MaybePromise<string>;
   /** One teacher-forced pass over `ids` from position 0: the `top` (default 5) largest next-token logits at every position. */
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): MaybePromise<number>;
@@ -232,7 +267,7 @@ export declare class Engine implements EngineInterface {
   completions: EngineInterface['completions'];
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   detokenize(ids: number[]): string;
-  applyChatTemplate(messages: ChatMessage[]): string;
+  applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): string;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): number;
   gpuMemoryBytes(): number;
@@ -249,7 +284,7 @@ export declare class WorkerEngine implements EngineInterface {
   completions: EngineInterface['completions'];
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
-  applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): Promise<string>;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): Promise<number>;
   gpuMemoryBytes(): Promise<number>;

@@ -251,6 +251,26 @@ fn calls_on_a_random_model_always_validate() {
     assert!(calls_seen >= 24, "{calls_seen} calls");
 }
 
+/// Every family's grammar compiles for every choice, with and without parallel calls (checked
+/// by llguidance over a byte vocabulary, as `parameters` are).
+#[test]
+fn every_grammar_compiles() {
+    let tools = json!([weather(), add()]);
+    let named = json!({"type": "function", "function": {"name": "add_numbers"}});
+    let (tok, _) = load_cpu("gen/qwen2.gguf");
+    for setup in setups() {
+        for choice in [json!("auto"), json!("required"), named.clone()] {
+            for single in [false, true] {
+                let mut req = ToolRequest::from_request(Some(&tools), Some(&choice)).unwrap().unwrap();
+                req.single_call = single;
+                let plan = ToolPlan::new(&req, &setup.template, &tok);
+                gguf_web::constraint::check(&plan.constraint)
+                    .unwrap_or_else(|e| panic!("{} {choice} single {single}: {e}", setup.family.name()));
+            }
+        }
+    }
+}
+
 /// Bad tools and tool choices are InvalidArgument errors naming the field, before any token; a
 /// tools grammar and another constraint cannot be combined in the CLI (tested in cli.rs).
 #[test]

@@ -71,6 +71,11 @@ function samplingOptions(req) {
   // InvalidArgumentError before any token for what it cannot honour.
   if (req.response_format !== undefined && req.response_format !== null) o.response_format = req.response_format;
   if (req.grammar !== undefined && req.grammar !== null) o.grammar = req.grammar;
+  // Tool calls (crate/src/tools/): the core checks them, renders them with the chat template,
+  // constrains the reply to the model family's call syntax and parses the calls back.
+  if (req.tools !== undefined && req.tools !== null) o.tools = req.tools;
+  if (req.tool_choice !== undefined && req.tool_choice !== null) o.tool_choice = req.tool_choice;
+  if (req.parallel_tool_calls === false) o.parallel_tool_calls = false;
   return o;
 }
 
@@ -208,8 +213,9 @@ export class Engine {
     return this.#withText((t) => t.detokenize(Uint32Array.from(ids)));
   }
 
-  applyChatTemplate(messages) {
-    return this.#withText((t) => t.applyChatTemplate(messages));
+  /** The prompt text of a chat; `tools` and `tool_choice` as in `chat.completions.create`. */
+  applyChatTemplate(messages, { tools, tool_choice } = {}) {
+    return this.#withText((t) => t.applyChatTemplate(messages, tools ?? undefined, tool_choice ?? undefined));
   }
 
   /**
@@ -266,7 +272,9 @@ export class Engine {
       try {
         // Unloaded (or trapped) while this request waited in the queue.
         this.#loaded();
-        const ids = chat ? this.text.chatPromptIds(req.messages) : this.text.completionPromptIds(req.prompt);
+        const ids = chat
+          ? this.text.chatPromptIds(req.messages, req.tools ?? undefined, req.tool_choice ?? undefined)
+          : this.text.completionPromptIds(req.prompt);
         this.model.begin(ids, { decode_k: this.decodeBatch ?? undefined, ...samplingOptions(req) });
         for (;;) {
           if (out.halted) {
@@ -291,6 +299,8 @@ export class Engine {
     const model = this.info.name || this.url;
     const chunkOf = (ev) => {
       const delta = chat ? { content: ev.text || '' } : undefined;
+      // With tools: `content` is the text outside the calls, the calls come as OpenAI's fragments.
+      if (chat && ev.toolCallDeltas) delta.tool_calls = ev.toolCallDeltas;
       const choice = chat ? { index: 0, delta, finish_reason: ev.done ? ev.finishReason : null } : { index: 0, text: ev.text || '', finish_reason: ev.done ? ev.finishReason : null };
       const c = { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [choice] };
       if (ev.done) {
@@ -302,8 +312,10 @@ export class Engine {
     if (!req.stream) {
       const out = { push() {}, wanted() {}, get halted() { return !!(req.signal && req.signal.aborted); } };
       return this.#generate(req, chat, out).then((last) => {
+        const message = { role: 'assistant', content: last.toolCalls ? last.content : last.fullText };
+        if (last.toolCalls && last.toolCalls.length) message.tool_calls = last.toolCalls;
         const choice = chat
-          ? { index: 0, message: { role: 'assistant', content: last.fullText }, finish_reason: last.finishReason }
+          ? { index: 0, message, finish_reason: last.finishReason }
           : { index: 0, text: last.fullText, finish_reason: last.finishReason };
         return { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice], usage: last.usage, token_ids: last.tokenIds };
       });

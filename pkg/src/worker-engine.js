@@ -80,8 +80,8 @@ export class WorkerEngine {
   detokenize(ids) {
     return this.#call('detokenize', ids);
   }
-  applyChatTemplate(messages) {
-    return this.#call('applyChatTemplate', messages);
+  applyChatTemplate(messages, opts) {
+    return this.#call('applyChatTemplate', messages, opts);
   }
   topLogits(ids, opts) {
     return this.#call('topLogits', ids, opts);

@@ -61,6 +61,8 @@ pub struct ToolRequest {
     pub choice: ToolChoice,
     /// The tools as the template's `tools` variable sees them (the request's own objects).
     pub json: Value,
+    /// At most one call per reply (OpenAI's `parallel_tool_calls: false`).
+    pub single_call: bool,
 }
 
 impl ToolRequest {
@@ -113,7 +115,7 @@ impl ToolRequest {
                 return Err(bad(format!("tool_choice names {n:?}, which is not one of the tools")));
             }
         }
-        Ok(Some(ToolRequest { tools: parsed, choice, json: Value::Array(list.to_vec()) }))
+        Ok(Some(ToolRequest { tools: parsed, choice, json: Value::Array(list.to_vec()), single_call: false }))
     }
 
     /// The tools the output may call (all of them, or the one `tool_choice` names).

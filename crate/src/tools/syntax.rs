@@ -70,7 +70,8 @@ impl ToolFamily {
     }
 }
 
-/// At most this many calls in one reply (a model that keeps calling must end somewhere).
+/// At most this many calls in one reply (a model that keeps calling must end somewhere); one
+/// with `parallel_tool_calls: false`.
 pub const MAX_CALLS: usize = 8;
 
 /// How the generic form opens.
@@ -91,7 +92,8 @@ impl ToolPlan {
     pub fn new(req: &ToolRequest, template: &str, tok: &Tokenizer) -> ToolPlan {
         let family = ToolFamily::detect(template);
         let trigger_id = family.trigger().and_then(|t| special_id(tok, t));
-        let constraint = ConstraintSpec::Lark(grammar(family, &req.callable(), req.must_call(), trigger_id));
+        let max_calls = if req.single_call { 1 } else { MAX_CALLS };
+        let constraint = ConstraintSpec::Lark(grammar(family, &req.callable(), req.must_call(), max_calls, trigger_id));
         ToolPlan { family, constraint, trigger_id }
     }
 
@@ -127,8 +129,9 @@ fn rx_escape(s: &str) -> String {
 }
 
 /// The Lark grammar: one rule per callable function (its name fixed, its arguments a `%json`
-/// sub-schema), framed as `family` frames calls; `must_call`: calls only, else text or calls.
-pub fn grammar(family: ToolFamily, tools: &[&Tool], must_call: bool, trigger_id: Option<u32>) -> String {
+/// sub-schema), framed as `family` frames calls; `must_call`: calls only, else text or calls; at
+/// most `max_calls` calls.
+pub fn grammar(family: ToolFamily, tools: &[&Tool], must_call: bool, max_calls: usize, trigger_id: Option<u32>) -> String {
     let mut g = String::from("%llguidance {}\n");
     let key = family.args_key();
     let id_field = if family == ToolFamily::Mistral { " MISTRAL_ID?" } else { "" };
@@ -145,15 +148,18 @@ pub fn grammar(family: ToolFamily, tools: &[&Tool], must_call: bool, trigger_id:
     }
     // The calls after the trigger (or the call that starts the reply), and the trigger itself.
     let trig = family.trigger().unwrap_or("");
-    let more = format!("{{0,{}}}", MAX_CALLS - 1);
+    // The calls after the first, up to `max_calls` in all.
+    let more = |item: String| if max_calls <= 1 { String::new() } else { format!(" ({item}){{0,{}}}", max_calls - 1) };
     let trig_tok = match trigger_id {
         Some(id) => format!("<[{id}]>"),
         None => lit(trig),
     };
     let rest = match family {
-        ToolFamily::Hermes => format!("\"\\n\" call \"\\n</tool_call>\" (\"\\n\" {trig_tok} \"\\n\" call \"\\n</tool_call>\"){more}"),
-        ToolFamily::Mistral => format!("\"[\" call (\", \" call){more} \"]\""),
-        ToolFamily::Generic => format!("\"[\" call (\", \" call){more} \"]}}\""),
+        ToolFamily::Hermes => {
+            format!("\"\\n\" call \"\\n</tool_call>\"{}", more(format!("\"\\n\" {trig_tok} \"\\n\" call \"\\n</tool_call>\"")))
+        }
+        ToolFamily::Mistral => format!("\"[\" call{} \"]\"", more("\", \" call".into())),
+        ToolFamily::Generic => format!("\"[\" call{} \"]}}\"", more("\", \" call".into())),
         ToolFamily::Llama3 => String::new(),
     };
     g += &match (family, must_call) {

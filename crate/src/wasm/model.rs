@@ -33,6 +33,8 @@ struct GenOptions {
     /// OpenAI's `tools` and `tool_choice` (see `ToolRequest::from_request`).
     tools: Option<serde_json::Value>,
     tool_choice: Option<serde_json::Value>,
+    /// `false`: at most one call per reply.
+    parallel_tool_calls: Option<bool>,
     /// Decode steps per GPU round trip, fixed (tests compare K = 1 with K > 1); absent: adaptive.
     decode_k: Option<usize>,
 }
@@ -53,6 +55,7 @@ impl Default for GenOptions {
             grammar: None,
             tools: None,
             tool_choice: None,
+            parallel_tool_calls: None,
             decode_k: None,
         }
     }
@@ -87,12 +90,14 @@ impl GenOptions {
             Some(_) if constraint.is_some() => {
                 return Err(EngineError::InvalidArgument("give tools or response_format/grammar, not both".into()));
             }
-            Some(req) => {
+            Some(mut req) => {
+                req.single_call = self.parallel_tool_calls == Some(false);
                 let plan = ToolPlan::new(&req, text.template.source(), &text.tok);
                 (Some(plan.constraint.clone()), Some(plan.parser(seed)))
             }
         };
-        let opts = GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k };
+        let opts =
+            GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k };
         Ok((opts, parser))
     }
 }

@@ -30,21 +30,23 @@ impl Text {
         Ok(self.tok.decode(ids, false))
     }
 
-    /// The model's chat template applied to `messages` (`[{role, content}]`), with the prompt for
-    /// the assistant's turn.
+    /// The model's chat template applied to `messages` (`[{role, content, tool_calls?,
+    /// tool_call_id?}]`) and the request's `tools` and `tool_choice` (OpenAI's shapes; undefined:
+    /// none), with the prompt for the assistant's turn (crate/src/tools/prompt.rs).
     #[wasm_bindgen(js_name = applyChatTemplate)]
-    pub fn apply_chat_template(&self, messages: JsValue) -> Result<String, JsValue> {
+    pub fn apply_chat_template(&self, messages: JsValue, tools: JsValue, tool_choice: JsValue) -> Result<String, JsValue> {
         let msgs: Vec<ChatMessage> =
             serde_wasm_bindgen::from_value(messages).map_err(|e| js_error(ErrorCode::InvalidArgument, &format!("messages: {e}")))?;
+        let req = tool_request(tools, tool_choice)?;
         // A TemplateError (its code: TemplateError), capped and typed by the template's bounds.
-        self.template.render(&msgs, true).map_err(super::errors::coded)
+        crate::tools::render_chat(&self.template, &msgs, req.as_ref()).map_err(super::errors::coded)
     }
 
     /// Prompt ids of a chat: the rendered template, special tokens parsed, BOS as the model wants
     /// unless the template already wrote it.
     #[wasm_bindgen(js_name = chatPromptIds)]
-    pub fn chat_prompt_ids(&self, messages: JsValue) -> Result<Vec<u32>, JsValue> {
-        let text = self.apply_chat_template(messages)?;
+    pub fn chat_prompt_ids(&self, messages: JsValue, tools: JsValue, tool_choice: JsValue) -> Result<Vec<u32>, JsValue> {
+        let text = self.apply_chat_template(messages, tools, tool_choice)?;
         let v = &self.tok.vocab;
         let bos_in_text = v.bos.is_some_and(|b| text.starts_with(v.tokens[b as usize].as_str()));
         self.tokenize(&text, !bos_in_text, true)
@@ -55,6 +57,20 @@ impl Text {
     pub fn completion_prompt_ids(&self, prompt: &str) -> Result<Vec<u32>, JsValue> {
         self.tokenize(prompt, true, false)
     }
+}
+
+/// A JS value as JSON (`undefined` and `null`: none).
+pub(super) fn json_arg(v: JsValue, what: &str) -> Result<Option<serde_json::Value>, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    serde_wasm_bindgen::from_value(v).map(Some).map_err(|e| js_error(ErrorCode::InvalidArgument, &format!("{what}: {e}")))
+}
+
+/// The request's tools, checked (`None`: no tools, or `tool_choice: "none"`).
+fn tool_request(tools: JsValue, tool_choice: JsValue) -> Result<Option<crate::tools::ToolRequest>, JsValue> {
+    let (tools, choice) = (json_arg(tools, "tools")?, json_arg(tool_choice, "tool_choice")?);
+    crate::tools::ToolRequest::from_request(tools.as_ref(), choice.as_ref()).map_err(super::errors::coded)
 }
 
 /// What a test passes to say it means it (see [`Text::test_with_template`]).
