@@ -39,8 +39,8 @@ for (const [key, host] of [['smollm2', 'Engine'], ['smollm2', 'WorkerEngine'], [
 }
 
 // The bound holds where a step is shorter than it: on the generated Llama 3 model here (a few ms a
-// step on SwiftShader, so K grows). SmolLM2's steps take 100-300 ms on this loaded software adapter: no
-// abort can be faster than the step in flight, so its latencies are reported, not bounded.
+// step on SwiftShader, so K grows). The default models' steps take 60 ms to over a second on this
+// loaded software adapter, and no abort can be faster than the step in flight (docs/benchmarks.md).
 test('abort takes effect within 100 ms with the adaptive K (page and worker)', async () => {
   const r = await page.evaluate(async (files) => {
     const out = [];
@@ -77,13 +77,11 @@ test('abort takes effect within 100 ms with the adaptive K (page and worker)', a
       out.push({ file, host, lat, k, stepMs });
     }
     return out;
-  }, [['/models/gen/llama3.gguf', 'Engine'], ['/models/gen/llama3.gguf', 'WorkerEngine'], ['/models/' + MODELS.smollm2, 'Engine']]);
+  }, [['/models/gen/llama3.gguf', 'Engine'], ['/models/gen/llama3.gguf', 'WorkerEngine']]);
   for (const { file, host, lat, k, stepMs } of r) {
     const what = `${file} (${host})`;
     console.log(`${what}: abort latencies ${lat.map((x) => x.toFixed(1)).join(', ')} ms at an adaptive K up to ${k}, ${stepMs.toFixed(1)} ms per token`);
-    if (file.includes('/gen/')) {
-      assert.ok(k > 1, `${what}: the adaptive K grew (${k})`);
-      assert.ok(Math.max(...lat) <= ABORT_MS, `${what}: an abort took ${Math.max(...lat).toFixed(1)} ms (limit ${ABORT_MS})`);
-    }
+    assert.ok(k > 1, `${what}: the adaptive K grew (${k})`);
+    assert.ok(Math.max(...lat) <= ABORT_MS, `${what}: an abort took ${Math.max(...lat).toFixed(1)} ms (limit ${ABORT_MS})`);
   }
 });
