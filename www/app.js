@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   url: $('url'), loadBtn: $('loadBtn'), progress: $('progress'), status: $('status'), chat: $('chat'),
   input: $('input'), sendBtn: $('sendBtn'), stopBtn: $('stopBtn'), speed: $('speed'), form: $('composer'),
+  mode: $('mode'), toolChoice: $('toolChoice'), schema: $('schema'), tools: $('tools'),
 };
 let engine = null;
 let messages = [];
@@ -25,6 +26,20 @@ function bubble(role, text = '') {
   ui.chat.append(d);
   ui.chat.scrollTop = ui.chat.scrollHeight;
   return d;
+}
+
+/** The request's structured-output fields for the chosen mode (the JSON boxes parsed). */
+function structured() {
+  if (ui.mode.value === 'schema') {
+    return { response_format: { type: 'json_schema', json_schema: { name: 'reply', schema: JSON.parse(ui.schema.value) } } };
+  }
+  if (ui.mode.value === 'tools') return { tools: JSON.parse(ui.tools.value), tool_choice: ui.toolChoice.value };
+  return {};
+}
+
+/** Calls as they stream in: `name({...arguments})`, one per line. */
+function showCalls(calls) {
+  return calls.map((c) => `tool call: ${c.function.name}(${c.function.arguments})`).join('\n');
 }
 
 function setBusy(generating) {
@@ -75,11 +90,21 @@ ui.form.addEventListener('submit', async (ev) => {
   abort = new AbortController();
   setBusy(true);
   let reply = '';
+  const calls = [];
   try {
-    const stream = await engine.chat.completions.create({ messages, stream: true, max_tokens: 256, temperature: 0.7, top_p: 0.95, signal: abort.signal });
+    const extra = structured();
+    const stream = await engine.chat.completions.create({ messages, stream: true, max_tokens: 256, temperature: 0.7, top_p: 0.95, signal: abort.signal, ...extra });
     for await (const chunk of stream) {
-      reply += chunk.choices[0].delta.content || '';
-      out.textContent = reply;
+      const delta = chunk.choices[0].delta;
+      reply += delta.content || '';
+      // Tool calls arrive as fragments: a start (id, name), then pieces of the arguments.
+      for (const t of delta.tool_calls || []) {
+        if (t.id) calls[t.index] = { id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } };
+        calls[t.index].function.arguments += t.function.arguments;
+      }
+      out.textContent = [reply, showCalls(calls)].filter(Boolean).join('\n');
+      if (calls.length) out.classList.add('tool');
+      if (chunk.choices[0].finish_reason) out.dataset.finish = chunk.choices[0].finish_reason;
       ui.chat.scrollTop = ui.chat.scrollHeight;
       if (chunk.usage) {
         const u = chunk.usage;
@@ -89,7 +114,7 @@ ui.form.addEventListener('submit', async (ev) => {
   } catch (e) {
     if (e.name !== 'AbortError') bubble('error', `${e.name}: ${e.message}`);
   } finally {
-    messages.push({ role: 'assistant', content: reply });
+    messages.push(calls.length ? { role: 'assistant', content: reply || null, tool_calls: calls } : { role: 'assistant', content: reply });
     out.dataset.done = '1';
     abort = null;
     setBusy(false);
