@@ -85,3 +85,32 @@ test('abort takes effect within 100 ms with the adaptive K (page and worker)', a
     assert.ok(Math.max(...lat) <= ABORT_MS, `${what}: an abort took ${Math.max(...lat).toFixed(1)} ms (limit ${ABORT_MS})`);
   }
 });
+
+test('the decodeBatch load option fixes K for every request, in the page and in a worker; a bad one is refused', async () => {
+  const r = await page.evaluate(async () => {
+    const out = {};
+    for (const host of ['Engine', 'WorkerEngine']) {
+      const e = await gw[host].load('/models/gen/llama3.gguf', { cache: false, decodeBatch: 4 });
+      try {
+        const fixed = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true });
+        const one = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_k: 1 });
+        out[host] = { info: e.info.decodeBatch, k: fixed.usage.decode_k, ids: fixed.token_ids, k1: one.usage.decode_k, ids1: one.token_ids };
+      } finally {
+        await e.unload();
+      }
+      try {
+        await gw[host].load('/models/gen/llama3.gguf', { cache: false, decodeBatch: 0 });
+        out[host].bad = 'loaded';
+      } catch (err) {
+        out[host].bad = err instanceof gw.InvalidArgumentError ? 'InvalidArgumentError' : String(err);
+      }
+    }
+    return out;
+  });
+  for (const [host, o] of Object.entries(r)) {
+    assert.equal(o.info, 4, `${host}: engine.info.decodeBatch`);
+    assert.deepEqual([o.k, o.k1], [4, 1], `${host}: usage.decode_k with the option, and with decode_k: 1 in the request`);
+    assert.deepEqual(o.ids, o.ids1, `${host}: the same ids`);
+    assert.equal(o.bad, 'InvalidArgumentError', `${host}: decodeBatch: 0`);
+  }
+});
