@@ -5,8 +5,9 @@
 //! A block's value i is `d · sc[i / 16] · q[i] + ms[i / 16]`, in the terms of [`Chunk`]: the dot
 //! product of a chunk with 32 activations `a = da · qa` is then
 //! `d · da · Σ_h sc[h] · (q·qa)_h + Σ_h ms[h] · (da · Σ qa)_h`: integers inside, floats once.
-//! Offsets (Q4_0's −8, Q6_K's −32, …) go to `ms` too, so that most types multiply unsigned
-//! values, which x86 does in one instruction (`maddubs`), as llama.cpp's k-quant kernels do.
+//! Types with a minimum multiply unsigned values, which x86 does in one instruction (`maddubs`);
+//! plain offsets (Q4_0's −8, Q6_K's −32) are subtracted in the vectors instead: a scalar term per
+//! chunk costs more than the two sign instructions of a signed product (measured: Q4_0 2.5x).
 
 use super::simd::{arr16, Simd};
 use crate::quant::{k4_scale_min, q3k_scales, GgmlType, KVALUES_IQ4NL};
@@ -39,6 +40,8 @@ pub trait Kind {
     const UNSIGNED: bool;
     /// Values carry an offset proportional to a minimum.
     const MIN: bool;
+    /// The minimum differs between the halves (else `ms[0]` serves both).
+    const MIN16: bool = false;
     /// Calls `f.chunk(chunk index in the block, chunk)` for each chunk of the block `b`.
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>);
 }
@@ -84,12 +87,13 @@ impl Kind for Q4_0 {
     const TYPE: GgmlType = GgmlType::Q4_0;
     const BYTES: usize = 18;
     const CHUNKS: usize = 1;
-    const UNSIGNED: bool = true;
-    const MIN: bool = true;
+    const UNSIGNED: bool = false;
+    const MIN: bool = false;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
-        let d = f16(s, b, 0);
-        f.chunk(0, Chunk { ms: [-8.0 * d, -8.0 * d], ..chunk(nibbles(s, &b[2..18]), d) });
+        let eight = s.splat_i8(8);
+        let [lo, hi] = nibbles(s, &b[2..18]);
+        f.chunk(0, chunk([s.sub_i8(lo, eight), s.sub_i8(hi, eight)], f16(s, b, 0)));
     }
 }
 
@@ -122,13 +126,14 @@ impl Kind for Q5_0 {
     const TYPE: GgmlType = GgmlType::Q5_0;
     const BYTES: usize = 22;
     const CHUNKS: usize = 1;
-    const UNSIGNED: bool = true;
-    const MIN: bool = true;
+    const UNSIGNED: bool = false;
+    const MIN: bool = false;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        let d = f16(s, b, 0);
-        f.chunk(0, Chunk { ms: [-16.0 * d, -16.0 * d], ..chunk(five_bits(s, qh, &b[6..22]), d) });
+        let [lo, hi] = five_bits(s, qh, &b[6..22]);
+        let sixteen = s.splat_i8(16);
+        f.chunk(0, chunk([s.sub_i8(lo, sixteen), s.sub_i8(hi, sixteen)], f16(s, b, 0)));
     }
 }
 
@@ -266,13 +271,14 @@ impl Kind for Q6K {
     const TYPE: GgmlType = GgmlType::Q6_K;
     const BYTES: usize = 210;
     const CHUNKS: usize = 8;
-    const UNSIGNED: bool = true;
-    const MIN: bool = true;
+    const UNSIGNED: bool = false;
+    const MIN: bool = false;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let d = f16(s, b, 208);
         let mask = s.splat_i8(0xF);
         let three = s.splat_i8(0x30);
+        let bias = s.splat_i8(32);
         for half in 0..2 {
             let ql = &b[64 * half..64 * half + 64];
             let qh = &b[128 + 32 * half..160 + 32 * half];
@@ -293,11 +299,9 @@ impl Kind for Q6K {
                     s.and(v, three)
                 };
                 let base = 2 * (k % 2);
-                let q = [s.or(low(l[base]), high(h[0])), s.or(low(l[base + 1]), high(h[1]))];
+                let q = [s.sub_i8(s.or(low(l[base]), high(h[0])), bias), s.sub_i8(s.or(low(l[base + 1]), high(h[1])), bias)];
                 let scales = [sc[2 * k] as i8 as i16, sc[2 * k + 1] as i8 as i16];
-                // The values' −32, as a minimum.
-                let ms = [-32.0 * d * scales[0] as f32, -32.0 * d * scales[1] as f32];
-                f.chunk(4 * half + k, Chunk { q, d, sc: scales, ms });
+                f.chunk(4 * half + k, Chunk { sc: scales, ..chunk(q, d) });
             }
         }
     }
@@ -308,13 +312,13 @@ impl Kind for Q3K {
     const TYPE: GgmlType = GgmlType::Q3_K;
     const BYTES: usize = 110;
     const CHUNKS: usize = 8;
-    const UNSIGNED: bool = true;
-    const MIN: bool = true;
+    const UNSIGNED: bool = false;
+    const MIN: bool = false;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let d = f16(s, b, 108);
         let scales = q3k_scales(b[96..108].try_into().expect("12 bytes"));
-        let (three, four) = (s.splat_i8(3), s.splat_i8(4));
+        let (three, four, zero) = (s.splat_i8(3), s.splat_i8(4), s.splat_i8(0));
         let hm = [s.load(arr16(b)), s.load(arr16(&b[16..32]))];
         for half in 0..2 {
             let q = &b[32 + 32 * half..64 + 32 * half];
@@ -328,14 +332,13 @@ impl Kind for Q3K {
                         2 => s.shr_u8::<4>(v[i]),
                         _ => s.shr_u8::<6>(v[i]),
                     };
-                    // The value is (two bits | high bit · 4) − 4; the −4 goes to the minimum.
-                    let set = s.eq_i8(s.and(hm[i], bit), bit);
-                    s.or(s.and(two, three), s.and(set, four))
+                    // 4 is subtracted where the high bit is clear.
+                    let clear = s.eq_i8(s.and(hm[i], bit), zero);
+                    s.sub_i8(s.and(two, three), s.and(clear, four))
                 };
                 let is = 8 * half + 2 * shift;
                 let sc = [scales[is] as i16, scales[is + 1] as i16];
-                let ms = [-4.0 * d * sc[0] as f32, -4.0 * d * sc[1] as f32];
-                f.chunk(4 * half + shift, Chunk { q: [val(0), val(1)], d, sc, ms });
+                f.chunk(4 * half + shift, Chunk { sc, ..chunk([val(0), val(1)], d) });
             }
         }
     }
@@ -348,6 +351,7 @@ impl Kind for Q2K {
     const CHUNKS: usize = 8;
     const UNSIGNED: bool = true;
     const MIN: bool = true;
+    const MIN16: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let (d, dmin) = (f16(s, b, 80), f16(s, b, 82));

@@ -124,3 +124,24 @@ fn f16_conversion_is_exact() {
         assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#06x}: {got} vs {want}");
     }
 }
+
+/// Not a check: the matrix-vector product's bandwidth per type (`cargo test --release -- --ignored
+/// matvec_speed --nocapture`; `GGUF_WEB_THREADS` threads).
+#[test]
+#[ignore]
+fn matvec_speed() {
+    let (rows, cols) = (std::env::var("GGUF_WEB_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(4096), 4096);
+    let only = std::env::var("GGUF_WEB_TYPES").ok();
+    for ty in GgmlType::all().filter(|t| t.is_supported() && only.as_deref().is_none_or(|o| o.split(',').any(|n| n == t.name()))) {
+        let mut rng = TestRng::new(1);
+        let m = QMatrix { ty, rows, cols, data: random_tensor(ty, rows * cols, 0.5, &mut rng) };
+        let x = rng.normals(cols, 1.0);
+        let mut best = f64::MAX;
+        for _ in 0..std::env::var("GGUF_WEB_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(10) {
+            let t = std::time::Instant::now();
+            std::hint::black_box(matmul1(&x, &m));
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!("{ty:7} {:6.2} ms  {:6.2} GB/s", best * 1e3, m.data.len() as f64 / best / 1e9);
+    }
+}

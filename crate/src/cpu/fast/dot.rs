@@ -34,8 +34,10 @@ impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
             };
             let i = (self.t0 + t) * nbc + gc;
             self.acc[t] = s.mul_add(s.to_f32(p), s.splat_f32(ch.d * a.d[i]), self.acc[t]);
-            if Q::MIN {
+            if Q::MIN16 {
                 self.acc_min[t] += ch.ms[0] * a.s16[2 * i] + ch.ms[1] * a.s16[2 * i + 1];
+            } else if Q::MIN {
+                self.acc_min[t] += ch.ms[0] * a.s32[i];
             }
         }
     }

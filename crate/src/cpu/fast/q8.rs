@@ -17,6 +17,8 @@ pub struct Q8Acts {
     pub d: Vec<f32>,
     /// `d · Σq` per 16 values: `n · k / 16`.
     pub s16: Vec<f32>,
+    /// `d · Σq` per 32 values: `n · k / 32`.
+    pub s32: Vec<f32>,
 }
 
 impl Q8Acts {
@@ -34,6 +36,7 @@ impl Q8Acts {
         self.qs.resize(x.len(), 0);
         self.d.resize(x.len() / 32, 0.0);
         self.s16.resize(x.len() / 16, 0.0);
+        self.s32.resize(x.len() / 32, 0.0);
         for (b, (xb, qb)) in x.chunks_exact(32).zip(self.qs.chunks_exact_mut(32)).enumerate() {
             let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
@@ -47,6 +50,7 @@ impl Q8Acts {
             self.d[b] = d;
             self.s16[2 * b] = d * sums[0] as f32;
             self.s16[2 * b + 1] = d * sums[1] as f32;
+            self.s32[b] = d * (sums[0] + sums[1]) as f32;
         }
     }
 
