@@ -9,7 +9,6 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import { launchBrowser, newPage } from './harness.mjs';
 import { start } from './server.mjs';
 import { MODELS } from './golden.mjs';
-import { loadHosts } from './engine-cases.mjs';
 
 const TOOLS = [
   {
@@ -56,7 +55,13 @@ before(async () => {
   browser = await launchBrowser();
   page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html');
   await page.waitForFunction(() => window.gwReady);
-  await loadHosts(page, MODELS.smollm2);
+  // The page's engine on WebGPU (SwiftShader: the constraint's mask pass on the GPU), the worker's
+  // on the CPU path (its masked draw on the CPU), so both backends and both hosts are covered.
+  await page.evaluate(async (file) => {
+    window.engine = await gw.Engine.load('/models/' + file, { cache: false, backend: 'webgpu' });
+    window.workerEngine = await gw.WorkerEngine.load('/models/' + file, { cache: false, backend: 'cpu' });
+    window.hosts = { Engine: window.engine, WorkerEngine: window.workerEngine };
+  }, MODELS.smollm2);
 });
 after(async () => {
   if (browser) await browser.close();
