@@ -243,3 +243,56 @@ fn split_gguf_loads_as_one_model() {
     assert_eq!(v["tensors"], 272);
     assert_eq!(v["supported"], true);
 }
+
+/// `generate --tools`: a Qwen-style template (`--chat-template`) on a random-weight model, the
+/// call comes back in `--json`'s `tool_calls` and its arguments validate against the tool's
+/// `parameters` (the `jsonschema` crate); bad tools and tools with a schema are one-line errors.
+#[test]
+fn generate_with_tools_returns_valid_calls() {
+    let tools = serde_json::json!([{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 16}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+        "required": ["city", "days"], "additionalProperties": false}}}]);
+    let tools_file = tmp_file("tools.json", tools.to_string().as_bytes());
+    let model = common::model("gen/qwen2.gguf");
+    let template = common::fixtures().join("templates/qwen2.5.jinja");
+    let (m, t, f) = (model.to_str().unwrap(), template.to_str().unwrap(), tools_file.to_str().unwrap());
+    for seed in ["1", "2"] {
+        let out = bin()
+            .args(["generate", "--model", m, "--prompt", "Weather in Oslo?", "--tools", f, "--tool-choice", "required"])
+            .args([
+                "--chat-template",
+                t,
+                "--backend",
+                "cpu",
+                "--temperature",
+                "1",
+                "--top-k",
+                "0",
+                "--seed",
+                seed,
+                "--max-tokens",
+                "300",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["tool_family"], "hermes");
+        assert_eq!(v["finish_reason"], "tool_calls", "{v}");
+        assert!(v["text"].as_str().unwrap().starts_with("<tool_call>\n{\"name\": \"get_weather\""), "{v}");
+        let validator = jsonschema::validator_for(&tools[0]["function"]["parameters"]).unwrap();
+        for c in v["tool_calls"].as_array().unwrap() {
+            assert_eq!(c["function"]["name"], "get_weather");
+            let args: serde_json::Value = serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap();
+            assert!(validator.is_valid(&args), "{args}");
+        }
+    }
+    let bad = tmp_file("bad-tools.json", br#"[{"type": "function", "function": {"name": "a b"}}]"#);
+    let e = fails(&["generate", "--model", m, "--prompt", "x", "--tools", bad.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(e.contains("tools[0].function.name"), "{e}");
+    let e = fails(&["generate", "--model", m, "--prompt", "x", "--tools", f, "--tool-choice", "nope", "--backend", "cpu"]);
+    assert!(e.contains("tool_choice"), "{e}");
+    let e = fails(&["generate", "--model", m, "--prompt", "x", "--tools", f, "--json-object", "--backend", "cpu"]);
+    assert!(e.contains("not both"), "{e}");
+}
