@@ -292,3 +292,95 @@ fn bad_requests_fail_before_any_token() {
         }
     }
 }
+
+/// A matcher of `grammar` over a vocabulary of single bytes.
+fn byte_matcher(grammar: &str) -> llguidance::Matcher {
+    use llguidance::api::TopLevelGrammar;
+    use llguidance::toktrie::ApproximateTokEnv;
+    let mut f = llguidance::ParserFactory::new_simple(&ApproximateTokEnv::single_byte_env()).unwrap();
+    f.quiet();
+    llguidance::Matcher::new(Ok(f.create_parser(TopLevelGrammar::from_lark(grammar.to_string())).unwrap()))
+}
+
+/// Whether `grammar` admits `text` as a whole reply.
+fn admits(grammar: &str, text: &str) -> bool {
+    let mut m = byte_matcher(grammar);
+    let bytes: Vec<u32> = text.bytes().map(u32::from).collect();
+    m.validate_tokens(&bytes).unwrap() == bytes.len() && m.consume_tokens(&bytes).is_ok() && m.is_accepting().unwrap()
+}
+
+/// `auto` as each family's grammar has it: text, or text and valid calls (where the family allows
+/// text before calls), but never a call whose name or arguments break the tools; and calls drawn
+/// at random after the trigger (a byte at a time, uniformly among what the grammar allows) always
+/// parse and validate. Random models never write a trigger themselves, so this is where `auto`'s
+/// calls are tested.
+#[test]
+fn auto_admits_text_or_valid_calls_only() {
+    let tools = json!([weather(), add()]);
+    let req = ToolRequest::from_request(Some(&tools), Some(&json!("auto"))).unwrap().unwrap();
+    let (tok, _) = load_cpu("gen/qwen2.gguf");
+    let good = r#"{"city": "Oslo", "days": 3}"#;
+    let bad_args = r#"{"city": "Oslo", "days": 9}"#;
+    let call = |family: ToolFamily, name: &str, args: &str| {
+        let key = if family == ToolFamily::Llama3 { "parameters" } else { "arguments" };
+        format!("{{\"name\": \"{name}\", \"{key}\": {args}}}")
+    };
+    for setup in setups() {
+        let f = setup.family;
+        let plan = ToolPlan::new(&req, &setup.template, &tok);
+        let gguf_web::constraint::ConstraintSpec::Lark(g) = &plan.constraint else { panic!("a Lark grammar") };
+        let reply = |c: &str| match f {
+            ToolFamily::Hermes => format!("Let me check.\n<tool_call>\n{c}\n</tool_call>"),
+            ToolFamily::Mistral => format!("Let me check.[TOOL_CALLS][{c}]"),
+            ToolFamily::Llama3 => c.to_string(),
+            ToolFamily::Generic => format!("{{\"tool_calls\": [{c}]}}"),
+        };
+        let name = f.name();
+        assert!(admits(g, "Plain text, no call."), "{name}: text");
+        assert!(admits(g, &reply(&call(f, "get_weather", good))), "{name}: a valid call");
+        assert!(!admits(g, &reply(&call(f, "get_weather", bad_args))), "{name}: days out of range");
+        assert!(!admits(g, &reply(&call(f, "launch_rockets", good))), "{name}: an unknown function");
+        assert!(!admits(g, &reply("{\"name\": \"get_weather\"}")), "{name}: no arguments");
+        // Random calls after the trigger (or the `{` that starts one).
+        let prefix = match f {
+            ToolFamily::Hermes => "Let me check.\n<tool_call>",
+            ToolFamily::Mistral => "Let me check.[TOOL_CALLS]",
+            ToolFamily::Llama3 | ToolFamily::Generic => "{",
+        };
+        for seed in 1..=4u64 {
+            let mut m = byte_matcher(g);
+            let mut out: Vec<u8> = prefix.as_bytes().to_vec();
+            m.consume_tokens(&out.iter().map(|&b| u32::from(b)).collect::<Vec<_>>()).unwrap();
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut rand = |n: usize| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % n as u64) as usize
+            };
+            for _ in 0..4000 {
+                if m.is_stopped() || (m.is_accepting().unwrap() && rand(3) == 0) {
+                    break;
+                }
+                let mask = m.compute_mask().unwrap();
+                let allowed: Vec<u32> = (0..256u32).filter(|&t| mask.is_allowed(t)).collect();
+                if allowed.is_empty() {
+                    break;
+                }
+                let t = allowed[rand(allowed.len())];
+                m.consume_token(t).unwrap();
+                out.push(t as u8);
+            }
+            let text = String::from_utf8(out).unwrap();
+            let what = format!("{name} seed {seed}: {text:?}");
+            assert!(m.is_accepting().unwrap(), "{what}: unfinished");
+            let mut p = ToolParser::new(f, None, seed);
+            p.push(&text);
+            let (_, _, calls) = p.finish();
+            assert!(!calls.is_empty(), "{what}");
+            for c in &calls {
+                validate(&what, &req, c);
+            }
+        }
+    }
+}
