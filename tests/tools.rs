@@ -240,6 +240,8 @@ fn calls_on_a_random_model_always_validate() {
                 for c in &calls {
                     validate(&what, &req, c);
                 }
+                let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+                assert_eq!(ids.len(), calls.len(), "{what}: ids repeat");
                 let (_, streamed) = reassemble(&deltas);
                 let whole: Vec<(String, String, String)> =
                     calls.iter().map(|c| (c.id.clone(), c.name.clone(), c.arguments.clone())).collect();

@@ -341,18 +341,21 @@ impl ToolParser {
     }
 }
 
-/// Nine letters and digits from the seed and the call's index (splitmix64).
+/// Nine letters and digits from the seed and the call's index (splitmix64 of both, so that the
+/// ids of one reply share no run of characters).
 fn call_id(seed: u64, index: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mix = |mut x: u64| {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    };
+    let mut z = mix(seed ^ mix(index as u64 + 1));
     (0..9)
         .map(|_| {
-            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            x ^= x >> 31;
-            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+            z = mix(z);
+            ALPHABET[(z % ALPHABET.len() as u64) as usize] as char
         })
         .collect()
 }
