@@ -3,7 +3,7 @@
 
 import { AbortError, CODE, InternalError, InvalidArgumentError, InvalidGGUFError, InvalidStateError, NetworkError, promised, toTyped, typedError } from './errors.js';
 import { openModelFile } from './fetcher.js';
-import { chunkStream } from './stream.js';
+import { abortable, chunkStream } from './stream.js';
 import { coreFailure, isTrap, loadCore, poisonCore, gpuMemoryBytes } from './wasm.js';
 import { chooseBackend, cpuThreads } from './backend.js';
 
@@ -311,7 +311,7 @@ export class Engine {
     };
     if (!req.stream) {
       const out = { push() {}, wanted() {}, get halted() { return !!(req.signal && req.signal.aborted); } };
-      return this.#generate(req, chat, out).then((last) => {
+      const done = this.#generate(req, chat, out).then((last) => {
         const message = { role: 'assistant', content: last.toolCalls ? last.content : last.fullText };
         if (last.toolCalls && last.toolCalls.length) message.tool_calls = last.toolCalls;
         const choice = chat
@@ -319,6 +319,7 @@ export class Engine {
           : { index: 0, text: last.fullText, finish_reason: last.finishReason };
         return { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice], usage: last.usage, token_ids: last.tokenIds };
       });
+      return abortable(done, req.signal);
     }
     // Streaming: one chunk ahead of the consumer (stream.js), so an abort or an early `break`
     // stops the generation within one token.

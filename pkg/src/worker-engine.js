@@ -1,7 +1,7 @@
 // WorkerEngine: the Engine API with the model in a Web Worker, so generation never blocks the page.
 import { deserializeError, promised, AbortError, InternalError, InvalidStateError } from './errors.js';
 import { MSG } from './protocol.js';
-import { chunkStream } from './stream.js';
+import { abortable, chunkStream } from './stream.js';
 
 export class WorkerEngine {
   /** Same options as Engine.load; `onProgress` and `signal` stay on the page. */
@@ -117,7 +117,7 @@ export class WorkerEngine {
       if (signal) signal.removeEventListener('abort', abort);
     };
     if (!req.stream) {
-      return new Promise((resolve, reject) => {
+      const done = new Promise((resolve, reject) => {
         this.handlers.set(id, (m) => {
           settled();
           if (m.type === MSG.ERROR) reject(deserializeError(m.error));
@@ -125,6 +125,7 @@ export class WorkerEngine {
         });
         post();
       });
+      return abortable(done, signal);
     }
     // Streaming: pulled from the worker one chunk at a time, only when the consumer waits for one
     // (protocol.js); the worker's Engine stream keeps its generation one chunk ahead of that.

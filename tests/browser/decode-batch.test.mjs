@@ -4,7 +4,7 @@
 // the adaptive K must give exactly its token ids, finish reasons and reused prompt tokens, greedy and
 // seeded at temperature 1, over a script of requests: to max_tokens, ended by a stop string inside a
 // batch, and a request after it that reuses the cache. SmolLM2 also runs in a worker. And an abort
-// takes effect within 100 ms with the adaptive K. The generated architectures: decode-batch-archs.test.mjs.
+// takes effect within 100 ms with the adaptive K, on the generated Llama 3 and on SmolLM2. The generated architectures: decode-batch-archs.test.mjs.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, newPage } from './harness.mjs';
@@ -38,9 +38,9 @@ for (const [key, host] of [['smollm2', 'Engine'], ['smollm2', 'WorkerEngine'], [
   });
 }
 
-// The bound holds where a step is shorter than it: on the generated Llama 3 model here (a few ms a
-// step on SwiftShader, so K grows). The default models' steps take 60 ms to over a second on this
-// loaded software adapter, and no abort can be faster than the step in flight (docs/benchmarks.md).
+// On the generated Llama 3 model (a few ms a step on SwiftShader, so K grows) the engine itself
+// stops within the bound. SmolLM2's steps take 60 ms to over a second on this software adapter:
+// there the stream gives up waiting for the step in flight after its 50 ms grace (stream.js).
 test('abort takes effect within 100 ms with the adaptive K (page and worker)', async () => {
   const r = await page.evaluate(async (files) => {
     const out = [];
@@ -77,11 +77,11 @@ test('abort takes effect within 100 ms with the adaptive K (page and worker)', a
       out.push({ file, host, lat, k, stepMs });
     }
     return out;
-  }, [['/models/gen/llama3.gguf', 'Engine'], ['/models/gen/llama3.gguf', 'WorkerEngine']]);
+  }, [['/models/gen/llama3.gguf', 'Engine'], ['/models/gen/llama3.gguf', 'WorkerEngine'], ['/models/' + MODELS.smollm2, 'Engine'], ['/models/' + MODELS.smollm2, 'WorkerEngine']]);
   for (const { file, host, lat, k, stepMs } of r) {
     const what = `${file} (${host})`;
     console.log(`${what}: abort latencies ${lat.map((x) => x.toFixed(1)).join(', ')} ms at an adaptive K up to ${k}, ${stepMs.toFixed(1)} ms per token`);
-    assert.ok(k > 1, `${what}: the adaptive K grew (${k})`);
+    if (file.includes('llama3')) assert.ok(k > 1, `${what}: the adaptive K grew (${k})`);
     assert.ok(Math.max(...lat) <= ABORT_MS, `${what}: an abort took ${Math.max(...lat).toFixed(1)} ms (limit ${ABORT_MS})`);
   }
 });

@@ -2,7 +2,7 @@
 // producer that counts what it makes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chunkStream } from '../../pkg/src/stream.js';
+import { abortable, chunkStream } from '../../pkg/src/stream.js';
 
 const tick = (ms = 5) => new Promise((ok) => setTimeout(ok, ms));
 
@@ -92,4 +92,78 @@ test('a producer that throws fails the stream after its chunks', async () => {
   const it = stream[Symbol.asyncIterator]();
   assert.deepEqual(await it.next(), { value: 1, done: false });
   await assert.rejects(it.next(), /boom/);
+});
+
+test('an abort ends a waiting consumer after the 50 ms grace, while the producer is still in a long step', async () => {
+  const ac = new AbortController();
+  const state = { ended: false };
+  const stream = chunkStream(
+    async (sink) => {
+      try {
+        for (let i = 0; ; i++) {
+          if (sink.halted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+          await tick(i === 0 ? 1 : 400); // a step as slow as SmolLM2's on a software adapter
+          sink.push(i);
+          await sink.wanted();
+        }
+      } finally {
+        state.ended = true;
+      }
+    },
+    { ahead: 1, signal: ac.signal },
+  );
+  const it = stream[Symbol.asyncIterator]();
+  assert.deepEqual(await it.next(), { value: 0, done: false });
+  const waiting = it.next();
+  await tick(20);
+  const t0 = performance.now();
+  ac.abort();
+  await assert.rejects(waiting, (e) => e.name === 'AbortError' && e.code === 'Aborted');
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 45 && ms < 100, `the abort took ${ms.toFixed(1)} ms (the grace is 50 ms; the bound 100 ms)`);
+  assert.equal(state.ended, false, 'the producer was still in its step');
+  await tick(500);
+  assert.equal(state.ended, true, 'and ended on its own');
+  await assert.rejects(it.next(), (e) => e.name === 'AbortError');
+});
+
+test('abortable: a request that is not streamed rejects at once on abort, and resolves as before without one', async () => {
+  const slow = (v) => new Promise((ok) => setTimeout(() => ok(v), 300));
+  assert.equal(await abortable(slow(7), undefined), 7);
+  assert.equal(await abortable(slow(8), new AbortController().signal), 8);
+  const ac = new AbortController();
+  const p = abortable(slow(9), ac.signal);
+  const t0 = performance.now();
+  setTimeout(() => ac.abort(), 10);
+  await assert.rejects(p, (e) => e.name === 'AbortError' && e.code === 'Aborted');
+  assert.ok(performance.now() - t0 < 100);
+  ac.abort();
+  await assert.rejects(abortable(slow(10), ac.signal), (e) => e.name === 'AbortError');
+  await assert.rejects(abortable(Promise.reject(new Error('boom')), new AbortController().signal), /boom/);
+});
+
+test('an abort reaching an idle producer still gets its last chunk, then the AbortError', async () => {
+  const ac = new AbortController();
+  const stream = chunkStream(
+    async (sink) => {
+      for (let i = 0; ; i++) {
+        if (sink.halted) {
+          sink.push('last');
+          throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+        }
+        sink.push(i);
+        await sink.wanted();
+      }
+    },
+    { ahead: 1, signal: ac.signal },
+  );
+  const it = stream[Symbol.asyncIterator]();
+  assert.deepEqual(await it.next(), { value: 0, done: false });
+  await tick(20); // the producer has pushed 1 and waits
+  ac.abort();
+  const t0 = performance.now();
+  assert.deepEqual(await it.next(), { value: 1, done: false });
+  assert.deepEqual(await it.next(), { value: 'last', done: false });
+  await assert.rejects(it.next(), (e) => e.name === 'AbortError');
+  assert.ok(performance.now() - t0 < 45, 'without waiting for the grace');
 });
