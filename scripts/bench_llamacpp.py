@@ -12,7 +12,23 @@ import json
 import statistics
 import time
 
+import llama_cpp.llama_cpp as low
 from llama_cpp import Llama
+
+# ggml's extra CPU buffer types (AMX tiles, repacked weight layouts) are switched off: the AMX
+# kernels trap with SIGILL on a VM whose kernel does not grant the tile state (this machine's), and
+# llama-cpp-python exposes only the one switch (`use_extra_bufts`) for both. Repacking covers
+# Q4_0, Q4_K and IQ4_NL here: not SmolLM2's Q4_1, a few of Gemma's tensors.
+_default_params = low.llama_model_default_params
+
+
+def _params():
+    p = _default_params()
+    p.use_extra_bufts = False
+    return p
+
+
+low.llama_model_default_params = _params
 
 
 def pseudo_prompt(n_vocab, n):
