@@ -3,9 +3,13 @@
 // emit it with the worker.
 import { initSync, threadWorkerRun } from '../wasm-threads/gguf_web.js';
 
+const THREAD_STACK_BYTES = 512 * 1024;
+
 self.onmessage = ({ data: { module, memory } }) => {
   try {
-    initSync({ module, memory });
+    // Pool tasks are kernel slices with small frames: 512 KiB of stack instead of wasm-bindgen's
+    // 2 MiB keeps the threaded build's memory within the 64 MiB over the weights (docs/benchmarks.md).
+    initSync({ module, memory, thread_stack_size: THREAD_STACK_BYTES });
   } catch (e) {
     self.postMessage({ error: String((e && e.message) || e) });
     return;

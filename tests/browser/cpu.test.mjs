@@ -51,22 +51,28 @@ for (const [key, file] of Object.entries(MODELS)) {
   });
 }
 
-test('WebAssembly memory on the CPU path: the weights plus at most 64 MiB (context 1024, a fresh page per model)', async () => {
-  for (const file of Object.values(MODELS)) {
-    const page = await newPage(browser, plain.url + 'tests/browser/pages/engine.html');
-    await page.waitForFunction(() => window.gwReady);
-    const r = await page.evaluate(async (file) => {
-      const e = await gw.Engine.load('/models/' + file, { cache: false, backend: 'cpu', contextLength: 1024 });
-      await e.completions.create({ prompt: 'The capital of France is', max_tokens: 8, temperature: 0 });
-      const out = { wasm: e.wasmMemoryBytes(), weights: e.info.weightsBytes };
-      await e.unload();
-      return out;
-    }, file);
-    await page.close();
-    const over = (r.wasm - r.weights) / 2 ** 20;
-    console.log(`${file}: WASM ${(r.wasm / 2 ** 20).toFixed(1)} MiB, weights ${(r.weights / 2 ** 20).toFixed(1)} MiB, over by ${over.toFixed(1)} MiB`);
-    assert.ok(r.wasm >= r.weights, 'the weights are in WebAssembly memory');
-    assert.ok(over <= 64, `${file}: ${over.toFixed(1)} MiB over the weights`);
+test('WebAssembly memory on the CPU path: the weights plus at most 64 MiB (context 1024, a fresh page per model; one thread and the threaded build)', async () => {
+  for (const [srv, threads] of [[plain, 1], [isolated, 2]]) {
+    for (const file of Object.values(MODELS)) {
+      const page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html');
+      await page.waitForFunction(() => window.gwReady);
+      const r = await page.evaluate(
+        async ({ file, threads }) => {
+          const e = await gw.Engine.load('/models/' + file, { cache: false, backend: 'cpu', contextLength: 1024, threads });
+          await e.completions.create({ prompt: 'The capital of France is', max_tokens: 8, temperature: 0 });
+          const out = { wasm: e.wasmMemoryBytes(), weights: e.info.weightsBytes, threads: e.info.threads };
+          await e.unload();
+          return out;
+        },
+        { file, threads },
+      );
+      await page.close();
+      const over = (r.wasm - r.weights) / 2 ** 20;
+      console.log(`${file}, ${r.threads} thread(s): WASM ${(r.wasm / 2 ** 20).toFixed(1)} MiB, weights ${(r.weights / 2 ** 20).toFixed(1)} MiB, over by ${over.toFixed(1)} MiB`);
+      assert.equal(r.threads, threads);
+      assert.ok(r.wasm >= r.weights, 'the weights are in WebAssembly memory');
+      assert.ok(over <= 64, `${file}, ${threads} thread(s): ${over.toFixed(1)} MiB over the weights`);
+    }
   }
 });
 
