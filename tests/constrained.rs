@@ -9,6 +9,7 @@ mod common;
 use common::golden::load_cpu;
 use common::*;
 use gguf_web::constraint::ConstraintSpec;
+use gguf_web::cpu::fast::{FastBackend, FastModel};
 use gguf_web::engine::{Backend, CpuBackend, EngineError, FinishReason, GenerateOptions, Generation, GpuBackend, SamplingParams, Session};
 use gguf_web::gguf::{FileSource, Gguf};
 use gguf_web::gpu::DeviceRequest;
@@ -103,6 +104,23 @@ fn subset_on_smollm2() {
         let prompt = s.tokenizer().encode(&chat, false, true).unwrap();
         let g = s.generate(&prompt, &wild(11, 200, ConstraintSpec::JsonSchema(schema.clone())), &mut |_| true).unwrap();
         check_valid(&format!("SmolLM2 {name}"), &schema, &g);
+    }
+}
+
+/// Gemma 3 270M (the other default model), on the fast CPU engine (the reference engine decodes its
+/// 262k-entry output at a few tokens a second): its own chat template's turn markers.
+#[test]
+fn subset_on_gemma3() {
+    let src = FileSource::open(common::model(GEMMA)).unwrap();
+    let g = Gguf::read(&src).unwrap();
+    let (tok, _) = load_cpu(GEMMA);
+    let mut s = Session::new(FastBackend::new(FastModel::load(&src, &g, 1024).unwrap()), tok);
+    for (name, seed) in [("flat_object", 11), ("enum_in_object", 12), ("ref_defs", 13)] {
+        let schema = json(&fixtures().join(format!("schemas/{name}.json")));
+        let chat = format!("<start_of_turn>user\nReply with JSON that matches this schema: {schema}<end_of_turn>\n<start_of_turn>model\n");
+        let prompt = s.tokenizer().encode(&chat, true, true).unwrap();
+        let g = s.generate(&prompt, &wild(seed, 200, ConstraintSpec::JsonSchema(schema.clone())), &mut |_| true).unwrap();
+        check_valid(&format!("Gemma 3 {name}"), &schema, &g);
     }
 }
 

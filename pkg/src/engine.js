@@ -25,6 +25,9 @@ function coreError(instance, e) {
   return err;
 }
 
+/** The most bytes handed to the core's loader in one call. */
+const FEED_BYTES = 256 * 1024;
+
 async function readHeader(core, file, signal, onProgress) {
   let want = Math.min(HEADER_STEP, file.total);
   for (;;) {
@@ -136,7 +139,10 @@ export class Engine {
         let loaded = 0;
         for await (const { offset, bytes } of file.chunks(0)) {
           check(signal);
-          loader.feed(base + offset, bytes);
+          // Each feed copies its bytes into WebAssembly memory first: pieces of at most FEED_BYTES
+          // keep that copy's size, and so the memory's high-water mark, independent of how the
+          // network happened to chunk the body (reads of 2 MiB moved it by 1.9 MiB between loads).
+          for (let i = 0; i < bytes.length; i += FEED_BYTES) loader.feed(base + offset + i, bytes.subarray(i, i + FEED_BYTES));
           loaded = offset + bytes.length;
           onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded: base + loaded, total });
         }

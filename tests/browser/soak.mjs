@@ -113,8 +113,9 @@ async function soak({ host, url, requests, cycles }) {
 
   const t0 = performance.now();
   // Warm-up: every kind of request twice, then three loads. WASM memory only grows (a page at a
-  // time), and a load's high-water mark depends on how the previous model's memory was left: in the
-  // page it rose by 1.9 MiB on the third and the fourth load (18.7 -> 22.6 MiB), then not again.
+  // time), and a load's high-water mark depended on how the network chunked the body (each feed is
+  // copied into WASM memory): it rose by 1.9 MiB on some loads, in the page and in a worker, until
+  // the engine fed pieces of at most 256 KiB (18.7 MiB at every load since).
   for (let i = 0; i < 12; i++) await one(i);
   for (let c = 0; c < 3; c++) {
     await e.unload();
