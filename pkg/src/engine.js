@@ -27,6 +27,8 @@ function coreError(instance, e) {
 
 /** The most bytes handed to the core's loader in one call. */
 const FEED_BYTES = 256 * 1024;
+/** Bytes loaded between two returns to the event loop. */
+const YIELD_BYTES = 4 * 1024 * 1024;
 
 async function readHeader(core, file, signal, onProgress) {
   let want = Math.min(HEADER_STEP, file.total);
@@ -135,10 +137,19 @@ export class Engine {
         : await Loader.create(prefixes[0], files[0].total, opts);
       // The parts are fed as one virtual file: their concatenation.
       let base = 0;
+      let sinceYield = 0;
       for (const file of files) {
         let loaded = 0;
         for await (const { offset, bytes } of file.chunks(0)) {
           check(signal);
+          // Reads of a fast or cached body resolve without a task in between, so the device's
+          // `lost` promise (and the page's own events) would wait for the end of the download:
+          // a task boundary every YIELD_BYTES lets a loss stop the load soon after it happens.
+          sinceYield += bytes.length;
+          if (sinceYield >= YIELD_BYTES) {
+            sinceYield = 0;
+            await new Promise((r) => setTimeout(r, 0));
+          }
           // Each feed copies its bytes into WebAssembly memory first: pieces of at most FEED_BYTES
           // keep that copy's size, and so the memory's high-water mark, independent of how the
           // network happened to chunk the body (reads of 2 MiB moved it by 1.9 MiB between loads).

@@ -5,6 +5,7 @@
 //! `create`, before any weight is downloaded.
 
 use super::errors::{coded, js_error};
+use super::file_hash::FileHash;
 use super::model::{CpuSide, Model};
 use crate::cpu::fast::{FastLoading, FastModel};
 use crate::error_code::ErrorCode;
@@ -12,7 +13,6 @@ use crate::gguf::{Gguf, PrefixSource};
 use crate::model::ModelConfig;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 
 /// What wasm32 can address: the most its linear memory can grow to.
@@ -31,8 +31,7 @@ pub struct CpuModelLoader {
     tok: Option<(Tokenizer, ChatTemplate)>,
     info: serde_json::Value,
     incoming: Option<FastLoading>,
-    hasher: Option<(Sha256, String)>,
-    hashed: u64,
+    hash: Option<FileHash>,
 }
 
 #[wasm_bindgen]
@@ -73,7 +72,7 @@ impl CpuModelLoader {
         crate::model::WeightTable::resolve(&cfg, &gguf).map_err(coded)?;
         let n_ctx = opts.context_length.unwrap_or(4096).min(cfg.n_ctx_train).max(16);
         check_fits(FastModel::memory_needed(&cfg, &gguf, n_ctx).map_err(coded)?)?;
-        let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
+        let hash = FileHash::new(opts.sha256);
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(coded)?;
         let template = tok.chat_template(&gguf).map_err(coded)?;
@@ -81,7 +80,7 @@ impl CpuModelLoader {
         // The tokenizer has its copy of the vocabulary: the header's would only take room.
         let mut gguf = gguf;
         gguf.strip_metadata();
-        Ok(CpuModelLoader { gguf, tok: Some((tok, template)), info, incoming: Some(incoming), hasher, hashed: 0 })
+        Ok(CpuModelLoader { gguf, tok: Some((tok, template)), info, incoming: Some(incoming), hash })
     }
 
     #[wasm_bindgen(getter, js_name = fileBytes)]
@@ -96,7 +95,7 @@ impl CpuModelLoader {
 
     #[wasm_bindgen(getter, js_name = needsWholeFile)]
     pub fn needs_whole_file(&self) -> bool {
-        self.hasher.is_some()
+        self.hash.is_some()
     }
 
     #[wasm_bindgen(getter, js_name = bytesDone)]
@@ -107,12 +106,8 @@ impl CpuModelLoader {
     /// The file's bytes at `offset`; chunks must come in file order.
     pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
         let offset = offset as u64;
-        if let Some((h, _)) = &mut self.hasher {
-            if offset != self.hashed {
-                return Err(js_error(ErrorCode::Internal, &format!("bytes at {offset} arrived out of order (expected {})", self.hashed)));
-            }
-            h.update(chunk);
-            self.hashed += chunk.len() as u64;
+        if let Some(h) = &mut self.hash {
+            h.update(offset, chunk)?;
         }
         let Some(l) = &mut self.incoming else {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));
@@ -127,17 +122,8 @@ impl CpuModelLoader {
 
     /// Checks that every weight arrived (and the sha256), then builds the model.
     pub fn finish(&mut self) -> Result<Model, JsValue> {
-        if let Some((h, want)) = self.hasher.take() {
-            let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            if self.hashed != self.gguf.file_len {
-                return Err(js_error(
-                    ErrorCode::NetworkError,
-                    &format!("the download ended after {} of {} bytes", self.hashed, self.gguf.file_len),
-                ));
-            }
-            if got != want {
-                return Err(js_error(ErrorCode::IntegrityError, &format!("sha256 mismatch: expected {want}, the file has {got}")));
-            }
+        if let Some(h) = self.hash.take() {
+            h.verify(self.gguf.file_len)?;
         }
         let (Some(l), Some((tok, template))) = (self.incoming.take(), self.tok.take()) else {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));

@@ -3,6 +3,7 @@
 //! was given), `finish` checks completeness and integrity and returns the `Model`.
 
 use super::errors::{coded, js_error};
+use super::file_hash::FileHash;
 use super::model::Model;
 use crate::error_code::ErrorCode;
 use crate::gguf::{Gguf, PrefixSource};
@@ -12,7 +13,6 @@ use crate::gpu::{DeviceRequest, GpuError, Kernels};
 use crate::model::ModelConfig;
 use crate::tokenizer::Tokenizer;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -34,8 +34,7 @@ pub struct ModelLoader {
     info: serde_json::Value,
     plan: Option<LoadingModel>,
     loader: Option<WeightLoader>,
-    hasher: Option<(Sha256, String)>,
-    hashed: u64,
+    hash: Option<FileHash>,
 }
 
 #[wasm_bindgen]
@@ -87,7 +86,7 @@ impl ModelLoader {
         let (plan, loader) = GpuModel::start_load(Kernels::new(Rc::new(ctx)), &gguf, n_ctx).map_err(coded)?;
         // The browser compiles the pipelines while the weights download, not on the first token.
         plan.warm_up(WarmUp::Decode).map_err(coded)?;
-        let hasher = opts.sha256.map(|h| (Sha256::new(), h.to_ascii_lowercase()));
+        let hash = FileHash::new(opts.sha256);
         let info = super::describe(&gguf);
         let tok = Tokenizer::from_gguf(&gguf).map_err(coded)?;
         let template = tok.chat_template(&gguf).map_err(coded)?;
@@ -95,7 +94,7 @@ impl ModelLoader {
         // token strings) would otherwise sit in WebAssembly memory for the whole download.
         let mut gguf = gguf;
         gguf.strip_metadata();
-        Ok(ModelLoader { gguf, tok: Some((tok, template)), info, plan: Some(plan), loader: Some(loader), hasher, hashed: 0 })
+        Ok(ModelLoader { gguf, tok: Some((tok, template)), info, plan: Some(plan), loader: Some(loader), hash })
     }
 
     /// Total bytes of the file.
@@ -112,7 +111,7 @@ impl ModelLoader {
 
     #[wasm_bindgen(getter, js_name = needsWholeFile)]
     pub fn needs_whole_file(&self) -> bool {
-        self.hasher.is_some()
+        self.hash.is_some()
     }
 
     /// Bytes of weights uploaded so far.
@@ -124,12 +123,8 @@ impl ModelLoader {
     /// The file's bytes at `offset`; chunks must come in file order.
     pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
         let offset = offset as u64;
-        if let Some((h, _)) = &mut self.hasher {
-            if offset != self.hashed {
-                return Err(js_error(ErrorCode::Internal, &format!("bytes at {offset} arrived out of order (expected {})", self.hashed)));
-            }
-            h.update(chunk);
-            self.hashed += chunk.len() as u64;
+        if let Some(h) = &mut self.hash {
+            h.update(offset, chunk)?;
         }
         let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
             return Err(js_error(ErrorCode::Internal, "the loader has finished"));
@@ -168,17 +163,8 @@ impl ModelLoader {
 
     /// Checks that every weight arrived (and the sha256), then builds the model.
     pub fn finish(&mut self) -> Result<Model, JsValue> {
-        if let Some((h, want)) = self.hasher.take() {
-            let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            if self.hashed != self.gguf.file_len {
-                return Err(js_error(
-                    ErrorCode::NetworkError,
-                    &format!("the download ended after {} of {} bytes", self.hashed, self.gguf.file_len),
-                ));
-            }
-            if got != want {
-                return Err(js_error(ErrorCode::IntegrityError, &format!("sha256 mismatch: expected {want}, the file has {got}")));
-            }
+        if let Some(h) = self.hash.take() {
+            h.verify(self.gguf.file_len)?;
         }
         let (plan, loader) = (self.plan.take(), self.loader.take());
         let (Some(plan), Some(loader)) = (plan, loader) else {

@@ -5,6 +5,7 @@
 
 mod cpu_loader;
 mod errors;
+mod file_hash;
 mod loader;
 mod model;
 mod testing;
