@@ -1,38 +1,11 @@
 //! The forward pass of the shared decoder-only transformer, in the order llama.cpp's graph builders
 //! use (`llm_build_llama`, `llm_build_gemma3`); architecture differences come from [`ModelConfig`].
 
+use super::kv_cache::KvCache;
 use super::ops::{attention, gelu_tanh, matmul, matvec_rows, rms_norm, rope, silu, softcap, top_experts, AttnShape, RopeFreqs};
 use super::weights::{CpuLayer, CpuWeights};
 use crate::gguf::{ByteSource, Gguf};
 use crate::model::{Activation, ModelConfig, ModelError};
-
-/// Keys and values of every processed position, per layer: `[position][kv_dim]`.
-pub struct KvCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    len: usize,
-    capacity: usize,
-}
-
-impl KvCache {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-    /// Forgets positions from `len` on (e.g. to reuse a shared prompt prefix).
-    pub fn truncate(&mut self, len: usize, cfg: &ModelConfig) {
-        self.len = self.len.min(len);
-        for (k, v) in self.k.iter_mut().zip(&mut self.v) {
-            k.truncate(self.len * cfg.kv_dim());
-            v.truncate(self.len * cfg.v_dim());
-        }
-    }
-}
 
 /// Receives a layer's named intermediates (see [`CpuModel::forward_probed`]).
 pub type Tap<'a> = &'a mut dyn FnMut(&str, &[f32]);
@@ -50,8 +23,7 @@ impl CpuModel {
     }
 
     pub fn new_cache(&self, capacity: usize) -> KvCache {
-        let n = self.cfg.n_layer;
-        KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0, capacity }
+        KvCache::new(self.cfg.n_layer, capacity)
     }
 
     /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of

@@ -3,11 +3,13 @@
 
 pub mod fast;
 mod forward;
+mod kv_cache;
 pub mod ops;
 pub mod parallel;
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 pub mod pool_wasm;
 mod weights;
 
-pub use forward::{CpuModel, KvCache};
+pub use forward::CpuModel;
+pub use kv_cache::KvCache;
 pub use weights::{CpuWeights, Matrix};

@@ -1,8 +1,9 @@
 //! The fast CPU engine as a [`Backend`]: the same outputs as the reference backend, from
 //! quantized products.
 
-use super::forward::{FastCache, FastModel};
+use super::forward::FastModel;
 use crate::cpu::parallel::in_pool;
+use crate::cpu::KvCache;
 use crate::engine::backend::{Backend, EngineError, LocalFuture};
 use crate::engine::sampler::{sample_at, SamplingParams};
 use crate::engine::Sampler;
@@ -10,7 +11,7 @@ use crate::model::ModelConfig;
 
 pub struct FastBackend {
     pub model: FastModel,
-    cache: FastCache,
+    cache: KvCache,
     /// The logits of the last `eval_sample`, penalized as the sampler left them (for
     /// `resample_masked`).
     last_logits: Vec<f32>,

@@ -7,6 +7,7 @@ use super::load::BATCH;
 use super::matmul::{matmul, matmul1, Input, Part};
 use super::weights::FastWeights;
 use crate::cpu::ops::{gelu_tanh, rms_norm, rope_angles, silu, softcap, top_experts, AttnShape, RopeFreqs};
+use crate::cpu::KvCache;
 use crate::model::{Activation, ModelConfig};
 
 pub struct FastModel {
@@ -14,35 +15,6 @@ pub struct FastModel {
     pub w: FastWeights,
     /// The context the model was sized for (see [`FastModel::memory_needed`]).
     pub n_ctx: usize,
-}
-
-/// Keys and values of every processed position, per layer (`[position][kv_dim]`), grown as
-/// positions arrive up to `capacity`.
-pub struct FastCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    len: usize,
-    capacity: usize,
-}
-
-impl FastCache {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-    /// Forgets positions from `len` on.
-    pub fn truncate(&mut self, len: usize, cfg: &ModelConfig) {
-        self.len = self.len.min(len);
-        for (k, v) in self.k.iter_mut().zip(&mut self.v) {
-            k.truncate(self.len * cfg.kv_dim());
-            v.truncate(self.len * cfg.v_dim());
-        }
-    }
 }
 
 /// Receives a layer's named intermediates, as the reference's `forward_probed`.
@@ -64,24 +36,23 @@ fn rope_head(head: &mut [f32], angles: &[[f32; 2]], n_rot: usize, neox: bool) {
 }
 
 impl FastModel {
-    pub fn new_cache(&self, capacity: usize) -> FastCache {
-        let n = self.cfg.n_layer;
-        FastCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0, capacity }
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        KvCache::new(self.cfg.n_layer, capacity)
     }
 
     /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of
     /// every token (`all_logits`) or of the last one, `n_vocab` values per token. The caller has
     /// checked the ids and the room (`Backend::check`).
-    pub fn forward(&self, cache: &mut FastCache, tokens: &[u32], all_logits: bool) -> Vec<f32> {
+    pub fn forward(&self, cache: &mut KvCache, tokens: &[u32], all_logits: bool) -> Vec<f32> {
         self.forward_with(cache, tokens, all_logits, None)
     }
 
     /// [`Self::forward`] that hands layer `layer`'s intermediates to `tap` (per batch).
-    pub fn forward_probed(&self, cache: &mut FastCache, tokens: &[u32], layer: usize, tap: Tap) -> Vec<f32> {
+    pub fn forward_probed(&self, cache: &mut KvCache, tokens: &[u32], layer: usize, tap: Tap) -> Vec<f32> {
         self.forward_with(cache, tokens, false, Some((layer, tap)))
     }
 
-    fn forward_with(&self, cache: &mut FastCache, tokens: &[u32], all_logits: bool, mut probe: Option<(usize, Tap)>) -> Vec<f32> {
+    fn forward_with(&self, cache: &mut KvCache, tokens: &[u32], all_logits: bool, mut probe: Option<(usize, Tap)>) -> Vec<f32> {
         assert!(cache.len + tokens.len() <= cache.capacity, "context of {} tokens exceeded", cache.capacity);
         let mut logits = Vec::new();
         let n_batches = tokens.len().div_ceil(BATCH);
@@ -97,7 +68,7 @@ impl FastModel {
     }
 
     /// The hidden states after the last layer for one batch.
-    fn batch(&self, cache: &mut FastCache, tokens: &[u32], probe: &mut Option<(usize, Tap)>) -> Vec<f32> {
+    fn batch(&self, cache: &mut KvCache, tokens: &[u32], probe: &mut Option<(usize, Tap)>) -> Vec<f32> {
         let (cfg, e) = (&self.cfg, self.cfg.n_embd);
         let mut x = vec![0f32; tokens.len() * e];
         for (&tok, row) in tokens.iter().zip(x.chunks_exact_mut(e)) {
@@ -131,7 +102,7 @@ impl FastModel {
         logits
     }
 
-    fn layer(&self, il: usize, cache: &mut FastCache, x: &mut [f32], t_count: usize, tap: &mut dyn FnMut(&str, &[f32])) {
+    fn layer(&self, il: usize, cache: &mut KvCache, x: &mut [f32], t_count: usize, tap: &mut dyn FnMut(&str, &[f32])) {
         let cfg = &self.cfg;
         let w = &self.w.layers[il];
         let lc = cfg.layers[il];

@@ -26,6 +26,6 @@ pub mod simd;
 mod weights;
 
 pub use backend::FastBackend;
-pub use forward::{FastCache, FastModel};
+pub use forward::FastModel;
 pub use load::{cache_bytes, FastLoading};
 pub use weights::{FastWeights, Layer, Weights};
