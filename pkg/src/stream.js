@@ -65,7 +65,7 @@ export function chunkStream(produce, { ahead = 1, signal, abortGraceMs = 50 } = 
   else if (signal) signal.addEventListener('abort', onAbort);
   const sink = {
     push(chunk) {
-      if (end || stopped) return;
+      if (end || stopped || abortedOut) return;
       pending.push(chunk);
       wakeConsumers();
     },
@@ -106,7 +106,6 @@ export function chunkStream(produce, { ahead = 1, signal, abortGraceMs = 50 } = 
         if (end || stopped) return { value: undefined, done: true };
         if (graceOver) {
           abortedOut = true;
-          pending.length = 0;
           throw new AbortError('the request was aborted');
         }
         waiting++;
