@@ -252,7 +252,10 @@ export interface EngineInterface {
   applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): MaybePromise<string>;
   /** One teacher-forced pass over `ids` from position 0: the `top` (default 5) largest next-token logits at every position. */
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
+  /** The WebAssembly memory's size: it only grows, and counts free space that fragmentation left. */
   wasmMemoryBytes(): MaybePromise<number>;
+  /** Bytes the core has allocated and not freed: back to the same figure after every request and load unless something leaks. */
+  wasmHeapBytes(): MaybePromise<number>;
   /** Bytes of the live GPU buffers of every engine in this page (or worker): 0 once all are unloaded. */
   gpuMemoryBytes(): MaybePromise<number>;
   unload(): Promise<void>;
@@ -270,6 +273,7 @@ export declare class Engine implements EngineInterface {
   applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): string;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): number;
+  wasmHeapBytes(): number;
   gpuMemoryBytes(): number;
   unload(): Promise<void>;
 }
@@ -287,6 +291,7 @@ export declare class WorkerEngine implements EngineInterface {
   applyChatTemplate(messages: ChatMessage[], options?: { tools?: Tool[]; tool_choice?: ToolChoice }): Promise<string>;
   topLogits(ids: number[], opts?: { top?: number }): Promise<TokenLogit[][]>;
   wasmMemoryBytes(): Promise<number>;
+  wasmHeapBytes(): Promise<number>;
   gpuMemoryBytes(): Promise<number>;
   unload(): Promise<void>;
 }

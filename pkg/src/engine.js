@@ -25,8 +25,6 @@ function coreError(instance, e) {
   return err;
 }
 
-/** The most bytes handed to the core's loader in one call. */
-const FEED_BYTES = 256 * 1024;
 /** Bytes loaded between two returns to the event loop. */
 const YIELD_BYTES = 4 * 1024 * 1024;
 
@@ -150,10 +148,16 @@ export class Engine {
             sinceYield = 0;
             await new Promise((r) => setTimeout(r, 0));
           }
-          // Each feed copies its bytes into WebAssembly memory first: pieces of at most FEED_BYTES
-          // keep that copy's size, and so the memory's high-water mark, independent of how the
-          // network happened to chunk the body (reads of 2 MiB moved it by 1.9 MiB between loads).
-          for (let i = 0; i < bytes.length; i += FEED_BYTES) loader.feed(base + offset + i, bytes.subarray(i, i + FEED_BYTES));
+          // The bytes go through the core's one feed buffer, in pieces of its size: a copy
+          // allocated per call would come in whatever sizes the network read, and move the
+          // WebAssembly memory's high-water mark from one load to the next (crate/src/wasm/feed_buffer.rs).
+          for (let i = 0; i < bytes.length; ) {
+            const into = core.feedBuffer();
+            const piece = bytes.subarray(i, i + into.length);
+            into.set(piece);
+            loader.feedBuffered(base + offset + i, piece.length);
+            i += piece.length;
+          }
           loaded = offset + bytes.length;
           onProgress({ phase: file.fromCacheComplete ? 'cache' : 'download', loaded: base + loaded, total });
         }
@@ -259,6 +263,10 @@ export class Engine {
   /** Bytes of WebAssembly memory in use (the weights live in GPU buffers, not here). */
   wasmMemoryBytes() {
     return this.core.Model.wasmMemoryBytes();
+  }
+
+  wasmHeapBytes() {
+    return this.core.Model.wasmHeapBytes();
   }
 
   /** Bytes of the live GPU buffers of every engine in this page (or worker): 0 once all are unloaded. */

@@ -2,7 +2,7 @@
 //
 // page → worker: { type: 'load', url, options }           options without functions/signals
 //                { type: 'abortLoad' }
-//                { type: 'call', id, method, args }         tokenize | detokenize | applyChatTemplate | topLogits | unload | wasmMemoryBytes | gpuMemoryBytes
+//                { type: 'call', id, method, args }         tokenize | detokenize | applyChatTemplate | topLogits | unload | wasmMemoryBytes | wasmHeapBytes | gpuMemoryBytes
 //                { type: 'create', id, chat, request }      request without `signal`
 //                { type: 'pull', id }                       streaming: send request `id`'s next chunk
 //                { type: 'stop', id }                       streaming: the consumer stopped early (a `break`)
@@ -41,4 +41,4 @@ export const MSG = Object.freeze({
   ERROR: 'error',
 });
 
-export const CALLS = Object.freeze(['tokenize', 'detokenize', 'applyChatTemplate', 'topLogits', 'unload', 'wasmMemoryBytes', 'gpuMemoryBytes']);
+export const CALLS = Object.freeze(['tokenize', 'detokenize', 'applyChatTemplate', 'topLogits', 'unload', 'wasmMemoryBytes', 'wasmHeapBytes', 'gpuMemoryBytes']);

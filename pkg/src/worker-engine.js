@@ -89,6 +89,10 @@ export class WorkerEngine {
   wasmMemoryBytes() {
     return this.#call('wasmMemoryBytes');
   }
+
+  wasmHeapBytes() {
+    return this.#call('wasmHeapBytes');
+  }
   gpuMemoryBytes() {
     return this.#call('gpuMemoryBytes');
   }

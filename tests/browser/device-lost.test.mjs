@@ -103,15 +103,15 @@ test('the device lost during a load (between two chunks): DeviceLostError, and a
         const out = {};
         // The same module instance as the package's (ES modules are loaded once).
         const core = await import('/pkg/wasm/gguf_web.js');
-        const feed = core.ModelLoader.prototype.feed;
+        const feed = core.ModelLoader.prototype.feedBuffered;
         let calls = 0;
         let fed = 0;
         let total = 0;
-        core.ModelLoader.prototype.feed = function (offset, bytes) {
+        core.ModelLoader.prototype.feedBuffered = function (offset, len) {
           if (++calls === 4) this.__testLoseDevice(KEY);
-          fed = Math.max(fed, offset + bytes.length);
+          fed = Math.max(fed, offset + len);
           total = this.fileBytes;
-          return feed.call(this, offset, bytes);
+          return feed.call(this, offset, len);
         };
         try {
           await gw.Engine.load(smol, { cache: false });
@@ -119,7 +119,7 @@ test('the device lost during a load (between two chunks): DeviceLostError, and a
         } catch (err) {
           out.load = { name: err.name, code: err.code, isClass: err instanceof gw.DeviceLostError, message: err.message };
         }
-        core.ModelLoader.prototype.feed = feed;
+        core.ModelLoader.prototype.feedBuffered = feed;
         out.calls = calls;
         out.fed = fed;
         out.total = total;

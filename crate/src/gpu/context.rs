@@ -190,15 +190,21 @@ impl GpuContext {
             .await
             .map_err(|e| GpuError::Device(e.to_string()))?;
         let health = Arc::new(Mutex::new(Health::default()));
-        let h = health.clone();
+        // Weak: wgpu's WebGPU backend never frees these two closures (it forgets them), so a
+        // strong reference would keep every destroyed device's health, message included, alive.
+        let h = Arc::downgrade(&health);
         device.set_device_lost_callback(move |reason, msg| {
-            h.lock().unwrap().lost = Some(format!("{reason:?}: {msg}"));
+            if let Some(h) = h.upgrade() {
+                h.lock().unwrap().lost = Some(format!("{reason:?}: {msg}"));
+            }
         });
-        let h = health.clone();
+        let h = Arc::downgrade(&health);
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            let mut g = h.lock().unwrap();
-            if g.error.is_none() {
-                g.error = Some(e.to_string());
+            if let Some(h) = h.upgrade() {
+                let mut g = h.lock().unwrap();
+                if g.error.is_none() {
+                    g.error = Some(e.to_string());
+                }
             }
         }));
         let tuning = Tuning::of(&info, &device);

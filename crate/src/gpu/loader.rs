@@ -113,6 +113,8 @@ impl WeightLoader {
             self.bytes_done += piece.len() as u64;
             match &t.sink {
                 Sink::Vector { offset } => {
+                    // One allocation of the tensor's size, whatever the pieces (see below).
+                    t.pending.reserve_exact(t.info.n_bytes as usize - t.pending.len());
                     t.pending.extend_from_slice(piece);
                     if t.pending.len() as u64 == t.info.n_bytes {
                         let n = t.info.n_elements as usize;
@@ -139,7 +141,7 @@ impl WeightLoader {
                             let n = t.pending.len() / rb;
                             m.upload_rows(&ctx.queue, row0 + t.rows_done, &t.pending)?;
                             t.rows_done += n;
-                            t.pending = Vec::new();
+                            t.pending.clear();
                         }
                     }
                     let rows_left = rows - t.rows_done;
@@ -150,8 +152,17 @@ impl WeightLoader {
                         t.rows_done += n;
                         data = &data[n * rb..];
                     }
-                    t.pending.extend_from_slice(data);
+                    if !data.is_empty() {
+                        // A partial pair is kept in a buffer of a whole pair, allocated once per
+                        // tensor: allocations sized by where the network cut the body moved the
+                        // WebAssembly memory's high-water mark from one load to the next.
+                        t.pending.reserve_exact(unit);
+                        t.pending.extend_from_slice(data);
+                    }
                     t.done = t.rows_done == rows;
+                    if t.done {
+                        t.pending = Vec::new();
+                    }
                     self.unflushed += piece.len() as u64;
                 }
             }

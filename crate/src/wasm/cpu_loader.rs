@@ -103,6 +103,13 @@ impl CpuModelLoader {
         self.incoming.as_ref().map_or(0.0, |l| l.bytes_done as f64)
     }
 
+    /// The first `len` bytes of the feed buffer (`feedBuffer()`), found at `offset` in the file:
+    /// [`Self::feed`] without an allocation per call.
+    #[wasm_bindgen(js_name = feedBuffered)]
+    pub fn feed_buffered(&mut self, offset: f64, len: usize) -> Result<(), JsValue> {
+        super::feed_buffer::with_fed(len, |chunk| self.feed(offset, chunk))
+    }
+
     /// The file's bytes at `offset`; chunks must come in file order.
     pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
         let offset = offset as u64;

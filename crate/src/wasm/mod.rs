@@ -5,7 +5,9 @@
 
 mod cpu_loader;
 mod errors;
+mod feed_buffer;
 mod file_hash;
+mod heap;
 mod loader;
 mod model;
 mod testing;
@@ -14,6 +16,7 @@ mod threads;
 
 pub use cpu_loader::CpuModelLoader;
 pub use errors::js_error;
+pub use feed_buffer::feed_buffer;
 pub use loader::ModelLoader;
 pub use model::Model;
 pub use text::Text;

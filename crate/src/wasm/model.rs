@@ -253,6 +253,13 @@ impl Model {
     pub fn wasm_memory_bytes() -> f64 {
         (core::arch::wasm32::memory_size(0) * 65536) as f64
     }
+
+    /// Bytes the core has allocated and not freed (the memory's size also counts free space
+    /// that fragmentation left: it only grows).
+    #[wasm_bindgen(js_name = wasmHeapBytes)]
+    pub fn wasm_heap_bytes() -> f64 {
+        super::heap::live_bytes() as f64
+    }
 }
 
 /// A tool request's event: `text` is the reply's content only, `toolCallDeltas` the OpenAI
