@@ -97,7 +97,9 @@ test("auto picks the CPU path on SwiftShader (a software adapter), WebGPU when a
 test('constrained decoding (response_format) on the CPU path: the output is JSON of the schema', async () => {
   const schema = {
     type: 'object',
-    properties: { city: { type: 'string' }, population: { type: 'integer' } },
+    // Bounded, as the README's example: at temperature 1 an unbounded string or integer can run
+    // past max_tokens (one seed wrote prose into "city" after a change in float rounding).
+    properties: { city: { type: 'string', maxLength: 40 }, population: { type: 'integer', minimum: 0, maximum: 1e10 } },
     required: ['city', 'population'],
     additionalProperties: false,
   };

@@ -135,7 +135,7 @@ impl GpuMatrix {
 
     /// Allocates the buffers of a `ty` matrix of `rows` × `cols`.
     pub fn new(device: &wgpu::Device, name: &str, ty: GgmlType, cols: usize, rows: usize, max_binding: u64) -> Result<GpuMatrix, GpuError> {
-        if cols % gpu_block_elems(ty) != 0 {
+        if !cols.is_multiple_of(gpu_block_elems(ty)) {
             return Err(GpuError::Unaligned { name: name.into(), cols, block: gpu_block_elems(ty) });
         }
         let per = Self::rows_per_part(ty, cols, rows, max_binding);
@@ -156,7 +156,7 @@ impl GpuMatrix {
                 mapped_at_creation: false,
             });
             let main = (n * cols / gpu_block_elems(ty) * main_bytes(ty)) as u32;
-            debug_assert!(main % 16 == 0 || split(ty).is_none());
+            debug_assert!(main.is_multiple_of(16) || split(ty).is_none());
             parts.push(MatrixPart { buffer, row0, rows: n, scale_base: main / 4 });
             row0 += n;
         }
@@ -174,7 +174,7 @@ impl GpuMatrix {
     /// Uploads GGUF bytes of rows `row0..` (whole rows; `row0` even unless they run to the end).
     pub fn upload_rows(&self, queue: &wgpu::Queue, row0: usize, bytes: &[u8]) -> Result<(), LoadError> {
         let row_bytes = self.ty.row_bytes(self.cols as u64).unwrap() as usize;
-        if bytes.len() % row_bytes != 0 {
+        if !bytes.len().is_multiple_of(row_bytes) {
             return Err(self.misplaced(format!("upload of {} bytes is not whole rows", bytes.len())));
         }
         let n_rows = bytes.len() / row_bytes;
@@ -199,7 +199,7 @@ impl GpuMatrix {
             queue.write_buffer(&p.buffer, off, &pad4(src.to_vec()));
             return Ok(());
         };
-        if first_block % 2 != 0 {
+        if !first_block.is_multiple_of(2) {
             return Err(self.misplaced(format!("upload starts at an odd block ({first_block})")));
         }
         let bb = ty.block_bytes();
@@ -239,7 +239,7 @@ impl GpuMatrix {
 }
 
 fn pad4(mut v: Vec<u8>) -> Vec<u8> {
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
     v

@@ -97,7 +97,7 @@ pub fn edge_tensor(ty: GgmlType, n: usize, rng: &mut TestRng) -> Vec<u8> {
                 }
                 for &off in f16_fields(ty) {
                     let r = rng.next_u64();
-                    let h = if r % 3 == 0 { 0x2e66 ^ ((r >> 8) as u16 & 0x83ff) } else { edge_half(r) };
+                    let h = if r.is_multiple_of(3) { 0x2e66 ^ ((r >> 8) as u16 & 0x83ff) } else { edge_half(r) };
                     block[off..off + 2].copy_from_slice(&h.to_le_bytes());
                 }
             }

@@ -42,6 +42,9 @@ pub trait Kind {
     const MIN: bool;
     /// The minimum differs between the halves (else `ms[0]` serves both).
     const MIN16: bool = false;
+    /// Every chunk's integer scales are 1 (one float scale per 32 values): the products then
+    /// accumulate without a multiply by the scale.
+    const UNIT: bool = false;
     /// Calls `f.chunk(chunk index in the block, chunk)` for each chunk of the block `b`.
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>);
 }
@@ -89,6 +92,7 @@ impl Kind for Q4_0 {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = false;
     const MIN: bool = false;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let eight = s.splat_i8(8);
@@ -104,6 +108,7 @@ impl Kind for Q4_1 {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = true;
     const MIN: bool = true;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let m = f16(s, b, 2);
@@ -128,6 +133,7 @@ impl Kind for Q5_0 {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = false;
     const MIN: bool = false;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
@@ -144,6 +150,7 @@ impl Kind for Q5_1 {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = true;
     const MIN: bool = true;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
@@ -159,6 +166,7 @@ impl Kind for Q8_0 {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = false;
     const MIN: bool = false;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         f.chunk(0, chunk([s.load(arr16(&b[2..18])), s.load(arr16(&b[18..34]))], f16(s, b, 0)));
@@ -177,6 +185,7 @@ impl Kind for IQ4NL {
     const CHUNKS: usize = 1;
     const UNSIGNED: bool = false;
     const MIN: bool = false;
+    const UNIT: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let t = iq4_table(s);

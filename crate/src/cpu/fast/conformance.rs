@@ -47,7 +47,15 @@ fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, edge: bool, seed: u64
     } else {
         x.clone()
     };
-    for (name, y) in [("dispatched", matmul1(&x, &m)), ("portable", matmul1_portable(&x, &m))] {
+    #[allow(unused_mut)]
+    let mut runs = vec![("dispatched", matmul1(&x, &m)), ("portable", matmul1_portable(&x, &m))];
+    #[cfg(target_arch = "x86_64")]
+    for (level, name) in ["x86 AVX-VNNI", "x86 AVX2", "x86 SSE4.1"].into_iter().enumerate() {
+        if let Some(y) = super::matmul::matmul1_at(&x, &m, level) {
+            runs.push((name, y));
+        }
+    }
+    for (name, y) in runs {
         assert_eq!(y.len(), n * rows);
         for t in 0..n {
             let xt = &x[t * cols..(t + 1) * cols];

@@ -19,19 +19,48 @@ struct Tile<'a, S: Simd, const NT: usize> {
 }
 
 impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
+    /// Rows in groups of four (`NT` a multiple of 4, `t0` too): the four rows' integer products
+    /// reduced into one vector, converted, scaled and summed once for the four, their minimum
+    /// terms too; `acc[g]` then holds group `g`'s four running sums. Q2_K's per-16 minimums go
+    /// the row-by-row way.
+    const GROUPED: bool = NT.is_multiple_of(4);
+
+    #[inline(always)]
+    fn product<Q: Kind>(&self, ch: &Chunk<S>, a0: S::I8, a1: S::I8) -> S::I32 {
+        let s = self.s;
+        match (Q::UNIT, Q::UNSIGNED) {
+            (true, true) => s.dot_add_u(s.dot_add_u(s.zero_i32(), ch.q[0], a0), ch.q[1], a1),
+            (true, false) => s.dot_add_s(s.dot_add_s(s.zero_i32(), ch.q[0], a0), ch.q[1], a1),
+            (false, true) => s.add_i32(s.dot_u(ch.q[0], a0, ch.sc[0]), s.dot_u(ch.q[1], a1, ch.sc[1])),
+            (false, false) => s.add_i32(s.dot_s(ch.q[0], a0, ch.sc[0]), s.dot_s(ch.q[1], a1, ch.sc[1])),
+        }
+    }
+
     #[inline(always)]
     fn add<Q: Kind>(&mut self, c: usize, ch: &Chunk<S>) {
         let (s, a) = (self.s, self.a);
         let gc = self.c0 + c;
         let nbc = a.blocks_per_row();
+        if Self::GROUPED && !Q::MIN16 {
+            let d = s.splat_f32(ch.d);
+            for g in 0..NT / 4 {
+                let p: [S::I32; 4] = std::array::from_fn(|r| {
+                    let qa: &[u8] = bytemuck::cast_slice(a.block(self.t0 + 4 * g + r, gc));
+                    self.product::<Q>(ch, s.load(arr16(qa)), s.load(arr16(&qa[16..])))
+                });
+                let at = a.at4(self.t0 + 4 * g, gc);
+                let scale = s.mul_f32(d, s.load_f32(arr4(&a.d4[at..])));
+                self.acc[g] = s.mul_add(s.to_f32(s.sum4(p)), scale, self.acc[g]);
+                if Q::MIN {
+                    self.acc[g] = s.mul_add(s.splat_f32(ch.ms[0]), s.load_f32(arr4(&a.s4[at..])), self.acc[g]);
+                }
+            }
+            return;
+        }
         for t in 0..NT {
             let qa: &[u8] = bytemuck::cast_slice(a.block(self.t0 + t, gc));
             let (a0, a1) = (s.load(arr16(qa)), s.load(arr16(&qa[16..])));
-            let p = if Q::UNSIGNED {
-                s.add_i32(s.dot_u(ch.q[0], a0, ch.sc[0]), s.dot_u(ch.q[1], a1, ch.sc[1]))
-            } else {
-                s.add_i32(s.dot_s(ch.q[0], a0, ch.sc[0]), s.dot_s(ch.q[1], a1, ch.sc[1]))
-            };
+            let p = self.product::<Q>(ch, a0, a1);
             let i = (self.t0 + t) * nbc + gc;
             self.acc[t] = s.mul_add(s.to_f32(p), s.splat_f32(ch.d * a.d[i]), self.acc[t]);
             if Q::MIN16 {
@@ -61,6 +90,12 @@ pub fn dot_quant<S: Simd, Q: Kind, const NT: usize>(s: S, row: &[u8], a: &Q8Acts
     for (b, blk) in row.chunks_exact(Q::BYTES).enumerate() {
         tile.c0 = b * Q::CHUNKS;
         Q::for_chunks(s, blk, &mut TileOf::<S, Q, NT>(&mut tile, std::marker::PhantomData));
+    }
+    if Tile::<S, NT>::GROUPED && !Q::MIN16 {
+        for (g, o) in out[..NT].chunks_exact_mut(4).enumerate() {
+            o.copy_from_slice(&s.to_array_f32(tile.acc[g]));
+        }
+        return;
     }
     for (o, (&acc, &m)) in out.iter_mut().zip(tile.acc.iter().zip(&tile.acc_min)) {
         *o = s.sum_f32(acc) + m;

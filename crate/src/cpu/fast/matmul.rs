@@ -70,7 +70,7 @@ pub struct Input<'a> {
 
 impl<'a> Input<'a> {
     pub fn new(x: &'a [f32], k: usize) -> Input<'a> {
-        assert!(k > 0 && x.len() % k == 0, "input rows of {k} values");
+        assert!(k > 0 && x.len().is_multiple_of(k), "input rows of {k} values");
         Input { x, k, q8: OnceCell::new() }
     }
     pub fn n(&self) -> usize {
@@ -202,6 +202,17 @@ pub fn matmul1(x: &[f32], m: &QMatrix) -> Vec<f32> {
     let mut y = vec![0f32; input.n() * m.rows];
     matmul(&input, &[Part::all(m)], &mut [&mut y]);
     y
+}
+
+/// [`matmul1`] on one thread with x86 backend `level` (see `simd::dispatch_at`), if this CPU has it.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub fn matmul1_at(x: &[f32], m: &QMatrix, level: usize) -> Option<Vec<f32>> {
+    let input = Input::new(x, m.cols);
+    let mut y = vec![0f32; input.n() * m.rows];
+    let q8 = m.quantized().then(|| input.q8());
+    let shared = Shared::new(&mut y);
+    super::simd::dispatch_at(Rows { part: Part::all(m), r0: 0, r1: m.rows, x, k: m.cols, q8, out: &shared }, level)?;
+    Some(y)
 }
 
 /// [`matmul1`] on one thread with the plain-array backend (the conformance tests check both).

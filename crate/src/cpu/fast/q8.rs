@@ -19,6 +19,11 @@ pub struct Q8Acts {
     pub s16: Vec<f32>,
     /// `d · Σq` per 32 values: `n · k / 32`.
     pub s32: Vec<f32>,
+    /// `d` and `s32` again for the rows in whole groups of four, the group's four rows side by
+    /// side (group `g`, block `c`, row `r` of the group at `(g · k / 32 + c) · 4 + r`): the
+    /// kernels reduce four rows' products at once and scale them with one vector.
+    pub d4: Vec<f32>,
+    pub s4: Vec<f32>,
 }
 
 impl Q8Acts {
@@ -30,7 +35,7 @@ impl Q8Acts {
 
     /// Quantizes `x` (rows of `k`) into this buffer, reusing its memory.
     pub fn fill(&mut self, x: &[f32], k: usize) {
-        assert!(k % 32 == 0 && x.len() % k == 0, "q8 rows of {k} values");
+        assert!(k.is_multiple_of(32) && x.len().is_multiple_of(k), "q8 rows of {k} values");
         self.k = k;
         self.n = x.len() / k;
         self.qs.resize(x.len(), 0);
@@ -52,6 +57,23 @@ impl Q8Acts {
             self.s16[2 * b + 1] = d * sums[1] as f32;
             self.s32[b] = d * (sums[0] + sums[1]) as f32;
         }
+        let nbc = k / 32;
+        let grouped = self.n / 4 * 4 * nbc;
+        self.d4.resize(grouped, 0.0);
+        self.s4.resize(grouped, 0.0);
+        for t in 0..self.n / 4 * 4 {
+            for c in 0..nbc {
+                let at = ((t / 4) * nbc + c) * 4 + t % 4;
+                self.d4[at] = self.d[t * nbc + c];
+                self.s4[at] = self.s32[t * nbc + c];
+            }
+        }
+    }
+
+    /// Where [`Q8Acts::d4`] holds block `c` of the group of rows from `t0` (a multiple of 4).
+    #[inline(always)]
+    pub fn at4(&self, t0: usize, c: usize) -> usize {
+        ((t0 / 4) * self.blocks_per_row() + c) * 4
     }
 
     /// The 32 quants of block `c` (counted over the whole row) of row `t`.

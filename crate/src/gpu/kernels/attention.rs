@@ -101,7 +101,8 @@ impl Kernel for AttnDecode {
         }
         // Invocations per output vector and per key (see attn_decode.wgsl).
         let wg = self.wg();
-        let (lanes, tpk) = ((wg / (self.head_dim / 4)).max(1), if self.split <= wg && wg % self.split == 0 { wg / self.split } else { 1 });
+        let (lanes, tpk) =
+            ((wg / (self.head_dim / 4)).max(1), if self.split <= wg && wg.is_multiple_of(self.split) { wg / self.split } else { 1 });
         d.push(("LANES".into(), format!("{lanes}u")));
         d.push(("TPK".into(), format!("{tpk}u")));
         d

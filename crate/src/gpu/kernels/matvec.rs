@@ -146,7 +146,7 @@ impl MatVec {
     /// The variant that runs on `w`: without the fast path when a row is not a whole number of
     /// steps.
     pub fn for_matrix(self, w: &GpuMatrix) -> MatVec {
-        MatVec { vec4: self.vec4 && w.blocks_per_row() % step_blocks(self.ty) == 0, ..self }
+        MatVec { vec4: self.vec4 && w.blocks_per_row().is_multiple_of(step_blocks(self.ty)), ..self }
     }
     /// The gated variant, used for plain products too: a model with a gated feed-forward then
     /// compiles one pipeline per quant type instead of two.
@@ -157,7 +157,7 @@ impl MatVec {
         self.norm_x && self.glu.is_some() && !self.shares_x() && !self.tokens4
     }
     fn shares_x(&self) -> bool {
-        self.vec4 && self.share_x && self.threads_per_row == 1 && self.groups_of_rows % 8 == 0
+        self.vec4 && self.share_x && self.threads_per_row == 1 && self.groups_of_rows.is_multiple_of(8)
     }
 }
 
@@ -307,7 +307,7 @@ pub fn matvec_normed(
     paired: Option<Activation>,
     tokens: u32,
 ) -> Result<(), ShaderError> {
-    debug_assert!(can_norm_x(key) && norm.offset % 4 == 0);
+    debug_assert!(can_norm_x(key) && norm.offset.is_multiple_of(4));
     match paired {
         Some(act) => matvec_gated(rec, key.paired(), w, io, Gate::Paired(act), Some(norm), tokens, false),
         None => matvec_gated(rec, key, w, io, Gate::None, Some(norm), tokens, false),
@@ -335,7 +335,7 @@ fn matvec_gated(
     accumulate: bool,
 ) -> Result<(), ShaderError> {
     debug_assert_eq!(key.ty, w.ty);
-    debug_assert!(io.x_offset % 4 == 0 && io.x_stride % 4 == 0);
+    debug_assert!(io.x_offset.is_multiple_of(4) && io.x_stride.is_multiple_of(4));
     let (glu, act) = match gate {
         Gate::None => (None, key.glu),
         Gate::Buffer(g) => (Some(g), Some(g.act)),
@@ -343,7 +343,7 @@ fn matvec_gated(
     };
     let paired = matches!(gate, Gate::Paired(_));
     debug_assert!(!(paired || glu.is_some()) || !accumulate);
-    debug_assert!(!paired || (w.parts.len() == 1 && w.rows % 2 == 0 && key.rows_per_thread % 2 == 0));
+    debug_assert!(!paired || (w.parts.len() == 1 && w.rows.is_multiple_of(2) && key.rows_per_thread.is_multiple_of(2)));
     let key = MatVec { glu: act, ..key.for_matrix(w) };
     let key = MatVec { tokens4: tokens > 1 && key.vec4 && key.threads_per_row == 1 && !key.experts && four_tokens_pay(key.ty), ..key };
     let layers = if key.tokens4 { tokens.div_ceil(4) } else { tokens };
@@ -421,7 +421,7 @@ pub fn matvec_experts(
     slots: u32,
 ) -> Result<(), ShaderError> {
     debug_assert_eq!(w.parts.len(), 1, "expert matrices must fit one binding");
-    debug_assert!(io.x_offset % 4 == 0 && io.x_stride_token % 4 == 0 && io.x_stride_slot % 4 == 0);
+    debug_assert!(io.x_offset.is_multiple_of(4) && io.x_stride_token.is_multiple_of(4) && io.x_stride_slot.is_multiple_of(4));
     let key = MatVec { experts: true, glu: io.glu.map(|g| g.act).or(key.glu), ..key.for_matrix(w) };
     let p = &w.parts[0];
     let params = MatVecParams {

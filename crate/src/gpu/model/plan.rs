@@ -150,7 +150,7 @@ pub fn layer_stacks(l: &LayerTensors, pair_ffn: bool) -> Vec<Vec<&TensorSpec>> {
 }
 
 fn whole_pairs(t: &TensorSpec) -> bool {
-    t.n_rows() * (t.dims[0] / gpu_block_elems(t.ty) as u64) % 2 == 0
+    (t.n_rows() * (t.dims[0] / gpu_block_elems(t.ty) as u64)).is_multiple_of(2)
 }
 
 /// The name of a stacked matrix (the name of its one tensor if it holds only one).

@@ -50,6 +50,17 @@ pub trait Simd: Copy + Send + Sync {
     fn dot_s(self, a: Self::I8, b: Self::I8, sc: i16) -> Self::I32;
     /// [`Simd::dot_s`] for `a` in 0..=127, which x86 multiplies in one instruction.
     fn dot_u(self, a: Self::I8, b: Self::I8, sc: i16) -> Self::I32;
+    /// `acc` plus [`Simd::dot_s`] at scale 1: one instruction where the CPU has a dot product
+    /// that accumulates (x86's VNNI).
+    #[inline(always)]
+    fn dot_add_s(self, acc: Self::I32, a: Self::I8, b: Self::I8) -> Self::I32 {
+        self.add_i32(acc, self.dot_s(a, b, 1))
+    }
+    /// `acc` plus [`Simd::dot_u`] at scale 1.
+    #[inline(always)]
+    fn dot_add_u(self, acc: Self::I32, a: Self::I8, b: Self::I8) -> Self::I32 {
+        self.add_i32(acc, self.dot_u(a, b, 1))
+    }
 
     fn zero_i32(self) -> Self::I32;
     fn add_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
@@ -63,6 +74,9 @@ pub trait Simd: Copy + Send + Sync {
     /// `a * b + c`.
     fn mul_add(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
     fn sum_f32(self, a: Self::F32) -> f32;
+    /// Lane `i` is the sum of the four lanes of `v[i]` (four rows' partial sums, reduced at once).
+    fn sum4(self, v: [Self::I32; 4]) -> Self::I32;
+    fn to_array_f32(self, a: Self::F32) -> [f32; 4];
 }
 
 /// A computation generic over the vector backend.
@@ -88,11 +102,19 @@ pub fn dispatch<K: Kernel>(k: K) -> K::Out {
     k.run(Portable)
 }
 
+/// Runs `k` with x86 backend `level` (0 AVX-VNNI, 1 AVX2, 2 SSE4.1) where this CPU has it, so
+/// that the conformance tests check every level a CPU can pick, not only the best one here.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub fn dispatch_at<K: Kernel>(k: K, level: usize) -> Option<K::Out> {
+    x86::run_at(k, level)
+}
+
 /// Which backend [`dispatch`] picks here (for reports).
 pub fn describe() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         match x86::detect() {
+            Some(x86::Found::Vnni(_)) => return "x86_64 SSE4.1 (AVX2 encoding, F16C, AVX-VNNI)",
             Some(x86::Found::Avx2(_)) => return "x86_64 SSE4.1 (AVX2 encoding, F16C)",
             Some(x86::Found::Sse41(_)) => return "x86_64 SSE4.1",
             None => {}

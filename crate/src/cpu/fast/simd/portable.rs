@@ -102,4 +102,12 @@ impl Simd for Portable {
     fn sum_f32(self, a: [f32; 4]) -> f32 {
         (a[0] + a[2]) + (a[1] + a[3])
     }
+    #[inline(always)]
+    fn sum4(self, v: [[i32; 4]; 4]) -> [i32; 4] {
+        v.map(|r| (r[0] + r[2]) + (r[1] + r[3]))
+    }
+    #[inline(always)]
+    fn to_array_f32(self, a: [f32; 4]) -> [f32; 4] {
+        a
+    }
 }

@@ -112,4 +112,15 @@ impl Simd for Wasm128 {
     fn sum_f32(self, a: v128) -> f32 {
         (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<2>(a)) + (f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<3>(a))
     }
+    #[inline(always)]
+    fn sum4(self, [a, b, c, d]: [v128; 4]) -> v128 {
+        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
+        let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+        let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+        i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
+    }
+    #[inline(always)]
+    fn to_array_f32(self, a: v128) -> [f32; 4] {
+        [f32x4_extract_lane::<0>(a), f32x4_extract_lane::<1>(a), f32x4_extract_lane::<2>(a), f32x4_extract_lane::<3>(a)]
+    }
 }

@@ -1,57 +1,98 @@
 //! SSSE3 / SSE4.1 on x86_64, chosen at run time. Under AVX2 the same 128-bit code is compiled with
 //! VEX encodings (three-operand forms, no register copies); the lane width stays 128 as in wasm.
+//! With AVX-VNNI the byte dot products that accumulate are one instruction (`vpdpbusd` on 128-bit
+//! registers) instead of three.
 
 use super::{Kernel, Simd};
 use std::arch::x86_64::*;
 
-/// Proof that the CPU has SSSE3 and SSE4.1, and with `AVX2` also AVX2 and F16C (made only by
-/// [`detect`]).
+/// Proof that the CPU has SSSE3 and SSE4.1, with `AVX2` also AVX2, F16C and FMA, with `VNNI` also
+/// AVX-VNNI (made only by [`detect`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Sse<const AVX2: bool> {
+pub struct Sse<const AVX2: bool, const VNNI: bool> {
     _private: (),
 }
 
 /// What [`detect`] found.
 #[derive(Clone, Copy, Debug)]
 pub enum Found {
-    Avx2(Sse<true>),
-    Sse41(Sse<false>),
+    Vnni(Sse<true, true>),
+    Avx2(Sse<true, false>),
+    Sse41(Sse<false, false>),
 }
 
 pub fn detect() -> Option<Found> {
     if !(is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1")) {
         return None;
     }
-    Some(if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") {
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma");
+    // GGUF_WEB_NO_VNNI=1: the AVX2 kernels on a CPU with VNNI (to compare the two).
+    let vnni = avx2 && is_x86_feature_detected!("avxvnni") && std::env::var_os("GGUF_WEB_NO_VNNI").is_none();
+    Some(if vnni {
+        Found::Vnni(Sse { _private: () })
+    } else if avx2 {
         Found::Avx2(Sse { _private: () })
     } else {
         Found::Sse41(Sse { _private: () })
     })
 }
 
+/// [`run`] at a level below the best (see `dispatch_at`).
+#[cfg(test)]
+pub fn run_at<K: Kernel>(k: K, level: usize) -> Option<K::Out> {
+    let has = |f: &str| {
+        std::is_x86_feature_detected!("ssse3")
+            && std::is_x86_feature_detected!("sse4.1")
+            && match f {
+                "vnni" => {
+                    is_x86_feature_detected!("avx2")
+                        && is_x86_feature_detected!("f16c")
+                        && is_x86_feature_detected!("fma")
+                        && is_x86_feature_detected!("avxvnni")
+                }
+                "avx2" => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma"),
+                _ => true,
+            }
+    };
+    let found = match level {
+        0 if has("vnni") => Found::Vnni(Sse { _private: () }),
+        1 if has("avx2") => Found::Avx2(Sse { _private: () }),
+        2 if has("sse") => Found::Sse41(Sse { _private: () }),
+        _ => return None,
+    };
+    Some(run(k, found))
+}
+
 pub fn run<K: Kernel>(k: K, found: Found) -> K::Out {
     // SAFETY: the tokens exist only where detection found these features.
     unsafe {
         match found {
+            Found::Vnni(s) => run_vnni(k, s),
             Found::Avx2(s) => run_avx2(k, s),
             Found::Sse41(s) => run_sse41(k, s),
         }
     }
 }
 
-#[target_feature(enable = "avx2,f16c,ssse3,sse4.1")]
-unsafe fn run_avx2<K: Kernel>(k: K, s: Sse<true>) -> K::Out {
+#[target_feature(enable = "avx2,f16c,fma,ssse3,sse4.1,avxvnni")]
+unsafe fn run_vnni<K: Kernel>(k: K, s: Sse<true, true>) -> K::Out {
+    k.run(s)
+}
+
+#[target_feature(enable = "avx2,f16c,fma,ssse3,sse4.1")]
+unsafe fn run_avx2<K: Kernel>(k: K, s: Sse<true, false>) -> K::Out {
     k.run(s)
 }
 
 #[target_feature(enable = "ssse3,sse4.1")]
-unsafe fn run_sse41<K: Kernel>(k: K, s: Sse<false>) -> K::Out {
+unsafe fn run_sse41<K: Kernel>(k: K, s: Sse<false, false>) -> K::Out {
     k.run(s)
 }
 
 // SAFETY (every `unsafe` block below): the intrinsics need at most SSSE3 and SSE4.1, which the
-// `Sse` token proves (F16C where `AVX2`); loads read exactly the array they are given.
-impl<const AVX2: bool> Simd for Sse<AVX2> {
+// `Sse` token proves (F16C and FMA where `AVX2`, AVX-VNNI where `VNNI`); loads read exactly the array they
+// are given.
+impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
     type I8 = __m128i;
     type I32 = __m128i;
     type F32 = __m128;
@@ -126,6 +167,23 @@ impl<const AVX2: bool> Simd for Sse<AVX2> {
         unsafe { _mm_madd_epi16(_mm_maddubs_epi16(a, b), _mm_set1_epi16(sc)) }
     }
     #[inline(always)]
+    fn dot_add_s(self, acc: __m128i, a: __m128i, b: __m128i) -> __m128i {
+        if VNNI {
+            // Unsigned times signed bytes, four products per lane, added to acc.
+            unsafe { _mm_dpbusd_avx_epi32(acc, _mm_sign_epi8(a, a), _mm_sign_epi8(b, a)) }
+        } else {
+            self.add_i32(acc, self.dot_s(a, b, 1))
+        }
+    }
+    #[inline(always)]
+    fn dot_add_u(self, acc: __m128i, a: __m128i, b: __m128i) -> __m128i {
+        if VNNI {
+            unsafe { _mm_dpbusd_avx_epi32(acc, a, b) }
+        } else {
+            self.add_i32(acc, self.dot_u(a, b, 1))
+        }
+    }
+    #[inline(always)]
     fn zero_i32(self) -> __m128i {
         unsafe { _mm_setzero_si128() }
     }
@@ -159,7 +217,26 @@ impl<const AVX2: bool> Simd for Sse<AVX2> {
     }
     #[inline(always)]
     fn mul_add(self, a: __m128, b: __m128, c: __m128) -> __m128 {
-        unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
+        if AVX2 {
+            unsafe { _mm_fmadd_ps(a, b, c) }
+        } else {
+            unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
+        }
+    }
+    #[inline(always)]
+    fn sum4(self, [a, b, c, d]: [__m128i; 4]) -> __m128i {
+        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
+        unsafe {
+            let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+            let cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
+            _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd))
+        }
+    }
+    #[inline(always)]
+    fn to_array_f32(self, a: __m128) -> [f32; 4] {
+        let mut out = [0f32; 4];
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) };
+        out
     }
     #[inline(always)]
     fn sum_f32(self, a: __m128) -> f32 {
