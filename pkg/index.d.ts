@@ -55,7 +55,7 @@ export interface LoadOptions {
    * need a cross-origin isolated page (COOP/COEP headers, see the README); elsewhere it runs on one.
    */
   threads?: number;
-  /** CPU path on several threads: where the threaded build's .wasm file is (default: the package's wasm-threads/). */
+  /** CPU path on several threads: where the threaded build's .wasm file is (default: the package's wasm-threads/, its relaxed-SIMD file gguf_web_relaxed_bg.wasm where the browser has relaxed SIMD). */
   threadsWasmUrl?: string | URL;
   /** WorkerEngine only: the worker script URL (default: the package's worker.js). */
   workerUrl?: string | URL;
@@ -81,6 +81,8 @@ export interface ModelInfo {
   backendReason: string;
   /** CPU path: the threads it runs on (1 unless the page is cross-origin isolated). */
   threads?: number;
+  /** CPU path: the vector instructions of its kernels ('wasm simd128', or 'wasm simd128, relaxed-simd' for the threaded build where the browser has relaxed SIMD). */
+  simd?: string;
   chatTemplate: string;
   /** The `decodeBatch` load option, or `'adaptive'`. */
   decodeBatch: number | 'adaptive';

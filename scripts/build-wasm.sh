@@ -2,7 +2,9 @@
 # Builds the wasm core (release, wasm32-unknown-unknown, the recipe of docs/toolchain.md) and
 # generates its JS bindings with wasm-bindgen --target web: the plain build into pkg/wasm/, and the
 # threaded build of the CPU path (shared memory, a pool of workers; only on cross-origin isolated
-# pages) into pkg/wasm-threads/. GGUF_WEB_NO_THREADS=1 skips the threaded build.
+# pages) into pkg/wasm-threads/, with its relaxed-SIMD twin pkg/wasm-threads/gguf_web_relaxed_bg.wasm
+# (the same exports, so the same JS glue; loaded where the browser validates relaxed SIMD).
+# GGUF_WEB_NO_THREADS=1 skips both threaded builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -18,4 +20,16 @@ if [ "${GGUF_WEB_NO_THREADS:-0}" != 1 ]; then
   # No reset function: the threaded instance shares its memory with the pool's workers.
   wasm-bindgen --target web --out-dir pkg/wasm-threads target/wasm-threads/wasm32-unknown-unknown/release/gguf_web.wasm
   echo "[build-wasm] pkg/wasm-threads: $(du -h pkg/wasm-threads/gguf_web_bg.wasm | cut -f1) wasm ($((SECONDS - t1)) s)" >&2
+  t2=$SECONDS
+  wasm_build_threads_relaxed "$@"
+  relaxed=$(mktemp -d)
+  trap 'rm -rf "$relaxed"' EXIT
+  wasm-bindgen --target web --out-dir "$relaxed" target/wasm-threads-relaxed/wasm32-unknown-unknown/release/gguf_web.wasm
+  # One glue serves both .wasm files: a difference would be a build that cannot be swapped in.
+  if ! cmp -s "$relaxed/gguf_web.js" pkg/wasm-threads/gguf_web.js; then
+    echo "error: the relaxed-SIMD build's JS glue differs from the threaded build's" >&2
+    exit 1
+  fi
+  cp "$relaxed/gguf_web_bg.wasm" pkg/wasm-threads/gguf_web_relaxed_bg.wasm
+  echo "[build-wasm] pkg/wasm-threads/gguf_web_relaxed_bg.wasm: $(du -h pkg/wasm-threads/gguf_web_relaxed_bg.wasm | cut -f1) wasm ($((SECONDS - t2)) s)" >&2
 fi

@@ -24,3 +24,11 @@ wasm_build_threads() {
   CARGO_TARGET_DIR="${WASM_THREADS_TARGET_DIR:-target/wasm-threads}" \
   /usr/bin/cargo build --release --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort -p gguf-web --lib "$@"
 }
+
+# The threaded build again with relaxed SIMD (its byte dot product: one instruction where the plain
+# build needs four), for browsers that have it (pkg/src/wasm.js checks): its own target dir.
+wasm_build_threads_relaxed() {
+  WASM_FLAGS="$WASM_FLAGS -C target-feature=+relaxed-simd" \
+  WASM_THREADS_TARGET_DIR="${WASM_THREADS_RELAXED_TARGET_DIR:-target/wasm-threads-relaxed}" \
+  wasm_build_threads "$@"
+}

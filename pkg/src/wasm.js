@@ -150,12 +150,30 @@ export function coreFailure(id) {
   return traps.get(id) ?? null;
 }
 
+/**
+ * Whether this browser has relaxed SIMD: a module of one function using its byte dot product
+ * (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) validates.
+ */
+export function hasRelaxedSimd() {
+  const v128 = [0xfd, 0x0c, ...new Array(16).fill(0)];
+  const body = [0x00, ...v128, ...v128, ...v128, 0xfd, 0x93, 0x02, 0x0b];
+  const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, body.length + 2, 0x01, body.length, ...body];
+  try {
+    return WebAssembly.validate(new Uint8Array(bytes));
+  } catch {
+    return false;
+  }
+}
+
 async function loadThreaded(wasmUrl, threads) {
   if (!threaded) {
     threaded = {
       ready: (async () => {
         const t = await import('../wasm-threads/gguf_web.js');
-        await t.default(wasmUrl ? { module_or_path: wasmUrl } : undefined);
+        // The relaxed-SIMD build where the browser has it (the same exports, the same glue);
+        // `threadsWasmUrl` picks a file instead.
+        const url = wasmUrl ?? (hasRelaxedSimd() ? new URL('../wasm-threads/gguf_web_relaxed_bg.wasm', import.meta.url) : undefined);
+        await t.default(url ? { module_or_path: url } : undefined);
         await startPool(t, threads - 1);
         return t;
       })(),

@@ -40,6 +40,7 @@ for (const [key, file] of Object.entries(MODELS)) {
     for (const [host, info] of Object.entries(infos)) {
       assert.equal(info.backend, 'cpu', host);
       assert.equal(info.threads, 1, `${host}: one thread where the page is not cross-origin isolated`);
+      assert.equal(info.simd, 'wasm simd128', host);
     }
   });
   test(`${key} on the CPU path, two threads (cross-origin isolated): llama.cpp's greedy ids, page and worker`, async () => {
@@ -47,32 +48,44 @@ for (const [key, file] of Object.entries(MODELS)) {
     for (const [host, info] of Object.entries(infos)) {
       assert.equal(info.backend, 'cpu', host);
       assert.equal(info.threads, 2, host);
+      // Chromium has relaxed SIMD: the threaded core is its build (one build per page, so the ids
+      // above are the relaxed kernels'); the one-thread core is the plain simd128 build.
+      assert.equal(info.simd, 'wasm simd128, relaxed-simd', host);
     }
   });
 }
 
-test('WebAssembly memory on the CPU path: the weights plus at most 64 MiB (context 1024, a fresh page per model; one thread and the threaded build)', async () => {
-  for (const [srv, threads] of [[plain, 1], [isolated, 2]]) {
-    for (const file of Object.values(MODELS)) {
+test('WebAssembly memory on the CPU path: the weights plus at most 64 MiB (context 1024, a fresh page per model; one thread, the threaded build and its relaxed-SIMD twin), the same ids from all three', async () => {
+  // The threaded core is the relaxed-SIMD build where the browser has it (Chromium does); the
+  // plain threaded build, for browsers without, is loaded here by its URL.
+  const PLAIN_THREADS = '/pkg/wasm-threads/gguf_web_bg.wasm';
+  for (const file of Object.values(MODELS)) {
+    const ids = [];
+    for (const [srv, threads, threadsWasmUrl] of [[plain, 1], [isolated, 2], [isolated, 2, PLAIN_THREADS]]) {
       const page = await newPage(browser, srv.url + 'tests/browser/pages/engine.html');
       await page.waitForFunction(() => window.gwReady);
       const r = await page.evaluate(
-        async ({ file, threads }) => {
-          const e = await gw.Engine.load('/models/' + file, { cache: false, backend: 'cpu', contextLength: 1024, threads });
-          await e.completions.create({ prompt: 'The capital of France is', max_tokens: 8, temperature: 0 });
-          const out = { wasm: e.wasmMemoryBytes(), weights: e.info.weightsBytes, threads: e.info.threads };
+        async ({ file, threads, threadsWasmUrl }) => {
+          const e = await gw.Engine.load('/models/' + file, { cache: false, backend: 'cpu', contextLength: 1024, threads, threadsWasmUrl });
+          const c = await e.completions.create({ prompt: 'The capital of France is', max_tokens: 8, temperature: 0 });
+          const out = { wasm: e.wasmMemoryBytes(), weights: e.info.weightsBytes, threads: e.info.threads, simd: e.info.simd, ids: c.token_ids };
           await e.unload();
           return out;
         },
-        { file, threads },
+        { file, threads, threadsWasmUrl },
       );
       await page.close();
       const over = (r.wasm - r.weights) / 2 ** 20;
-      console.log(`${file}, ${r.threads} thread(s): WASM ${(r.wasm / 2 ** 20).toFixed(1)} MiB, weights ${(r.weights / 2 ** 20).toFixed(1)} MiB, over by ${over.toFixed(1)} MiB`);
+      console.log(`${file}, ${r.threads} thread(s), ${r.simd}: WASM ${(r.wasm / 2 ** 20).toFixed(1)} MiB, weights ${(r.weights / 2 ** 20).toFixed(1)} MiB, over by ${over.toFixed(1)} MiB`);
       assert.equal(r.threads, threads);
+      assert.equal(r.simd, threads > 1 && !threadsWasmUrl ? 'wasm simd128, relaxed-simd' : 'wasm simd128');
       assert.ok(r.wasm >= r.weights, 'the weights are in WebAssembly memory');
       assert.ok(over <= 64, `${file}, ${threads} thread(s): ${over.toFixed(1)} MiB over the weights`);
+      ids.push(r.ids);
     }
+    // The relaxed dot product is exact on the values it is given (unsigned 7-bit weights).
+    assert.deepEqual(ids[1], ids[0], `${file}: the relaxed-SIMD threaded build's ids`);
+    assert.deepEqual(ids[2], ids[0], `${file}: the plain threaded build's ids`);
   }
 });
 
@@ -143,7 +156,10 @@ test("Firefox ESR: the CPU path (simd128; two threads on an isolated page) gives
       await page.waitForFunction(() => window.gwReady);
       const load = threads > 1 ? { backend: 'cpu', threads } : { backend: 'cpu' };
       const infos = await checkGreedyIds(page, 'smollm2', MODELS.smollm2, { label: `firefox cpu, ${threads} thread(s): `, load });
-      for (const info of Object.values(infos)) assert.equal(info.threads, threads);
+      for (const info of Object.values(infos)) {
+        assert.equal(info.threads, threads);
+        console.log(`firefox cpu, ${threads} thread(s): ${info.simd}`);
+      }
     }
   } finally {
     await firefox.close();

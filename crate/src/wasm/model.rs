@@ -149,6 +149,7 @@ impl Model {
         use crate::engine::Backend;
         info["backend"] = json!("cpu");
         info["threads"] = json!(crate::cpu::parallel::threads());
+        info["simd"] = json!(crate::cpu::fast::simd::describe());
         info["contextLength"] = json!(cpu.capacity());
         info["chatTemplate"] = json!(template.origin);
         let tok = Rc::new(tok);

@@ -120,7 +120,11 @@ pub fn describe() -> &'static str {
             None => {}
         }
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+    {
+        return "wasm simd128, relaxed-simd";
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
     {
         return "wasm simd128";
     }

@@ -71,6 +71,15 @@ impl Simd for Wasm128 {
     fn dot_u(self, a: v128, b: v128, sc: i16) -> v128 {
         self.dot_s(a, b, sc)
     }
+    /// With relaxed SIMD, one instruction (`vpdpbusd`, or `pmaddubsw` + `pmaddwd`, on x86; `sdot`
+    /// on Arm). Its second operand is read as 7 bits, exact for 0..=127 only: the unsigned values
+    /// go there. (A signed product would need its sign moved onto the activations first, as many
+    /// instructions as the plain product: the signed types keep it.)
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn dot_add_u(self, acc: v128, a: v128, b: v128) -> v128 {
+        i32x4_relaxed_dot_i8x16_i7x16_add(b, a, acc)
+    }
     #[inline(always)]
     fn zero_i32(self) -> v128 {
         i32x4_splat(0)
