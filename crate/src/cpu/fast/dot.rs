@@ -6,16 +6,21 @@ use super::blocks::{f16_bits_to_f32, Chunk, Kind, Sink};
 use super::q8::Q8Acts;
 use super::simd::{arr16, arr4, Simd};
 
-/// The running sums of one tile: one float vector per activation row, and the scalar sums of the
-/// minimum terms.
+/// The running sums of one tile. Every output is summed in the same order of float operations
+/// whichever way its activation row is tiled (in a group of four, alone, or decoded one token at
+/// a time): per block, the exact integer product converted, times `d · da`, added (fused where the
+/// backend fuses), then the minimum terms. So a prompt gives the same bits whether it is run in one
+/// batch, split, or partly reused from the cache, and a seeded draw the same token.
 struct Tile<'a, S: Simd, const NT: usize> {
     s: S,
     a: &'a Q8Acts,
     t0: usize,
     /// First 32-chunk of the current block, counted over the row.
     c0: usize,
+    /// Grouped: the running sums of group `g`'s four rows in `acc[g]`.
     acc: [S::F32; NT],
-    acc_min: [f32; NT],
+    /// Row by row: each row's running sum.
+    acc1: [f32; NT],
 }
 
 impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
@@ -62,12 +67,14 @@ impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
             let (a0, a1) = (s.load(arr16(qa)), s.load(arr16(&qa[16..])));
             let p = self.product::<Q>(ch, a0, a1);
             let i = (self.t0 + t) * nbc + gc;
-            self.acc[t] = s.mul_add(s.to_f32(p), s.splat_f32(ch.d * a.d[i]), self.acc[t]);
+            let mut acc = s.mul_add_f32(s.hsum_i32(p) as f32, ch.d * a.d[i], self.acc1[t]);
             if Q::MIN16 {
-                self.acc_min[t] += ch.ms[0] * a.s16[2 * i] + ch.ms[1] * a.s16[2 * i + 1];
+                acc = s.mul_add_f32(ch.ms[0], a.s16[2 * i], acc);
+                acc = s.mul_add_f32(ch.ms[1], a.s16[2 * i + 1], acc);
             } else if Q::MIN {
-                self.acc_min[t] += ch.ms[0] * a.s32[i];
+                acc = s.mul_add_f32(ch.ms[0], a.s32[i], acc);
             }
+            self.acc1[t] = acc;
         }
     }
 }
@@ -86,7 +93,7 @@ impl<S: Simd, Q: Kind, const NT: usize> Sink<S> for TileOf<'_, '_, S, Q, NT> {
 /// in `Q`'s blocks.
 #[inline(always)]
 pub fn dot_quant<S: Simd, Q: Kind, const NT: usize>(s: S, row: &[u8], a: &Q8Acts, t0: usize, out: &mut [f32]) {
-    let mut tile = Tile { s, a, t0, c0: 0, acc: [s.zero_f32(); NT], acc_min: [0f32; NT] };
+    let mut tile = Tile { s, a, t0, c0: 0, acc: [s.zero_f32(); NT], acc1: [0f32; NT] };
     for (b, blk) in row.chunks_exact(Q::BYTES).enumerate() {
         tile.c0 = b * Q::CHUNKS;
         Q::for_chunks(s, blk, &mut TileOf::<S, Q, NT>(&mut tile, std::marker::PhantomData));
@@ -97,9 +104,7 @@ pub fn dot_quant<S: Simd, Q: Kind, const NT: usize>(s: S, row: &[u8], a: &Q8Acts
         }
         return;
     }
-    for (o, (&acc, &m)) in out.iter_mut().zip(tile.acc.iter().zip(&tile.acc_min)) {
-        *o = s.sum_f32(acc) + m;
-    }
+    out[..NT].copy_from_slice(&tile.acc1);
 }
 
 /// How the plain-float weight types store a value.

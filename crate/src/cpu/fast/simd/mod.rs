@@ -76,6 +76,14 @@ pub trait Simd: Copy + Send + Sync {
     fn sum_f32(self, a: Self::F32) -> f32;
     /// Lane `i` is the sum of the four lanes of `v[i]` (four rows' partial sums, reduced at once).
     fn sum4(self, v: [Self::I32; 4]) -> Self::I32;
+    /// The sum of the four lanes (exact: the kernels' sums fit an i32).
+    fn hsum_i32(self, a: Self::I32) -> i32;
+    /// `a * b + c` rounded as one lane of [`Simd::mul_add`] is (fused where it is), so that a
+    /// row computed alone gives the bits of the same row computed in a group of four.
+    #[inline(always)]
+    fn mul_add_f32(self, a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
     fn to_array_f32(self, a: Self::F32) -> [f32; 4];
 }
 

@@ -107,6 +107,10 @@ impl Simd for Portable {
         v.map(|r| (r[0] + r[2]) + (r[1] + r[3]))
     }
     #[inline(always)]
+    fn hsum_i32(self, a: [i32; 4]) -> i32 {
+        a.iter().fold(0i32, |s, &v| s.wrapping_add(v))
+    }
+    #[inline(always)]
     fn to_array_f32(self, a: [f32; 4]) -> [f32; 4] {
         a
     }

@@ -129,6 +129,11 @@ impl Simd for Wasm128 {
         i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
     }
     #[inline(always)]
+    fn hsum_i32(self, a: v128) -> i32 {
+        let s = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
+        i32x4_extract_lane::<0>(i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s)))
+    }
+    #[inline(always)]
     fn to_array_f32(self, a: v128) -> [f32; 4] {
         [f32x4_extract_lane::<0>(a), f32x4_extract_lane::<1>(a), f32x4_extract_lane::<2>(a), f32x4_extract_lane::<3>(a)]
     }

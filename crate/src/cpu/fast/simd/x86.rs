@@ -233,6 +233,21 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
         }
     }
     #[inline(always)]
+    fn hsum_i32(self, a: __m128i) -> i32 {
+        unsafe {
+            let s = _mm_add_epi32(a, _mm_shuffle_epi32::<0x4E>(a));
+            _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0xB1>(s)))
+        }
+    }
+    #[inline(always)]
+    fn mul_add_f32(self, a: f32, b: f32, c: f32) -> f32 {
+        if AVX2 {
+            unsafe { _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c))) }
+        } else {
+            a * b + c
+        }
+    }
+    #[inline(always)]
     fn to_array_f32(self, a: __m128) -> [f32; 4] {
         let mut out = [0f32; 4];
         unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) };
