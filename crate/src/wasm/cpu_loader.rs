@@ -110,18 +110,6 @@ impl CpuModelLoader {
         super::feed_buffer::with_fed(len, |chunk| self.feed(offset, chunk))
     }
 
-    /// The file's bytes at `offset`; chunks must come in file order.
-    pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
-        let offset = offset as u64;
-        if let Some(h) = &mut self.hash {
-            h.update(offset, chunk)?;
-        }
-        let Some(l) = &mut self.incoming else {
-            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
-        };
-        l.feed(offset, chunk).map_err(coded)
-    }
-
     /// Nothing to wait for on the CPU (`ModelLoader.settle` waits for the GPU).
     pub async fn settle(&self) -> Result<(), JsValue> {
         Ok(())
@@ -164,4 +152,19 @@ fn check_fits(needed: u64) -> Result<(), JsValue> {
         return Err(refuse(format!("which this page cannot add to the {:.0} MiB it has", mib(in_use))));
     }
     Ok(())
+}
+
+impl CpuModelLoader {
+    /// The file's bytes at `offset`; chunks must come in file order. Not exported: JS hands the
+    /// bytes over through the feed buffer (`feedBuffered`), not a copy per call.
+    fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
+        let offset = offset as u64;
+        if let Some(h) = &mut self.hash {
+            h.update(offset, chunk)?;
+        }
+        let Some(l) = &mut self.incoming else {
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
+        };
+        l.feed(offset, chunk).map_err(coded)
+    }
 }

@@ -127,26 +127,6 @@ impl ModelLoader {
         super::feed_buffer::with_fed(len, |chunk| self.feed(offset, chunk))
     }
 
-    /// The file's bytes at `offset`; chunks must come in file order.
-    pub fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
-        let offset = offset as u64;
-        if let Some(h) = &mut self.hash {
-            h.update(offset, chunk)?;
-        }
-        let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
-            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
-        };
-        let ctx = plan.ctx();
-        // Asked of the device, not read off the message: a failed upload may be its loss.
-        loader.feed(&ctx, offset, chunk).map_err(|e| match ctx.take_error() {
-            Some(lost @ GpuError::DeviceLost(_)) => coded(lost),
-            _ => coded(e),
-        })?;
-        // Uploads to a lost device fail silently: without this the load would go on to the end
-        // and hand back a model whose first step fails.
-        ctx.lost().map_or(Ok(()), |lost| Err(coded(lost)))
-    }
-
     /// Waits for one round trip of the device after the last upload, before `finish`: a device lost
     /// while the weights streamed in is reported asynchronously (in Chromium after a round trip to
     /// its GPU process), so a load whose last chunks followed the loss closely could otherwise
@@ -189,5 +169,28 @@ impl ModelLoader {
             return Err(coded(lost));
         }
         Ok(Model::new(gpu, tok, template, self.info.clone()))
+    }
+}
+
+impl ModelLoader {
+    /// The file's bytes at `offset`; chunks must come in file order. Not exported: JS hands the
+    /// bytes over through the feed buffer (`feedBuffered`), not a copy per call.
+    fn feed(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
+        let offset = offset as u64;
+        if let Some(h) = &mut self.hash {
+            h.update(offset, chunk)?;
+        }
+        let (Some(plan), Some(loader)) = (&self.plan, &mut self.loader) else {
+            return Err(js_error(ErrorCode::Internal, "the loader has finished"));
+        };
+        let ctx = plan.ctx();
+        // Asked of the device, not read off the message: a failed upload may be its loss.
+        loader.feed(&ctx, offset, chunk).map_err(|e| match ctx.take_error() {
+            Some(lost @ GpuError::DeviceLost(_)) => coded(lost),
+            _ => coded(e),
+        })?;
+        // Uploads to a lost device fail silently: without this the load would go on to the end
+        // and hand back a model whose first step fails.
+        ctx.lost().map_or(Ok(()), |lost| Err(coded(lost)))
     }
 }

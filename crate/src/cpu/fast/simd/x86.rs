@@ -21,46 +21,32 @@ pub enum Found {
     Sse41(Sse<false, false>),
 }
 
-pub fn detect() -> Option<Found> {
-    if !(is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1")) {
-        return None;
+/// The backend of `level` (0 AVX-VNNI, 1 AVX2, 2 SSE4.1) where this CPU has its features.
+fn at_level(level: usize) -> Option<Found> {
+    let sse = is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1");
+    let avx2 = sse && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma");
+    match level {
+        0 if avx2 && is_x86_feature_detected!("avxvnni") => Some(Found::Vnni(Sse { _private: () })),
+        1 if avx2 => Some(Found::Avx2(Sse { _private: () })),
+        2 if sse => Some(Found::Sse41(Sse { _private: () })),
+        _ => None,
     }
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma");
-    // GGUF_WEB_NO_VNNI=1: the AVX2 kernels on a CPU with VNNI (to compare the two).
-    let vnni = avx2 && is_x86_feature_detected!("avxvnni") && std::env::var_os("GGUF_WEB_NO_VNNI").is_none();
-    Some(if vnni {
-        Found::Vnni(Sse { _private: () })
-    } else if avx2 {
-        Found::Avx2(Sse { _private: () })
-    } else {
-        Found::Sse41(Sse { _private: () })
+}
+
+/// The best backend this CPU has; asked for every kernel run, so the answer is kept.
+pub fn detect() -> Option<Found> {
+    static FOUND: std::sync::OnceLock<Option<Found>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        // GGUF_WEB_NO_VNNI=1: the AVX2 kernels on a CPU with VNNI (to compare the two).
+        let first = if std::env::var_os("GGUF_WEB_NO_VNNI").is_some() { 1 } else { 0 };
+        (first..3).find_map(at_level)
     })
 }
 
 /// [`run`] at a level below the best (see `dispatch_at`).
 #[cfg(test)]
 pub fn run_at<K: Kernel>(k: K, level: usize) -> Option<K::Out> {
-    let has = |f: &str| {
-        std::is_x86_feature_detected!("ssse3")
-            && std::is_x86_feature_detected!("sse4.1")
-            && match f {
-                "vnni" => {
-                    is_x86_feature_detected!("avx2")
-                        && is_x86_feature_detected!("f16c")
-                        && is_x86_feature_detected!("fma")
-                        && is_x86_feature_detected!("avxvnni")
-                }
-                "avx2" => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma"),
-                _ => true,
-            }
-    };
-    let found = match level {
-        0 if has("vnni") => Found::Vnni(Sse { _private: () }),
-        1 if has("avx2") => Found::Avx2(Sse { _private: () }),
-        2 if has("sse") => Found::Sse41(Sse { _private: () }),
-        _ => return None,
-    };
-    Some(run(k, found))
+    Some(run(k, at_level(level)?))
 }
 
 pub fn run<K: Kernel>(k: K, found: Found) -> K::Out {
