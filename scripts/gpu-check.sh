@@ -101,13 +101,13 @@ run() {
       timeout 60 "$dir/$b" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 --gen-tokens 64 --runs 3 --profile 2>&1 | tee "$out/bench-$b-$m.txt"
     done
   done
-  echo "== decode steps per GPU round trip: K = 1 against the adaptive K and fixed K = 8, 32 (speed twins)"
+  echo "== decode steps per GPU round trip: K = 1 against the adaptive K and fixed K = 8, 32, each with and without the next batch started ahead (speed twins)"
   for m in SmolLM2-135M-Instruct.Q4_1 gemma-3-270m-q4_k_m; do
     for k in adaptive 8 32; do
       local f="$out/decode-k-$m-$k.json"
       GGUF_WEB_DECODE_K=$([ $k = adaptive ] || echo $k) timeout 90 "$dir/gguf-web" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 \
         --gen-tokens 128 --runs 3 --json > "$f" 2> "$f.err" || { echo "$m K=$k FAILED (see $f.err)"; continue; }
-      python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%s K=%s: decode %.1f tok/s at K up to %d; K=1 %.1f tok/s; %.2fx" % (sys.argv[2], sys.argv[3], r["decode_tok_s"], r["decode_k"], r["decode_tok_s_k1"], r["decode_k_ratio"]))' "$f" "$m" "$k"
+      python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%s K=%s: decode %.1f tok/s at K up to %d; K=1 %.1f tok/s; %.2fx; without batches ahead %.1f tok/s, ahead %.2fx" % (sys.argv[2], sys.argv[3], r["decode_tok_s"], r["decode_k"], r["decode_tok_s_k1"], r["decode_k_ratio"], r["decode_tok_s_no_ahead"], r["decode_ahead_ratio"]))' "$f" "$m" "$k"
     done
   done
   echo "== matvec variants (bench-kernels --all-variants; KTYPES=none skips)"

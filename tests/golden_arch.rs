@@ -55,7 +55,10 @@ fn batches(name: &str) {
     let prompts: Vec<Vec<u32>> = common::golden::cases(&format!("gen-{name}")).into_iter().map(|c| c.prompt_ids).collect();
     let mut s = gguf_web::engine::Session::new(gpu, tok);
     let n = common::batch::compare_k(&format!("gen-{name}"), &mut s, &prompts, &[Some(2), Some(3), Some(8), None]);
-    println!("gen-{name}: {n} requests with K > 1 gave the ids of K = 1");
+    // The batches ran pipelined: most were started ahead and taken over, some dropped at an end.
+    let [taken, dropped] = s.backend.model.ahead_runs;
+    assert!(taken > dropped && dropped > 0, "gen-{name}: {taken} batches ahead taken over, {dropped} dropped");
+    println!("gen-{name}: {n} requests with K > 1 gave the ids of K = 1 ({taken} batches started ahead and taken, {dropped} dropped)");
 }
 
 /// Every layer's intermediates on the GPU against the CPU engine's (tests/common/layers.rs).

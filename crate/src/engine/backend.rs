@@ -87,13 +87,21 @@ pub trait Backend {
     /// draw number by `k`, exactly as `k` calls of [`Backend::eval_sample`] would. `history` is
     /// extended by each draw for the repetition penalty. The GPU overrides this to run the `k`
     /// steps without a round trip to the host between them.
+    ///
+    /// `ahead`: the size of the next batch if the generation goes on (0: none, or the host must
+    /// see each draw). A backend may start it now, to have it run while the host hands out these
+    /// ids; the next call that asks for exactly it (`tokens` the last id returned, `k = ahead`)
+    /// then takes it over. Anything else in between (a truncation, another request) drops it;
+    /// nothing that it ran shows in the results or the position.
     fn eval_sample_many<'a>(
         &'a mut self,
         tokens: &'a [u32],
         sampler: &'a mut Sampler,
         history: &'a [u32],
         k: usize,
+        ahead: usize,
     ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
+        let _ = ahead;
         Box::pin(eval_sample_each(self, tokens, sampler, history, k))
     }
 
@@ -251,8 +259,9 @@ macro_rules! forward_backend {
                 sampler: &'a mut Sampler,
                 history: &'a [u32],
                 k: usize,
+                ahead: usize,
             ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
-                (**self).eval_sample_many(tokens, sampler, history, k)
+                (**self).eval_sample_many(tokens, sampler, history, k, ahead)
             }
         }
     )*};

@@ -26,6 +26,9 @@ pub struct DecodeBatch {
     /// A fixed K for every batch, the prompt's included (tests compare K = 1 with K > 1); `None`
     /// adapts.
     pub fixed: Option<usize>,
+    /// Each batch waits for its ids before the next one is recorded, instead of starting the next
+    /// one ahead (see `Session`): for measuring what starting ahead buys.
+    pub no_ahead: bool,
     /// Decayed sums of (1, k, k², ms, k·ms) over decode batches: the line ms = a + b·k.
     sums: [f64; 5],
     /// The last batch's milliseconds per step (round trip included): the fallback slope.

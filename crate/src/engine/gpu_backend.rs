@@ -71,10 +71,11 @@ impl Backend for GpuBackend {
         sampler: &'a mut Sampler,
         history: &'a [u32],
         k: usize,
+        ahead: usize,
     ) -> LocalFuture<'a, Result<Vec<u32>, EngineError>> {
         Box::pin(async move {
             // The penalty's ids are the host's: each draw would need the ones before it.
-            if k <= 1 || sampler.params.repetition_penalty != 1.0 {
+            if (k <= 1 && ahead == 0) || sampler.params.repetition_penalty != 1.0 {
                 return eval_sample_each(self, tokens, sampler, history, k).await;
             }
             self.check(tokens)?;
@@ -86,7 +87,8 @@ impl Backend for GpuBackend {
             let mut input = tokens.to_vec();
             while ids.len() < k {
                 let n = (k - ids.len()).min(MAX_DECODE_K);
-                let drawn = self.model.forward_sample_many(&input, &sampler.params, sampler.step, &[], n).await?;
+                let then = if ids.len() + n == k && ahead <= MAX_DECODE_K { ahead } else { 0 };
+                let drawn = self.model.forward_sample_many(&input, &sampler.params, sampler.step, &[], n, then).await?;
                 sampler.step += n as u64;
                 input = vec![*drawn.last().expect("n ≥ 1 ids")];
                 ids.extend(drawn);

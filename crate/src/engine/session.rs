@@ -10,6 +10,11 @@
 //! round trip would have left, so the output and the next request's prefix reuse are the same as
 //! with K = 1. Constrained decoding and the repetition penalty need the host between two draws:
 //! their requests run with K = 1.
+//!
+//! Unless K is fixed at 1, each batch also asks the backend to start the batch after it, if the
+//! generation may go on past it (`ahead`): the GPU runs that one while the host reads this one's
+//! ids and hands them out, and the next batch only waits for its ids. When the generation ends
+//! first, the batch ahead is dropped with the rest (the cache cut back, its ids never read).
 
 use super::backend::{Backend, EngineError};
 use super::batch::DecodeBatch;
@@ -60,6 +65,10 @@ struct Gen {
     /// Steps of the last batch (0 before the first), and the most of any batch.
     last_k: usize,
     max_k: usize,
+    /// Steps of the batch the backend was asked to start ahead (0: none).
+    ahead: usize,
+    /// When the last batch's ids came back.
+    batch_end_ms: f64,
 }
 
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
@@ -135,6 +144,8 @@ impl<B: Backend> Session<B> {
             ready: VecDeque::new(),
             last_k: 0,
             max_k: 0,
+            ahead: 0,
+            batch_end_ms: 0.0,
         });
         Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
     }
@@ -179,11 +190,17 @@ impl<B: Backend> Session<B> {
     async fn run_batch(&mut self) -> Result<u32, EngineError> {
         let gen = self.gen.as_mut().expect("a generation in progress");
         let tokens = std::mem::take(&mut gen.pending);
-        let batch = if self.backend.batches_decode() { &self.batch } else { &DecodeBatch::new(Some(1)) };
-        let k = batch_size(batch, gen, self.backend.position() + tokens.len(), self.backend.capacity());
+        let batches = self.backend.batches_decode();
+        let batch = if batches { &self.batch } else { &DecodeBatch::new(Some(1)) };
+        let (end, capacity) = (self.backend.position() + tokens.len(), self.backend.capacity());
+        let drawn = gen.st.ids.len();
+        // The batch asked for ahead last time is this one: it may be running already.
+        let taken = gen.ahead;
+        let k = if taken > 0 { taken } else { batch_size(batch, gen, gen.last_k, drawn, end, capacity).max(1) };
+        let ahead = if batches && pipelined(batch, gen) { batch_size(batch, gen, k, drawn + k, end + k, capacity) } else { 0 };
         let Stepper { sampler, history, .. } = &mut gen.st;
         let t0 = now_ms();
-        let r = self.backend.eval_sample_many(&tokens, sampler, history, k).await;
+        let r = self.backend.eval_sample_many(&tokens, sampler, history, k, ahead).await;
         let r = match (r, gen.constraint.as_mut()) {
             (Ok(ids), Some(c)) => constrained(&mut self.backend, c, sampler, ids[0]).await.map(|id| vec![id]),
             (r, _) => r,
@@ -200,8 +217,11 @@ impl<B: Backend> Session<B> {
                 return Err(e);
             }
         };
+        let now = now_ms();
         if tokens.len() == 1 {
-            self.batch.observe(k, now_ms() - t0);
+            // A batch started ahead began about when the one before it came back.
+            let start = if taken > 0 { gen.batch_end_ms.min(t0) } else { t0 };
+            self.batch.observe(k, now - start);
         }
         self.cached.extend_from_slice(&tokens);
         self.cached.extend_from_slice(&ids[..k - 1]);
@@ -209,17 +229,18 @@ impl<B: Backend> Session<B> {
         gen.ready.extend(&ids[1..]);
         gen.last_k = k;
         gen.max_k = gen.max_k.max(k);
+        gen.ahead = ahead;
+        gen.batch_end_ms = now;
         Ok(ids[0])
     }
 
     /// Cuts the cache back to what one step per round trip would have left when `gen` ends: the
-    /// ids of its batch not handed out were drawn past the end (all but the last of them ran).
+    /// ids of its batch not handed out were drawn past the end (all but the last of them ran), and
+    /// a batch started ahead ran past it too.
     fn roll_back(&mut self, gen: &Gen) {
-        if !gen.ready.is_empty() {
-            let keep = self.cached.len() - gen.ready.len();
-            self.backend.truncate(keep);
-            self.cached.truncate(keep);
-        }
+        let keep = self.cached.len() - gen.ready.len();
+        self.backend.truncate(keep);
+        self.cached.truncate(keep);
     }
 
     /// The vocabulary table of constrained decoding, built once per session (model).
@@ -339,20 +360,33 @@ async fn constrained<B: Backend>(
     Ok(id)
 }
 
-/// K for the next batch of `gen`, whose first step ends at cache position `end`: what the request
-/// fixes or `batch` asks for (1 where the backend gains nothing by batches), within `max_tokens` and
-/// the context. Requests that need the host between two draws (a constraint, the repetition
-/// penalty) run one step at a time.
-fn batch_size(batch: &DecodeBatch, gen: &Gen, end: usize, capacity: usize) -> usize {
+/// K for a batch of `gen` after `drawn` draws, the batch before it of `prev` steps (0: none), its
+/// first step ending at cache position `end`: what the request fixes or `batch` asks for (1 where
+/// the backend gains nothing by batches), within `max_tokens` and the context (0 when no draw is
+/// left). Requests that need the host between two draws (a constraint, the repetition penalty) run
+/// one step at a time.
+fn batch_size(batch: &DecodeBatch, gen: &Gen, prev: usize, drawn: usize, end: usize, capacity: usize) -> usize {
     let opts = &gen.st.opts;
-    if gen.constraint.is_some() || opts.sampling.repetition_penalty != 1.0 {
+    if host_per_draw(gen) {
         return 1;
     }
-    let draws_left = opts.max_tokens.saturating_sub(gen.st.ids.len());
+    let draws_left = opts.max_tokens.saturating_sub(drawn);
     // Each draw but the last runs one more position.
     let room = (capacity + 1).saturating_sub(end);
-    let k = opts.decode_k.unwrap_or_else(|| batch.next(gen.last_k));
-    k.min(draws_left).min(room).max(1)
+    let k = opts.decode_k.unwrap_or_else(|| batch.next(prev));
+    k.max(1).min(draws_left).min(room)
+}
+
+/// Whether the request needs the host between two draws.
+fn host_per_draw(gen: &Gen) -> bool {
+    gen.constraint.is_some() || gen.st.opts.sampling.repetition_penalty != 1.0
+}
+
+/// Whether each batch may start the next one ahead: not where `batch` says not to, nor where each
+/// draw needs the host, nor at a fixed K of 1, which stays one step per round trip, the oracle the batched runs are checked
+/// against.
+fn pipelined(batch: &DecodeBatch, gen: &Gen) -> bool {
+    !batch.no_ahead && !host_per_draw(gen) && gen.st.opts.decode_k.or(batch.fixed) != Some(1)
 }
 
 /// The `top` largest entries of `row`, best first, ties by id.

@@ -266,17 +266,21 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.queue.submit([enc.finish()]);
-        self.map_read(&staging).await
+        self.map_read(&staging, None).await
     }
 
-    /// Maps a MAP_READ buffer and returns its bytes.
-    pub async fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
+    /// Maps a MAP_READ buffer and returns its bytes. `after`: the submission that last writes it,
+    /// where later ones may still be running (natively the wait is for that submission only, not
+    /// for work queued behind it; browsers track each buffer's last use themselves).
+    pub async fn map_read(&self, staging: &wgpu::Buffer, after: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>, GpuError> {
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        self.device.poll(wgpu::PollType::Wait { submission_index: after, timeout: None }).map_err(|e| GpuError::Readback(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = after;
         #[cfg(target_arch = "wasm32")]
         let rx = self.nudge_until_mapped(rx);
         let mapped = rx.await.map_err(|_| GpuError::Readback("the map callback was dropped".into()))?;

@@ -50,14 +50,18 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     // A fixed pseudo-prompt of ordinary token ids (past the special ones at the start).
     let base = 1000.min(cfg.n_vocab / 2);
     let prompt: Vec<u32> = (0..n_prompt).map(|i| (base + (i * 7919) % (cfg.n_vocab - base)) as u32).collect();
-    let (mut prefill, mut decode, mut decode_k1) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prefill, mut decode, mut decode_k1, mut decode_no_ahead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut dispatches, mut submits_per_token, mut k_max) = (0u32, 0.0, 0);
-    // The engine's K (adaptive, or GGUF_WEB_DECODE_K), and one step per round trip, alternately.
+    // The engine's K (adaptive, or GGUF_WEB_DECODE_K), the same without starting batches ahead,
+    // and one step per round trip, in turn.
     let mut batch = DecodeBatch::from_env()?;
+    let mut batch_no_ahead = batch.clone();
+    batch_no_ahead.no_ahead = true;
     for _ in 0..runs {
         let (pf, dc, _) = run_decode(&mut b, &prompt, n_gen, &mut DecodeBatch::new(Some(1)))?;
         prefill.push(pf);
         decode_k1.push(dc);
+        decode_no_ahead.push(run_decode(&mut b, &prompt, n_gen, &mut batch_no_ahead)?.1);
         let submits0 = b.model.submits;
         let (_, dc, k) = run_decode(&mut b, &prompt, n_gen, &mut batch)?;
         decode.push(dc);
@@ -70,6 +74,7 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let (pf, pf_lo, pf_hi) = median_range(prefill);
     let (dc, dc_lo, dc_hi) = median_range(decode);
     let (dc1, dc1_lo, dc1_hi) = median_range(decode_k1);
+    let (dcn, dcn_lo, dcn_hi) = median_range(decode_no_ahead);
     let bytes = b.model.bytes_per_token();
     let bound_ms = bytes as f64 / (copy * 1e9) * 1e3;
     let decode_ms = 1e3 / dc;
@@ -82,6 +87,7 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         "decode_tok_s": dc, "decode_tok_s_range": [dc_lo, dc_hi],
         "decode_k": k_max, "decode_k_fixed": batch.fixed.is_some(), "decode_step_ms": batch.step_ms(),
         "decode_tok_s_k1": dc1, "decode_tok_s_k1_range": [dc1_lo, dc1_hi], "decode_k_ratio": dc / dc1,
+        "decode_tok_s_no_ahead": dcn, "decode_tok_s_no_ahead_range": [dcn_lo, dcn_hi], "decode_ahead_ratio": dc / dcn,
         "dispatches_per_token": dispatches, "dispatches_per_layer": dispatches as f64 / cfg.n_layer as f64,
         "submits_per_token": submits_per_token,
         "weights_bytes": weights_bytes, "weights_gpu_bytes": weights_gpu, "gpu_bytes": gpu_bytes,
@@ -106,6 +112,7 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let k_how = if batch.fixed.is_some() { "fixed" } else { "adaptive" };
     println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens) at {k_how} K up to {k_max} steps per round trip");
     println!("decode K=1: {dc1:.2} tok/s (range {dc1_lo:.2}..{dc1_hi:.2}); K {k_max} / K 1: {:.2}x", dc / dc1);
+    println!("no ahead:   {dcn:.2} tok/s (range {dcn_lo:.2}..{dcn_hi:.2}) with each batch recorded after the last one is read; ahead / not: {:.2}x", dc / dcn);
     println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits; recording them takes the host {record_ms:.2} ms",
         dispatches as f64 / cfg.n_layer as f64);
     println!(
@@ -127,21 +134,28 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A greedy prefill of `prompt`, then `n_gen` draws in batches of the K that `batch` picks (as
-/// `Session` does): prefill and decode tok/s, and the largest K used.
+/// A greedy prefill of `prompt`, then `n_gen` draws in batches of the K that `batch` picks, each
+/// batch but at K = 1 starting the next one ahead (as `Session` does): prefill and decode tok/s,
+/// and the largest K used.
 fn run_decode(b: &mut GpuBackend, prompt: &[u32], n_gen: usize, batch: &mut DecodeBatch) -> Result<(f64, f64, usize), String> {
     b.truncate(0);
     let mut sampler = gguf_web::engine::Sampler::new(SamplingParams::greedy());
     let t = std::time::Instant::now();
     let mut id = block_on(b.eval_sample(prompt, &mut sampler, prompt)).map_err(|e| e.to_string())?;
     let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
-    let (mut done, mut k, mut k_max) = (0, 1, 0);
+    let (mut done, mut k, mut k_max, mut ahead) = (0, 1, 0, 0);
+    let pipelined = batch.fixed != Some(1) && !batch.no_ahead;
     let t = std::time::Instant::now();
+    let mut last_end = t;
     while done < n_gen {
-        k = batch.next(k).min(n_gen - done);
+        let taken = ahead > 0;
+        k = if taken { ahead } else { batch.next(k).min(n_gen - done) };
+        ahead = if pipelined { batch.next(k).min(n_gen - done - k) } else { 0 };
         let tb = std::time::Instant::now();
-        let ids = block_on(b.eval_sample_many(&[id], &mut sampler, &[], k)).map_err(|e| e.to_string())?;
-        batch.observe(k, tb.elapsed().as_secs_f64() * 1e3);
+        let ids = block_on(b.eval_sample_many(&[id], &mut sampler, &[], k, ahead)).map_err(|e| e.to_string())?;
+        // A batch started ahead began about when the one before it came back.
+        batch.observe(k, (if taken { last_end } else { tb }).elapsed().as_secs_f64() * 1e3);
+        last_end = std::time::Instant::now();
         id = *ids.last().ok_or("no ids drawn")?;
         (done, k_max) = (done + k, k_max.max(k));
     }

@@ -183,11 +183,13 @@ impl LoadingModel {
             .collect();
         let (s, attn_batch) = Scratch::new(&ctx, &cfg, n_ctx);
         let sampler = GpuSampler::new(&k, cfg.n_vocab);
-        let id_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("sampled ids"),
-            size: 4 * super::MAX_DECODE_K as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let id_staging = [0, 1].map(|_| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("sampled ids"),
+                size: 4 * super::MAX_DECODE_K as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         ctx.check()?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
@@ -196,6 +198,8 @@ impl LoadingModel {
             k,
             sampler,
             id_staging,
+            ahead: None,
+            ahead_runs: [0, 0],
             cfg,
             w,
             kv,

@@ -122,8 +122,13 @@ pub(crate) struct Scratch {
 pub struct GpuModel {
     pub k: Kernels,
     sampler: GpuSampler,
-    /// Mappable, [`MAX_DECODE_K`] ids: the sampled ids come back through it.
-    id_staging: wgpu::Buffer,
+    /// Mappable, [`MAX_DECODE_K`] ids each: the sampled ids come back through them. Two, so that
+    /// the next batch of decode steps can fill one while the host reads the other.
+    id_staging: [wgpu::Buffer; 2],
+    /// The batch of decode steps running ahead of the host, if any (see `forward_sample_many`).
+    ahead: Option<run::Ahead>,
+    /// Batches started ahead that the next call took over, and that were dropped.
+    pub ahead_runs: [u64; 2],
     pub cfg: ModelConfig,
     pub w: GpuWeights,
     kv: Vec<(wgpu::Buffer, wgpu::Buffer)>,
@@ -219,8 +224,10 @@ impl GpuModel {
         layers + w.output().gpu_bytes() + w.vectors.size() + emb_row
     }
 
-    /// Forgets positions from `pos` on (the cache contents past it are simply overwritten later).
+    /// Forgets positions from `pos` on (the cache contents past it are simply overwritten later),
+    /// and the decode steps running ahead, whose ids nobody will read.
     pub fn truncate(&mut self, pos: usize) {
+        self.drop_ahead();
         self.pos = self.pos.min(pos);
     }
 }

@@ -9,9 +9,29 @@ use crate::gpu::error::GpuError;
 use crate::gpu::kernels::attention::decode_split;
 use crate::gpu::pipeline::{Bind, Recorder};
 
+/// A batch of decode steps submitted before the host asked for it, right behind the batch before
+/// it: the GPU runs it while the host reads that batch's ids and hands them out, so the GPU does not
+/// wait for the host between batches. The next [`GpuModel::forward_sample_many`] that asks for
+/// exactly these steps takes it over; anything else drops it (a truncation, another request, a
+/// forward pass): its cache writes lie past the committed position, where whatever runs next writes
+/// after them in queue order, and its ids are never read.
+pub(super) struct Ahead {
+    /// The position of its first step: the committed position while it runs.
+    pos: usize,
+    /// The id its first step runs, the last id of the batch before it, once that is read.
+    input: Option<u32>,
+    step: u64,
+    k: usize,
+    params: SamplingParams,
+    /// The staging buffer its ids go to, and its last submission.
+    staging: usize,
+    done: wgpu::SubmissionIndex,
+}
+
 impl GpuModel {
     /// Runs `tokens` at the next positions. Returns the logits asked for (`n_vocab` per row).
     pub async fn forward(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, GpuError> {
+        self.drop_ahead();
         let mut out = Vec::new();
         for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
             let last_chunk = (ci + 1) * MAX_BATCH >= tokens.len();
@@ -40,7 +60,7 @@ impl GpuModel {
     /// Runs `tokens` and samples the next token on the GPU: only its id (4 bytes) is read back.
     /// `step` is the draw number (tokens generated so far), `history` the ids for the penalty.
     pub async fn forward_sample(&mut self, tokens: &[u32], params: &SamplingParams, step: u64, history: &[u32]) -> Result<u32, GpuError> {
-        Ok(self.forward_sample_many(tokens, params, step, history, 1).await?[0])
+        Ok(self.forward_sample_many(tokens, params, step, history, 1, 0).await?[0])
     }
 
     /// Runs `tokens`, then draws `k` tokens (at most [`MAX_DECODE_K`]) with draw numbers `step..`,
@@ -49,6 +69,12 @@ impl GpuModel {
     /// recorded, so the GPU runs one step while the host records the next. The last id drawn is
     /// not run. `history` (the repetition penalty's) applies to the first draw only: the later
     /// ones would need the ids drawn before them, so with a penalty `k` must be 1.
+    ///
+    /// `ahead` > 0 also submits the next batch, `ahead` steps from the last id drawn, before the
+    /// wait ([`Ahead`]): the GPU goes on to it while the host reads these ids and hands them out,
+    /// and the next call asking for exactly it (`tokens` that last id, draw numbers `step + k..`,
+    /// `k = ahead`) only waits for its ids. The committed position ([`Self::pos`]) and the ids
+    /// returned are those of `ahead = 0`.
     pub async fn forward_sample_many(
         &mut self,
         tokens: &[u32],
@@ -56,47 +82,100 @@ impl GpuModel {
         step: u64,
         history: &[u32],
         k: usize,
+        ahead: usize,
     ) -> Result<Vec<u32>, GpuError> {
         assert!((1..=MAX_DECODE_K).contains(&k) && (k == 1 || params.repetition_penalty == 1.0), "k = {k} with {params:?}");
-        let n = tokens.len();
-        let (head, last) = tokens.split_at(n - (n - 1) % MAX_BATCH - 1);
-        if !head.is_empty() {
-            self.forward(head, Logits::None).await?;
-        }
-        self.pipelines_ready(last.len(), 1, Some(params)).await?;
-        if k > 1 {
+        assert!(ahead <= MAX_DECODE_K && (ahead == 0 || params.repetition_penalty == 1.0), "ahead = {ahead} with {params:?}");
+        let taken = self
+            .ahead
+            .take_if(|a| a.input.is_some_and(|id| tokens == [id]) && (a.pos, a.step, a.k) == (self.pos, step, k) && a.params == *params);
+        self.drop_ahead();
+        let (cur, done) = match taken {
+            Some(a) => {
+                self.ahead_runs[0] += 1;
+                self.pos += a.k;
+                (a.staging, a.done)
+            }
+            None => {
+                let n = tokens.len();
+                let (head, last) = tokens.split_at(n - (n - 1) % MAX_BATCH - 1);
+                if !head.is_empty() {
+                    self.forward(head, Logits::None).await?;
+                }
+                self.pipelines_ready(last.len(), 1, Some(params)).await?;
+                self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
+                let done = self.submit_steps(last.len(), params, step, history, k, 0)?;
+                self.pos += last.len() + k - 1;
+                (0, done)
+            }
+        };
+        // The steps ahead must fit the cache: positions pos..pos + ahead.
+        let ahead = ahead.min(self.n_ctx.saturating_sub(self.pos));
+        if ahead > 0 {
             self.pipelines_ready(1, 1, Some(params)).await?;
+            let next = 1 - cur;
+            let (pos, at) = (self.pos, step + k as u64);
+            let done_ahead = self.submit_steps(1, params, at, &[], ahead, next)?;
+            self.ahead = Some(Ahead { pos, input: None, step: at, k: ahead, params: params.clone(), staging: next, done: done_ahead });
         }
-        self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
-        let mut t = last.len();
+        let bytes = self.k.ctx.map_read(&self.id_staging[cur], Some(done)).await?;
+        let ids: Vec<u32> = bytes.chunks_exact(4).take(k).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
+        if let Some(a) = self.ahead.as_mut() {
+            a.input = ids.last().copied();
+        }
+        Ok(ids)
+    }
+
+    /// Forgets the batch ahead, if any: its ids will not be read.
+    pub(super) fn drop_ahead(&mut self) {
+        if self.ahead.take().is_some() {
+            self.ahead_runs[1] += 1;
+        }
+    }
+
+    /// Records and submits `k` decode steps from `self.pos` (its first of `t` tokens, whose ids are
+    /// in the ids buffer), draw numbers `step..`: step `i`'s id goes to staging buffer `staging`
+    /// at `4 i` and to the ids buffer, which the next step (or the batch ahead) reads. Returns
+    /// the last submission. `self.pos` is left as it was.
+    fn submit_steps(
+        &mut self,
+        t: usize,
+        params: &SamplingParams,
+        step: u64,
+        history: &[u32],
+        k: usize,
+        staging: usize,
+    ) -> Result<wgpu::SubmissionIndex, GpuError> {
+        let (mut t, mut pos) = (t, self.pos);
+        let mut done = None;
         for i in 0..k {
             let mut rec = self.k.recorder();
-            self.record_at(&mut rec, t, 1, self.pos, None)?;
-            self.sampler.record(&mut rec, &Bind::whole(&self.s.logits), 0, params, step + i as u64, history)?;
-            rec.copy(self.sampler.out(), 0, &self.id_staging, 4 * i as u64, 4);
-            if i + 1 < k {
-                rec.copy(self.sampler.out(), 0, &self.s.ids, 0, 4);
-            }
+            self.record_at(&mut rec, t, 1, pos, None)?;
+            self.sampler.record(&mut rec, &Bind::whole(&self.s.logits), 0, params, step + i as u64, if i == 0 { history } else { &[] })?;
+            rec.copy(self.sampler.out(), 0, &self.id_staging[staging], 4 * i as u64, 4);
+            rec.copy(self.sampler.out(), 0, &self.s.ids, 0, 4);
             self.last_dispatches = rec.dispatches;
-            rec.submit();
+            done = Some(rec.submit());
             self.submits += 1;
-            self.pos += t;
+            pos += t;
             t = 1;
         }
-        let bytes = self.k.ctx.map_read(&self.id_staging).await?;
-        Ok(bytes.chunks_exact(4).take(k).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect())
+        Ok(done.expect("k ≥ 1 steps"))
     }
 
     /// Draws again from the logits of the last [`Self::forward_sample`], which are still in the
     /// logits buffer: only the tokens set in `mask` (`n_vocab` bits) are candidates, with the same
     /// draw number `step` (constrained decoding, when the first draw was refused). 4 bytes back.
+    /// The draw before asked for no steps ahead (which would have overwritten those logits).
     pub async fn resample_masked(&mut self, params: &SamplingParams, step: u64, mask: &[u32]) -> Result<u32, GpuError> {
+        debug_assert!(self.ahead.is_none(), "steps ahead overwrote the logits to draw from again");
+        self.drop_ahead();
         let mut rec = self.k.recorder();
         self.sampler.record_masked(&mut rec, &Bind::whole(&self.s.logits), 0, params, step, mask)?;
-        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
-        rec.submit();
+        rec.copy(self.sampler.out(), 0, &self.id_staging[0], 0, 4);
+        let done = rec.submit();
         self.submits += 1;
-        let bytes = self.k.ctx.map_read(&self.id_staging).await?;
+        let bytes = self.k.ctx.map_read(&self.id_staging[0], Some(done)).await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
 
@@ -105,7 +184,7 @@ impl GpuModel {
     fn record_sampled(&self, rec: &mut Recorder, t: usize, params: &SamplingParams, step: u64, history: &[u32]) -> Result<(), GpuError> {
         self.record(rec, t, 1)?;
         self.sampler.record(rec, &Bind::whole(&self.s.logits), 0, params, step, history)?;
-        rec.copy(self.sampler.out(), 0, &self.id_staging, 0, 4);
+        rec.copy(self.sampler.out(), 0, &self.id_staging[0], 0, 4);
         Ok(())
     }
 
@@ -175,6 +254,7 @@ impl GpuModel {
         let widest = c.n_embd.max(c.q_dim()).max(c.kv_dim()).max(c.v_dim()).max(c.n_head * c.head_dim_v);
         // At most eight taps a layer.
         let bytes = (8 * tokens.len() * widest * 4) as u64;
+        self.drop_ahead();
         let probe = Probe { layer, buffer: storage(&self.k.ctx, "probe", bytes), taps: Default::default() };
         self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(tokens));
         let mut rec = self.k.recorder();
