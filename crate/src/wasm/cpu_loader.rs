@@ -34,6 +34,8 @@ pub struct CpuModelLoader {
     hash: Option<FileHash>,
 }
 
+loader_common!(CpuModelLoader, |l| l.incoming.as_ref().map_or(0, |l| l.bytes_done));
+
 #[wasm_bindgen]
 impl CpuModelLoader {
     /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
@@ -81,33 +83,6 @@ impl CpuModelLoader {
         let mut gguf = gguf;
         gguf.strip_metadata();
         Ok(CpuModelLoader { gguf, tok: Some((tok, template)), info, incoming: Some(incoming), hash })
-    }
-
-    #[wasm_bindgen(getter, js_name = fileBytes)]
-    pub fn file_bytes(&self) -> f64 {
-        self.gguf.file_len as f64
-    }
-
-    #[wasm_bindgen(getter, js_name = dataOffset)]
-    pub fn data_offset(&self) -> f64 {
-        self.gguf.data_offset as f64
-    }
-
-    #[wasm_bindgen(getter, js_name = needsWholeFile)]
-    pub fn needs_whole_file(&self) -> bool {
-        self.hash.is_some()
-    }
-
-    #[wasm_bindgen(getter, js_name = bytesDone)]
-    pub fn bytes_done(&self) -> f64 {
-        self.incoming.as_ref().map_or(0.0, |l| l.bytes_done as f64)
-    }
-
-    /// The first `len` bytes of the feed buffer (`feedBuffer()`), found at `offset` in the file:
-    /// [`Self::feed`] without an allocation per call.
-    #[wasm_bindgen(js_name = feedBuffered)]
-    pub fn feed_buffered(&mut self, offset: f64, len: usize) -> Result<(), JsValue> {
-        super::feed_buffer::with_fed(len, |chunk| self.feed(offset, chunk))
     }
 
     /// Nothing to wait for on the CPU (`ModelLoader.settle` waits for the GPU).

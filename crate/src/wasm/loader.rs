@@ -37,6 +37,8 @@ pub struct ModelLoader {
     hash: Option<FileHash>,
 }
 
+loader_common!(ModelLoader, |l| l.loader.as_ref().map_or(0, |l| l.bytes_done));
+
 #[wasm_bindgen]
 impl ModelLoader {
     /// `prefix` holds at least the whole header (see `parseHeader`); `opts` is
@@ -95,36 +97,6 @@ impl ModelLoader {
         let mut gguf = gguf;
         gguf.strip_metadata();
         Ok(ModelLoader { gguf, tok: Some((tok, template)), info, plan: Some(plan), loader: Some(loader), hash })
-    }
-
-    /// Total bytes of the file.
-    #[wasm_bindgen(getter, js_name = fileBytes)]
-    pub fn file_bytes(&self) -> f64 {
-        self.gguf.file_len as f64
-    }
-
-    /// Where the weights start; a loader without a sha256 may skip the bytes before.
-    #[wasm_bindgen(getter, js_name = dataOffset)]
-    pub fn data_offset(&self) -> f64 {
-        self.gguf.data_offset as f64
-    }
-
-    #[wasm_bindgen(getter, js_name = needsWholeFile)]
-    pub fn needs_whole_file(&self) -> bool {
-        self.hash.is_some()
-    }
-
-    /// Bytes of weights uploaded so far.
-    #[wasm_bindgen(getter, js_name = bytesDone)]
-    pub fn bytes_done(&self) -> f64 {
-        self.loader.as_ref().map_or(0.0, |l| l.bytes_done as f64)
-    }
-
-    /// The first `len` bytes of the feed buffer (`feedBuffer()`), found at `offset` in the file:
-    /// [`Self::feed`] without an allocation per call.
-    #[wasm_bindgen(js_name = feedBuffered)]
-    pub fn feed_buffered(&mut self, offset: f64, len: usize) -> Result<(), JsValue> {
-        super::feed_buffer::with_fed(len, |chunk| self.feed(offset, chunk))
     }
 
     /// Waits for one round trip of the device after the last upload, before `finish`: a device lost

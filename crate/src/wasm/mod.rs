@@ -3,6 +3,8 @@
 //! the weights chunk by chunk as they stream from `fetch`, and a `Model` generates token by token
 //! (`next()` resolves with one token), so that JS can stream, abort and reuse the KV cache.
 
+#[macro_use]
+mod loader_common;
 mod cpu_loader;
 mod errors;
 mod feed_buffer;
