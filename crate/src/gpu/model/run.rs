@@ -109,10 +109,10 @@ impl GpuModel {
                 (0, done)
             }
         };
-        // The steps ahead must fit the cache: positions pos..pos + ahead.
+        // The steps ahead must fit the cache (positions pos..pos + ahead), and their pipelines be
+        // compiled already: waiting for a browser to compile them would delay these ids.
         let ahead = ahead.min(self.n_ctx.saturating_sub(self.pos));
-        if ahead > 0 {
-            self.pipelines_ready(1, 1, Some(params)).await?;
+        if ahead > 0 && self.known_ready(1, 1, Some(params)) {
             let next = 1 - cur;
             let (pos, at) = (self.pos, step + k as u64);
             let done_ahead = self.submit_steps(1, params, at, &[], ahead, next)?;
@@ -230,11 +230,10 @@ impl GpuModel {
     /// Waits until the pipelines of a step of `t` tokens (and its sampling) are compiled, where
     /// the warm-up left some compiling (see `LoadingModel::warm_up`).
     async fn pipelines_ready(&self, t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> Result<(), GpuError> {
-        // Checked once per kind of step, not per token: pipelines never used stay pending.
-        let kind = (t == 1, logit_rows.min(2), sampling.map_or(0, |p| if p.is_greedy() { 1 } else { 2 }));
-        if !self.k.has_pending() || self.ready_steps.borrow().contains(&kind) {
+        if self.known_ready(t, logit_rows, sampling) {
             return Ok(());
         }
+        let kind = step_kind(t, logit_rows, sampling);
         let mut dry = self.k.dry_recorder();
         self.record(&mut dry, t, logit_rows)?;
         if let Some(p) = sampling {
@@ -243,6 +242,12 @@ impl GpuModel {
         self.k.ready(&dry.names).await;
         self.ready_steps.borrow_mut().push(kind);
         Ok(())
+    }
+
+    /// Whether the pipelines of a step are known to be compiled (see [`Self::pipelines_ready`]):
+    /// checked once per kind of step, not per token, and pipelines never used stay pending.
+    fn known_ready(&self, t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> bool {
+        !self.k.has_pending() || self.ready_steps.borrow().contains(&step_kind(t, logit_rows, sampling))
     }
 
     /// Runs `tokens` (at most [`MAX_BATCH`]) at the next positions like [`Self::forward`] (no
@@ -269,4 +274,9 @@ impl GpuModel {
         self.k.ctx.check()?;
         Ok(out)
     }
+}
+
+/// What decides a step's pipelines (see `GpuModel::ready_steps`).
+fn step_kind(t: usize, logit_rows: usize, sampling: Option<&SamplingParams>) -> super::StepKind {
+    (t == 1, logit_rows.min(2), sampling.map_or(0, |p| if p.is_greedy() { 1 } else { 2 }))
 }
