@@ -166,6 +166,8 @@ export interface Usage {
   decode_tokens_per_second: number;
   /** The most decode steps run per GPU round trip (1 with a constraint or a repetition penalty). */
   decode_k: number;
+  /** Batches of decode steps the GPU started ahead, while the host read the batch before, and the request then took over (0 on the CPU path, at `decode_k: 1`, with a constraint or a penalty). */
+  decode_batches_ahead: number;
   /** What the request's constraint (`response_format`, `grammar`) cost; absent without one. */
   constraint?: {
     /** Sampled tokens checked against the grammar. */

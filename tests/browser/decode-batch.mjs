@@ -1,7 +1,8 @@
 // The comparison of decode-batch.test.mjs and decode-batch-archs.test.mjs (as tests/common/batch.rs
 // natively): K = 1 is the oracle; a fixed K (or the adaptive one, `null`) must give exactly its token
 // ids, finish reasons and reused prompt tokens, greedy and seeded at temperature 1, over a script of
-// requests: to `max_tokens`, ended by a stop string, and a request after it that reuses the cache.
+// requests: to `max_tokens`, ended by a stop string, and a request after it that reuses the cache. Past
+// K = 1 the batches run pipelined (each starts the next ahead), and the first request takes some over.
 import assert from 'node:assert/strict';
 
 /**
@@ -25,7 +26,7 @@ export async function compareK(page, { host, url, prompts, ks, maxTokens, what }
       };
       const run = async (req) => {
         const r = await e.completions.create({ ignore_eos: true, max_tokens: maxTokens, ...req });
-        return { ids: r.token_ids, finish: r.choices[0].finish_reason, reused: r.usage.reused_prompt_tokens, text: r.choices[0].text, k: r.usage.decode_k };
+        return { ids: r.token_ids, finish: r.choices[0].finish_reason, reused: r.usage.reused_prompt_tokens, text: r.choices[0].text, k: r.usage.decode_k, ahead: r.usage.decode_batches_ahead };
       };
       // The same cache before every script: what this one-token request leaves.
       const settle = () => e.completions.create({ prompt: 'Hi', max_tokens: 1, temperature: 0, decode_k: 1 });
@@ -72,7 +73,11 @@ export async function compareK(page, { host, url, prompts, ks, maxTokens, what }
     const stopped = r.want[1];
     assert.equal(stopped.finish, 'stop', `${what}: the stop string ${JSON.stringify(r.stop)} ends the request`);
     assert.ok(stopped.ids.length < maxTokens - 1, `${what}: the stop string ${JSON.stringify(r.stop)} ends it early`);
+    // K = 1 is one step per round trip, nothing started ahead; past it, the script's first request
+    // (to max_tokens) takes over the batches started ahead.
+    r.want.forEach((w, i) => assert.equal(w.ahead, 0, `${what}: K = 1 started a batch ahead (request ${i})`));
     for (const { k, runs } of r.got) {
+      assert.ok(runs[0].ahead > 0, `${what}, K = ${k ?? 'adaptive'}: no batch started ahead was taken over (usage.decode_batches_ahead ${runs[0].ahead})`);
       runs.forEach((got, i) => {
         const w = r.want[i];
         const tag = `${what}, K = ${k ?? 'adaptive'} (used ${got.k}), ${JSON.stringify(r.sampling)}, request ${i}`;

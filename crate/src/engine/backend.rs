@@ -105,6 +105,11 @@ pub trait Backend {
         Box::pin(eval_sample_each(self, tokens, sampler, history, k))
     }
 
+    /// Batches started ahead (see [`Backend::eval_sample_many`]) and then taken over, so far.
+    fn batches_taken_ahead(&self) -> u64 {
+        0
+    }
+
     /// Draws again from the logits of the last [`Backend::eval_sample`] (its repetition penalty
     /// applied), with the same draw number (`sampler.step - 1`), among the tokens whose bit is set
     /// in `mask` (`n_vocab` bits, bit i of word i / 32). Constrained decoding calls it when the
@@ -242,6 +247,7 @@ macro_rules! forward_backend {
             }
             fn describe(&self) -> String { (**self).describe() }
             fn batches_decode(&self) -> bool { (**self).batches_decode() }
+            fn batches_taken_ahead(&self) -> u64 { (**self).batches_taken_ahead() }
             fn eval_sample<'a>(
                 &'a mut self,
                 tokens: &'a [u32],

@@ -70,6 +70,9 @@ pub struct Generation {
     pub constraint: Option<ConstraintStats>,
     /// The most decode steps run per round trip to the backend (see `engine::batch`).
     pub decode_k: usize,
+    /// Batches of decode steps that the backend started ahead, while the host read the batch
+    /// before, and that this request then took over (see `engine::session`).
+    pub decode_ahead: u64,
 }
 
 impl Generation {

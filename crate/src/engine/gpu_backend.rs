@@ -65,6 +65,9 @@ impl Backend for GpuBackend {
     fn batches_decode(&self) -> bool {
         true
     }
+    fn batches_taken_ahead(&self) -> u64 {
+        self.model.ahead_runs[0]
+    }
     fn eval_sample_many<'a>(
         &'a mut self,
         tokens: &'a [u32],

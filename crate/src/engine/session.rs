@@ -69,6 +69,8 @@ struct Gen {
     ahead: usize,
     /// When the last batch's ids came back.
     batch_end_ms: f64,
+    /// The backend's count of batches taken over ahead when the request began.
+    ahead_taken0: u64,
 }
 
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
@@ -146,6 +148,7 @@ impl<B: Backend> Session<B> {
             max_k: 0,
             ahead: 0,
             batch_end_ms: 0.0,
+            ahead_taken0: self.backend.batches_taken_ahead(),
         });
         Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
     }
@@ -277,6 +280,7 @@ impl<B: Backend> Session<B> {
             first_token_ms: prefill_ms,
             constraint: gen.constraint.map(|c| c.stats),
             decode_k: gen.max_k,
+            decode_ahead: self.backend.batches_taken_ahead() - gen.ahead_taken0,
         };
         Event::Done { id, text, summary }
     }

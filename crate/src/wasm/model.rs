@@ -293,6 +293,7 @@ fn finish_event(id: Option<u32>, text: String, g: &Generation, tools: Option<Too
             "prefill_tokens_per_second": g.prefill_tok_s(),
             "decode_tokens_per_second": g.decode_tok_s(),
             "decode_k": g.decode_k,
+            "decode_batches_ahead": g.decode_ahead,
         }
     });
     if let Some(mut p) = tools {

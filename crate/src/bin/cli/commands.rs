@@ -189,7 +189,7 @@ fn generate(argv: &[String]) -> Result<(), String> {
         let mut out = json!({
             "prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
             "prefill_tok_s": g.prefill_tok_s(), "decode_tok_s": g.decode_tok_s(),
-            "finish_reason": g.finish.as_str(), "decode_k": g.decode_k,
+            "finish_reason": g.finish.as_str(), "decode_k": g.decode_k, "decode_batches_ahead": g.decode_ahead,
             "backend": backend_fields(&session.backend).0, "adapter": backend_fields(&session.backend).1,
         });
         if let Some(c) = g.constraint {
