@@ -144,6 +144,8 @@ export interface SamplingOptions {
   ignore_eos?: boolean;
   /** Decode steps per GPU round trip for this request (overrides the `decodeBatch` load option). */
   decode_k?: number;
+  /** `false`: each batch of decode steps is recorded only after the last one is read, instead of being started on the GPU ahead (for measuring what that buys; default `true`). */
+  decode_ahead?: boolean;
   /** Output that must parse: any JSON object, or JSON valid against a schema. */
   response_format?: ResponseFormat;
   /** Output that must match a grammar: llguidance's Lark syntax (a string or `{ lark }`) or a regular expression (`{ regex }`). */

@@ -65,7 +65,7 @@ class Queue {
 
 function samplingOptions(req) {
   const o = {};
-  for (const k of ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'decode_k']) {
+  for (const k of ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'decode_k', 'decode_ahead']) {
     if (req[k] !== undefined && req[k] !== null) o[k] = req[k];
   }
   if (req.stop !== undefined && req.stop !== null) o.stop = Array.isArray(req.stop) ? req.stop : [req.stop];

@@ -20,8 +20,10 @@
 // at Mesa's lavapipe (next to Firefox), same token counts.
 // Prints one JSON object with the ratios: browser decode ÷ native decode, and gguf-web ÷ wllama's best
 // (Chromium); the Firefox figures under `firefox`. Decode runs at the adaptive K (decode steps per GPU
-// round trip; `decodeK` is the most it used) and once more at K = 1 in the same page (`decodeTokSK1`,
-// `decodeKRatio`); the native bench reports both likewise.
+// round trip; `decodeK` is the most it used), once more at K = 1 in the same page (`decodeTokSK1`,
+// `decodeKRatio`), and at the adaptive K without starting each batch ahead (`decodeTokSNoAhead`,
+// `decodeAheadRatio`: what starting ahead buys; `decodeBatchesAhead` counts the batches taken over); the
+// native bench reports all three likewise.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -118,6 +120,8 @@ async function benchOurs(which) {
         const decodeMs = (r.usage.completion_tokens - 1) / r.usage.decode_tokens_per_second * 1000;
         // The same at one decode step per round trip (the speed before issue 18).
         const k1 = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_k: 1 });
+        // The engine's K again, each batch recorded after the last one is read (not started ahead).
+        const noAhead = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_ahead: false });
         // The share of the waits that fell in decode, by the decode share of the wall time.
         const hostMsPerToken = (decodeMs - waitMs * (decodeMs / wallMs)) / (r.usage.completion_tokens - 1);
         return {
@@ -135,6 +139,9 @@ async function benchOurs(which) {
           decodeK: r.usage.decode_k,
           decodeTokSK1: k1.usage.decode_tokens_per_second,
           decodeKRatio: r.usage.decode_tokens_per_second / k1.usage.decode_tokens_per_second,
+          decodeBatchesAhead: r.usage.decode_batches_ahead,
+          decodeTokSNoAhead: noAhead.usage.decode_tokens_per_second,
+          decodeAheadRatio: r.usage.decode_tokens_per_second / noAhead.usage.decode_tokens_per_second,
           timeToFirstTokenMs: r.usage.time_to_first_token_ms,
           wasmMemoryMiB: e.wasmMemoryBytes() / 1048576,
         };
@@ -175,6 +182,8 @@ for (const which of browsers) {
       decodeK: native.decode_k,
       decodeTokSK1: native.decode_tok_s_k1,
       decodeKRatio: r2(native.decode_k_ratio),
+      decodeTokSNoAhead: native.decode_tok_s_no_ahead,
+      decodeAheadRatio: r2(native.decode_ahead_ratio),
     };
     entry.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
     entry.browserOverNativePrefill = r2(ours.prefillTokS / native.prefill_tok_s);

@@ -19,6 +19,9 @@ pub struct GenerateOptions {
     /// Decode steps per round trip to the backend, fixed for this request (tests compare K = 1
     /// with K > 1); `None`: the session's choice (see `engine::batch`).
     pub decode_k: Option<usize>,
+    /// Each batch of decode steps may start the next one ahead (see `engine::session`); `false`
+    /// records each batch after the last one is read (benchmarks measure what starting ahead buys).
+    pub decode_ahead: bool,
 }
 
 impl Default for GenerateOptions {
@@ -30,6 +33,7 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             constraint: None,
             decode_k: None,
+            decode_ahead: true,
         }
     }
 }

@@ -386,11 +386,11 @@ fn host_per_draw(gen: &Gen) -> bool {
     gen.constraint.is_some() || gen.st.opts.sampling.repetition_penalty != 1.0
 }
 
-/// Whether each batch may start the next one ahead: not where `batch` says not to, nor where each
+/// Whether each batch may start the next one ahead: not where `batch` or the request says not to, nor where each
 /// draw needs the host, nor at a fixed K of 1, which stays one step per round trip, the oracle the batched runs are checked
 /// against.
 fn pipelined(batch: &DecodeBatch, gen: &Gen) -> bool {
-    !batch.no_ahead && !host_per_draw(gen) && gen.st.opts.decode_k.or(batch.fixed) != Some(1)
+    !batch.no_ahead && gen.st.opts.decode_ahead && !host_per_draw(gen) && gen.st.opts.decode_k.or(batch.fixed) != Some(1)
 }
 
 /// The `top` largest entries of `row`, best first, ties by id.

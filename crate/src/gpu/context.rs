@@ -273,10 +273,32 @@ impl GpuContext {
     /// where later ones may still be running (natively the wait is for that submission only, not
     /// for work queued behind it; browsers track each buffer's last use themselves).
     pub async fn map_read(&self, staging: &wgpu::Buffer, after: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>, GpuError> {
+        let pending = self.map_start(staging);
+        self.map_finish(staging, pending, after).await
+    }
+
+    /// Asks for `staging` to be mapped once the work writing it is done, without waiting: work
+    /// submitted afterwards (not using `staging`) does not delay the request. In Chromium the map
+    /// request otherwise reaches the GPU process only after everything submitted before it has
+    /// been decoded there. Hand the result to [`Self::map_finish`], which must follow before
+    /// `staging` is used again.
+    pub fn map_start(&self, staging: &wgpu::Buffer) -> PendingMap {
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        PendingMap(rx)
+    }
+
+    /// Waits for a map asked for by [`Self::map_start`] and returns the buffer's bytes (see
+    /// [`Self::map_read`] for `after`); the buffer is unmapped again.
+    pub async fn map_finish(
+        &self,
+        staging: &wgpu::Buffer,
+        pending: PendingMap,
+        after: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u8>, GpuError> {
+        let rx = pending.0;
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::Wait { submission_index: after, timeout: None }).map_err(|e| GpuError::Readback(e.to_string()))?;
         #[cfg(target_arch = "wasm32")]
@@ -364,3 +386,6 @@ fn web_subgroup_size() -> Option<u32> {
     #[cfg(not(target_arch = "wasm32"))]
     None
 }
+
+/// A map asked for by [`GpuContext::map_start`]: its callback's result.
+pub struct PendingMap(futures_channel::oneshot::Receiver<Result<(), wgpu::BufferAsyncError>>);

@@ -37,6 +37,9 @@ struct GenOptions {
     parallel_tool_calls: Option<bool>,
     /// Decode steps per GPU round trip, fixed (tests compare K = 1 with K > 1); absent: adaptive.
     decode_k: Option<usize>,
+    /// `false`: each batch of decode steps is recorded after the last one is read, instead of
+    /// being started ahead (benchmarks).
+    decode_ahead: Option<bool>,
 }
 
 impl Default for GenOptions {
@@ -57,6 +60,7 @@ impl Default for GenOptions {
             tool_choice: None,
             parallel_tool_calls: None,
             decode_k: None,
+            decode_ahead: None,
         }
     }
 }
@@ -96,8 +100,15 @@ impl GenOptions {
                 (Some(plan.constraint.clone()), Some(plan.parser(seed)))
             }
         };
-        let opts =
-            GenerateOptions { max_tokens: self.max_tokens, sampling, stop: self.stop, ignore_eos: self.ignore_eos, constraint, decode_k };
+        let opts = GenerateOptions {
+            max_tokens: self.max_tokens,
+            sampling,
+            stop: self.stop,
+            ignore_eos: self.ignore_eos,
+            constraint,
+            decode_k,
+            decode_ahead: self.decode_ahead.unwrap_or(true),
+        };
         Ok((opts, parser))
     }
 }

@@ -109,16 +109,21 @@ impl GpuModel {
                 (0, done)
             }
         };
+        // The map is asked for before the steps ahead are submitted, so that they do not delay it.
+        let pending = self.k.ctx.map_start(&self.id_staging[cur]);
         // The steps ahead must fit the cache (positions pos..pos + ahead), and their pipelines be
         // compiled already: waiting for a browser to compile them would delay these ids.
         let ahead = ahead.min(self.n_ctx.saturating_sub(self.pos));
-        if ahead > 0 && self.known_ready(1, 1, Some(params)) {
-            let next = 1 - cur;
-            let (pos, at) = (self.pos, step + k as u64);
-            let done_ahead = self.submit_steps(1, params, at, &[], ahead, next)?;
-            self.ahead = Some(Ahead { pos, input: None, step: at, k: ahead, params: params.clone(), staging: next, done: done_ahead });
-        }
-        let bytes = self.k.ctx.map_read(&self.id_staging[cur], Some(done)).await?;
+        let started = if ahead > 0 && self.known_ready(1, 1, Some(params)) {
+            let (next, at) = (1 - cur, step + k as u64);
+            self.submit_steps(1, params, at, &[], ahead, next)
+                .map(|done| Some(Ahead { pos: self.pos, input: None, step: at, k: ahead, params: params.clone(), staging: next, done }))
+        } else {
+            Ok(None)
+        };
+        // Waited for even when the steps ahead failed: the buffer must be unmapped for its next use.
+        let bytes = self.k.ctx.map_finish(&self.id_staging[cur], pending, Some(done)).await?;
+        self.ahead = started?;
         let ids: Vec<u32> = bytes.chunks_exact(4).take(k).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
         if let Some(a) = self.ahead.as_mut() {
             a.input = ids.last().copied();
