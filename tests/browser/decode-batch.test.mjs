@@ -86,7 +86,7 @@ test('abort takes effect within 100 ms with the adaptive K (page and worker)', a
   }
 });
 
-test('the decodeBatch load option fixes K for every request, in the page and in a worker; a bad one is refused', async () => {
+test('the decodeBatch load option fixes K for every request, in the page and in a worker; a bad one is refused; decode_ahead: false starts no batch ahead', async () => {
   const r = await page.evaluate(async () => {
     const out = {};
     for (const host of ['Engine', 'WorkerEngine']) {
@@ -94,7 +94,10 @@ test('the decodeBatch load option fixes K for every request, in the page and in 
       try {
         const fixed = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true });
         const one = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_k: 1 });
+        const inTurn = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_ahead: false });
         out[host] = { info: e.info.decodeBatch, k: fixed.usage.decode_k, ids: fixed.token_ids, k1: one.usage.decode_k, ids1: one.token_ids };
+        out[host].ahead = [fixed.usage.decode_batches_ahead, inTurn.usage.decode_batches_ahead, inTurn.usage.decode_k];
+        out[host].idsInTurn = inTurn.token_ids;
       } finally {
         await e.unload();
       }
@@ -111,6 +114,9 @@ test('the decodeBatch load option fixes K for every request, in the page and in 
     assert.equal(o.info, 4, `${host}: engine.info.decodeBatch`);
     assert.deepEqual([o.k, o.k1], [4, 1], `${host}: usage.decode_k with the option, and with decode_k: 1 in the request`);
     assert.deepEqual(o.ids, o.ids1, `${host}: the same ids`);
+    assert.deepEqual(o.idsInTurn, o.ids1, `${host}: the same ids without batches ahead`);
+    assert.ok(o.ahead[0] > 0, `${host}: K = 4 took batches over from ahead (${o.ahead[0]})`);
+    assert.deepEqual(o.ahead.slice(1), [0, 4], `${host}: decode_ahead: false, K = 4 and no batch ahead`);
     assert.equal(o.bad, 'InvalidArgumentError', `${host}: decodeBatch: 0`);
   }
 });
