@@ -2,13 +2,14 @@
 //! with the matrix products on quantized weights and the work spread over the threads. Prompts go
 //! through in batches of [`BATCH`] positions so that scratch memory stays bounded.
 
+use super::act::gated;
 use super::attention::attention;
 use super::load::BATCH;
 use super::matmul::{matmul, matmul1, Input, Part};
 use super::weights::FastWeights;
-use crate::cpu::ops::{gelu_tanh, rms_norm, rope_angles, silu, softcap, top_experts, AttnShape, RopeFreqs};
+use crate::cpu::ops::{rms_norm, rope_angles, softcap, top_experts, AttnShape, RopeFreqs};
 use crate::cpu::KvCache;
-use crate::model::{Activation, ModelConfig};
+use crate::model::ModelConfig;
 
 pub struct FastModel {
     pub cfg: ModelConfig,
@@ -174,14 +175,10 @@ impl FastModel {
 
     fn ffn(&self, il: usize, h: &[f32], t_count: usize) -> Vec<f32> {
         let (cfg, w, e) = (&self.cfg, &self.w.layers[il], self.cfg.n_embd);
-        let act: fn(f32) -> f32 = match cfg.activation {
-            Activation::Silu => silu,
-            Activation::GeluTanh => gelu_tanh,
-        };
         let gated = |input: &Input, gate: Part, up: Part| -> Vec<f32> {
             let (mut g, mut u) = (vec![0f32; input.n() * gate.rows], vec![0f32; input.n() * up.rows]);
             matmul(input, &[gate, up], &mut [&mut g, &mut u]);
-            g.iter().zip(&u).map(|(&g, &u)| act(g) * u).collect()
+            gated(cfg.activation, &g, &u)
         };
         match (&w.router, cfg.moe) {
             (Some(router), Some(m)) => {

@@ -85,6 +85,21 @@ pub trait Simd: Copy + Send + Sync {
         a * b + c
     }
     fn to_array_f32(self, a: Self::F32) -> [f32; 4];
+
+    // For the elementwise functions (`act.rs`): IEEE-rounded lane by lane on every backend, so that
+    // a value's result does not depend on its place in a vector.
+    fn sub_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn div_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// Lane-wise minimum and maximum (which operand a NaN lane gives is the backend's choice).
+    fn min_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn max_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// The bits of each float as an i32, and back.
+    fn f32_bits(self, a: Self::F32) -> Self::I32;
+    fn f32_from_bits(self, a: Self::I32) -> Self::F32;
+    /// Each i32 lane shifted left by `N` bits.
+    fn shl_i32<const N: i32>(self, a: Self::I32) -> Self::I32;
+    fn splat_i32(self, v: i32) -> Self::I32;
+    fn store_f32(self, a: Self::F32, out: &mut [f32; 4]);
 }
 
 /// A computation generic over the vector backend.

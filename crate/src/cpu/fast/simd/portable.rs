@@ -114,4 +114,40 @@ impl Simd for Portable {
     fn to_array_f32(self, a: [f32; 4]) -> [f32; 4] {
         a
     }
+    #[inline(always)]
+    fn sub_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] - b[i])
+    }
+    #[inline(always)]
+    fn div_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] / b[i])
+    }
+    #[inline(always)]
+    fn min_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| if a[i] < b[i] { a[i] } else { b[i] })
+    }
+    #[inline(always)]
+    fn max_f32(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| if a[i] > b[i] { a[i] } else { b[i] })
+    }
+    #[inline(always)]
+    fn f32_bits(self, a: [f32; 4]) -> [i32; 4] {
+        a.map(|v| v.to_bits() as i32)
+    }
+    #[inline(always)]
+    fn f32_from_bits(self, a: [i32; 4]) -> [f32; 4] {
+        a.map(|v| f32::from_bits(v as u32))
+    }
+    #[inline(always)]
+    fn shl_i32<const N: i32>(self, a: [i32; 4]) -> [i32; 4] {
+        a.map(|v| v.wrapping_shl(N as u32))
+    }
+    #[inline(always)]
+    fn splat_i32(self, v: i32) -> [i32; 4] {
+        [v; 4]
+    }
+    #[inline(always)]
+    fn store_f32(self, a: [f32; 4], out: &mut [f32; 4]) {
+        *out = a;
+    }
 }

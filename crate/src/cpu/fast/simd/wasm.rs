@@ -137,4 +137,41 @@ impl Simd for Wasm128 {
     fn to_array_f32(self, a: v128) -> [f32; 4] {
         [f32x4_extract_lane::<0>(a), f32x4_extract_lane::<1>(a), f32x4_extract_lane::<2>(a), f32x4_extract_lane::<3>(a)]
     }
+    #[inline(always)]
+    fn sub_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_sub(a, b)
+    }
+    #[inline(always)]
+    fn div_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_div(a, b)
+    }
+    #[inline(always)]
+    fn min_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_pmin(a, b)
+    }
+    #[inline(always)]
+    fn max_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_pmax(a, b)
+    }
+    #[inline(always)]
+    fn f32_bits(self, a: v128) -> v128 {
+        a
+    }
+    #[inline(always)]
+    fn f32_from_bits(self, a: v128) -> v128 {
+        a
+    }
+    #[inline(always)]
+    fn shl_i32<const N: i32>(self, a: v128) -> v128 {
+        i32x4_shl(a, N as u32)
+    }
+    #[inline(always)]
+    fn splat_i32(self, v: i32) -> v128 {
+        i32x4_splat(v)
+    }
+    #[inline(always)]
+    fn store_f32(self, a: v128, out: &mut [f32; 4]) {
+        // SAFETY: writes exactly the four floats of `out`.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
+    }
 }

@@ -247,4 +247,40 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
             _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
         }
     }
+    #[inline(always)]
+    fn sub_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn max_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn f32_bits(self, a: __m128) -> __m128i {
+        unsafe { _mm_castps_si128(a) }
+    }
+    #[inline(always)]
+    fn f32_from_bits(self, a: __m128i) -> __m128 {
+        unsafe { _mm_castsi128_ps(a) }
+    }
+    #[inline(always)]
+    fn shl_i32<const N: i32>(self, a: __m128i) -> __m128i {
+        unsafe { _mm_slli_epi32::<N>(a) }
+    }
+    #[inline(always)]
+    fn splat_i32(self, v: i32) -> __m128i {
+        unsafe { _mm_set1_epi32(v) }
+    }
+    #[inline(always)]
+    fn store_f32(self, a: __m128, out: &mut [f32; 4]) {
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) }
+    }
 }
