@@ -7,6 +7,8 @@
 //! per-16 minimums need). Finer than ggml's q8_K for the k-quants (one scale per 32, not 256), so
 //! never less accurate than llama.cpp.
 
+use super::simd::QUAD;
+
 /// `n` rows of `k` values each (`k` a multiple of 32).
 #[derive(Default)]
 pub struct Q8Acts {
@@ -20,10 +22,16 @@ pub struct Q8Acts {
     /// `d · Σq` per 32 values: `n · k / 32`.
     pub s32: Vec<f32>,
     /// `d` and `s32` again for the rows in whole groups of four, the group's four rows side by
-    /// side (group `g`, block `c`, row `r` of the group at `(g · k / 32 + c) · 4 + r`): the
+    /// side (block `c`, group `g`, row `r` of the group at `(c · n / 4 + g) · 4 + r`): the
     /// kernels reduce four rows' products at once and scale them with one vector.
     pub d4: Vec<f32>,
     pub s4: Vec<f32>,
+    /// The quants of the rows in whole groups of four, each group's four rows interleaved by 4-byte
+    /// groups as one dot product instruction sums them (`simd::QUAD`): block `c`, group `g`,
+    /// vector `j` (values `4j..4j + 4` of each of the four rows) at `((c · n / 4 + g) · 8 + j) · 16`. A broadcast weight 4-byte group times
+    /// one such vector is then the four rows' partial sums in four lanes, with no reduction across
+    /// lanes; block-major so that the group kernel, a block at a time, reads it in order.
+    pub qs4: Vec<i8>,
 }
 
 impl Q8Acts {
@@ -58,22 +66,43 @@ impl Q8Acts {
             self.s32[b] = d * (sums[0] + sums[1]) as f32;
         }
         let nbc = k / 32;
-        let grouped = self.n / 4 * 4 * nbc;
-        self.d4.resize(grouped, 0.0);
-        self.s4.resize(grouped, 0.0);
-        for t in 0..self.n / 4 * 4 {
+        let groups = self.groups();
+        self.d4.resize(groups * 4 * nbc, 0.0);
+        self.s4.resize(groups * 4 * nbc, 0.0);
+        self.qs4.resize(groups * 4 * k, 0);
+        for t in 0..groups * 4 {
+            let (g, r) = (t / 4, t % 4);
             for c in 0..nbc {
-                let at = ((t / 4) * nbc + c) * 4 + t % 4;
+                let at = self.at4(t - r, c) + r;
                 self.d4[at] = self.d[t * nbc + c];
                 self.s4[at] = self.s32[t * nbc + c];
+                let src = &self.qs[t * k + 32 * c..][..32];
+                let dst = &mut self.qs4[(c * groups + g) * 128..][..128];
+                for (j, quad) in src.chunks_exact(4).enumerate() {
+                    for (v, &q) in quad.iter().enumerate() {
+                        dst[16 * j + QUAD[r][v]] = q;
+                    }
+                }
             }
         }
+    }
+
+    /// Whole groups of four rows.
+    #[inline(always)]
+    pub fn groups(&self) -> usize {
+        self.n / 4
     }
 
     /// Where [`Q8Acts::d4`] holds block `c` of the group of rows from `t0` (a multiple of 4).
     #[inline(always)]
     pub fn at4(&self, t0: usize, c: usize) -> usize {
-        ((t0 / 4) * self.blocks_per_row() + c) * 4
+        (c * self.groups() + t0 / 4) * 4
+    }
+
+    /// The 128 interleaved quants of block `c` of group `g` (see [`Q8Acts::qs4`]).
+    #[inline(always)]
+    pub fn block4(&self, g: usize, c: usize) -> &[u8] {
+        bytemuck::cast_slice(&self.qs4[(c * self.groups() + g) * 128..][..128])
     }
 
     /// The 32 quants of block `c` (counted over the whole row) of row `t`.

@@ -103,10 +103,6 @@ impl Simd for Portable {
         (a[0] + a[2]) + (a[1] + a[3])
     }
     #[inline(always)]
-    fn sum4(self, v: [[i32; 4]; 4]) -> [i32; 4] {
-        v.map(|r| (r[0] + r[2]) + (r[1] + r[3]))
-    }
-    #[inline(always)]
     fn hsum_i32(self, a: [i32; 4]) -> i32 {
         a.iter().fold(0i32, |s, &v| s.wrapping_add(v))
     }
@@ -149,5 +145,17 @@ impl Simd for Portable {
     #[inline(always)]
     fn store_f32(self, a: [f32; 4], out: &mut [f32; 4]) {
         *out = a;
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: [i32; 4], b: [i32; 4]) -> [i32; 4] {
+        std::array::from_fn(|i| a[i].wrapping_mul(b[i]))
+    }
+    #[inline(always)]
+    fn dot4_add_u(self, acc: [i32; 4], a: [i8; 16], b: [i8; 16]) -> [i32; 4] {
+        self.dot4_add_s(acc, a, b)
+    }
+    #[inline(always)]
+    fn dot4_add_s(self, acc: [i32; 4], a: [i8; 16], b: [i8; 16]) -> [i32; 4] {
+        std::array::from_fn(|r| acc[r].wrapping_add(super::QUAD[r].iter().map(|&i| a[i] as i32 * b[i] as i32).sum::<i32>()))
     }
 }

@@ -122,13 +122,6 @@ impl Simd for Wasm128 {
         (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<2>(a)) + (f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<3>(a))
     }
     #[inline(always)]
-    fn sum4(self, [a, b, c, d]: [v128; 4]) -> v128 {
-        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
-        let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
-        let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
-        i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
-    }
-    #[inline(always)]
     fn hsum_i32(self, a: v128) -> i32 {
         let s = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
         i32x4_extract_lane::<0>(i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s)))
@@ -173,5 +166,20 @@ impl Simd for Wasm128 {
     fn store_f32(self, a: v128, out: &mut [f32; 4]) {
         // SAFETY: writes exactly the four floats of `out`.
         unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: v128, b: v128) -> v128 {
+        i32x4_mul(a, b)
+    }
+    /// Relaxed SIMD's product sums four neighbouring bytes ([`super::QUAD`]), the plain one
+    /// pairs eight apart: the signed product (which stays plain, see `dot_add_u`) is regrouped.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn dot4_add_s(self, acc: v128, a: v128, b: v128) -> v128 {
+        let ones = i16x8_splat(1);
+        let lo = i32x4_dot_i16x8(i16x8_extmul_low_i8x16(a, b), ones);
+        let hi = i32x4_dot_i16x8(i16x8_extmul_high_i8x16(a, b), ones);
+        let quads = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(lo, hi), i32x4_shuffle::<1, 3, 5, 7>(lo, hi));
+        i32x4_add(acc, quads)
     }
 }

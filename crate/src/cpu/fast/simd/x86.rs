@@ -210,15 +210,6 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
         }
     }
     #[inline(always)]
-    fn sum4(self, [a, b, c, d]: [__m128i; 4]) -> __m128i {
-        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
-        unsafe {
-            let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
-            let cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
-            _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd))
-        }
-    }
-    #[inline(always)]
     fn hsum_i32(self, a: __m128i) -> i32 {
         unsafe {
             let s = _mm_add_epi32(a, _mm_shuffle_epi32::<0x4E>(a));
@@ -282,5 +273,9 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
     #[inline(always)]
     fn store_f32(self, a: __m128, out: &mut [f32; 4]) {
         unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) }
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_mullo_epi32(a, b) }
     }
 }
