@@ -112,6 +112,13 @@ pub trait Simd: Copy + Send + Sync {
         self.dot_add_s(acc, a, b)
     }
     fn mul_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+
+    // For the activations' quantization (`q8.rs`).
+    /// Each lane rounded to the nearest integer, ties to even (inputs within the i32 range).
+    fn round_i32(self, a: Self::F32) -> Self::I32;
+    /// The 16 lanes of `v` as bytes, in order (inputs within -128..=127).
+    fn pack_i8(self, v: [Self::I32; 4]) -> Self::I8;
+    fn store(self, a: Self::I8, out: &mut [u8; 16]);
 }
 
 /// The bytes that lane `r` of [`Simd::dot4_add_u`] sums, in the order of the four values of a

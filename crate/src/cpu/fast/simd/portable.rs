@@ -158,4 +158,16 @@ impl Simd for Portable {
     fn dot4_add_s(self, acc: [i32; 4], a: [i8; 16], b: [i8; 16]) -> [i32; 4] {
         std::array::from_fn(|r| acc[r].wrapping_add(super::QUAD[r].iter().map(|&i| a[i] as i32 * b[i] as i32).sum::<i32>()))
     }
+    #[inline(always)]
+    fn round_i32(self, a: [f32; 4]) -> [i32; 4] {
+        a.map(|v| v.round_ties_even() as i32)
+    }
+    #[inline(always)]
+    fn pack_i8(self, v: [[i32; 4]; 4]) -> [i8; 16] {
+        std::array::from_fn(|i| v[i / 4][i % 4].clamp(-128, 127) as i8)
+    }
+    #[inline(always)]
+    fn store(self, a: [i8; 16], out: &mut [u8; 16]) {
+        *out = a.map(|v| v as u8);
+    }
 }

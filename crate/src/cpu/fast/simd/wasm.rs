@@ -182,4 +182,17 @@ impl Simd for Wasm128 {
         let quads = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(lo, hi), i32x4_shuffle::<1, 3, 5, 7>(lo, hi));
         i32x4_add(acc, quads)
     }
+    #[inline(always)]
+    fn round_i32(self, a: v128) -> v128 {
+        i32x4_trunc_sat_f32x4(f32x4_nearest(a))
+    }
+    #[inline(always)]
+    fn pack_i8(self, [a, b, c, d]: [v128; 4]) -> v128 {
+        i8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d))
+    }
+    #[inline(always)]
+    fn store(self, a: v128, out: &mut [u8; 16]) {
+        // SAFETY: writes exactly the 16 bytes of `out`.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
+    }
 }

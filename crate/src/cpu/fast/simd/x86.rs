@@ -278,4 +278,17 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
     fn mul_i32(self, a: __m128i, b: __m128i) -> __m128i {
         unsafe { _mm_mullo_epi32(a, b) }
     }
+    #[inline(always)]
+    fn round_i32(self, a: __m128) -> __m128i {
+        // MXCSR's rounding, which Rust leaves at its default: to nearest, ties to even.
+        unsafe { _mm_cvtps_epi32(a) }
+    }
+    #[inline(always)]
+    fn pack_i8(self, [a, b, c, d]: [__m128i; 4]) -> __m128i {
+        unsafe { _mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)) }
+    }
+    #[inline(always)]
+    fn store(self, a: __m128i, out: &mut [u8; 16]) {
+        unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, a) }
+    }
 }
