@@ -114,8 +114,15 @@ impl<S: Simd, Q: Kind> Sink<S> for Groups<'_, S, Q> {
             *wj = s.lookup(ch.q[j / 4], s.load(&BROADCAST[j % 4]));
         }
         let d = s.splat_f32(ch.d);
-        for (g, acc) in self.acc.iter_mut().enumerate() {
-            let qa = a.block4(g, gc);
+        // Where the two halves share a scale (Q4_K, Q5_K, IQ4_XS), one multiply for both.
+        let one_scale = ch.sc[0] == ch.sc[1];
+        let (sc0, sc1) = (s.splat_i32(ch.sc[0] as i32), s.splat_i32(ch.sc[1] as i32));
+        // This chunk's part of every group, sliced once: no bounds checks in the loop.
+        let groups = self.acc.len();
+        let qa = &a.qs4_bytes()[gc * groups * 128..][..groups * 128];
+        let at = a.at4(0, gc);
+        let (d4, s4) = (&a.d4[at..][..groups * 4], &a.s4[at..][..groups * 4]);
+        for (((acc, qa), da), sa) in self.acc.iter_mut().zip(qa.chunks_exact(128)).zip(d4.chunks_exact(4)).zip(s4.chunks_exact(4)) {
             // The two halves as two chains (each half's own scale where the type has them).
             let (mut p0, mut p1) = (s.zero_i32(), s.zero_i32());
             for j in 0..4 {
@@ -124,14 +131,15 @@ impl<S: Simd, Q: Kind> Sink<S> for Groups<'_, S, Q> {
             }
             let p = if Q::UNIT {
                 s.add_i32(p0, p1)
+            } else if one_scale {
+                s.mul_i32(s.add_i32(p0, p1), sc0)
             } else {
-                s.add_i32(s.mul_i32(p0, s.splat_i32(ch.sc[0] as i32)), s.mul_i32(p1, s.splat_i32(ch.sc[1] as i32)))
+                s.add_i32(s.mul_i32(p0, sc0), s.mul_i32(p1, sc1))
             };
-            let at = a.at4(4 * g, gc);
-            let scale = s.mul_f32(d, s.load_f32(arr4(&a.d4[at..])));
+            let scale = s.mul_f32(d, s.load_f32(arr4(da)));
             *acc = s.mul_add(s.to_f32(p), scale, *acc);
             if Q::MIN {
-                *acc = s.mul_add(s.splat_f32(ch.ms[0]), s.load_f32(arr4(&a.s4[at..])), *acc);
+                *acc = s.mul_add(s.splat_f32(ch.ms[0]), s.load_f32(arr4(sa)), *acc);
             }
         }
     }

@@ -164,10 +164,10 @@ impl Q8Acts {
         (c * self.groups() + t0 / 4) * 4
     }
 
-    /// The 128 interleaved quants of block `c` of group `g` (see [`Q8Acts::qs4`]).
+    /// [`Q8Acts::qs4`] as bytes.
     #[inline(always)]
-    pub fn block4(&self, g: usize, c: usize) -> &[u8] {
-        bytemuck::cast_slice(&self.qs4[(c * self.groups() + g) * 128..][..128])
+    pub fn qs4_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.qs4)
     }
 
     /// The 32 quants of block `c` (counted over the whole row) of row `t`.
