@@ -97,7 +97,7 @@ struct Groups<'a, S: Simd, Q: Kind> {
 /// `acc` plus the products of `w` (a weight 4-byte group in every lane) with four rows' `a`.
 #[inline(always)]
 fn dot4<S: Simd, Q: Kind>(s: S, acc: S::I32, w: S::I8, a: &[u8]) -> S::I32 {
-    if Q::UNSIGNED {
+    if Q::UNSIGNED || Q::OFFSET32 {
         s.dot4_add_u(acc, w, s.load(arr16(a)))
     } else {
         s.dot4_add_s(acc, w, s.load(arr16(a)))
@@ -109,9 +109,10 @@ impl<S: Simd, Q: Kind> Sink<S> for Groups<'_, S, Q> {
     fn chunk(&mut self, c: usize, ch: Chunk<S>) {
         let (s, a) = (self.s, self.a);
         let gc = self.c0 + c;
+        let q = if Q::OFFSET32 { ch.q.map(|q| s.add_i8(q, s.splat_i8(32))) } else { ch.q };
         let mut w = [s.splat_i8(0); 8];
         for (j, wj) in w.iter_mut().enumerate() {
-            *wj = s.lookup(ch.q[j / 4], s.load(&BROADCAST[j % 4]));
+            *wj = s.lookup(q[j / 4], s.load(&BROADCAST[j % 4]));
         }
         let d = s.splat_f32(ch.d);
         // Where the two halves share a scale (Q4_K, Q5_K, IQ4_XS), one multiply for both.
@@ -122,12 +123,19 @@ impl<S: Simd, Q: Kind> Sink<S> for Groups<'_, S, Q> {
         let qa = &a.qs4_bytes()[gc * groups * 128..][..groups * 128];
         let at = a.at4(0, gc);
         let (d4, s4) = (&a.d4[at..][..groups * 4], &a.s4[at..][..groups * 4]);
-        for (((acc, qa), da), sa) in self.acc.iter_mut().zip(qa.chunks_exact(128)).zip(d4.chunks_exact(4)).zip(s4.chunks_exact(4)) {
+        let sums = if Q::OFFSET32 { &a.sum32_4[2 * at..][..groups * 8] } else { &[][..] };
+        for (g, (((acc, qa), da), sa)) in
+            self.acc.iter_mut().zip(qa.chunks_exact(128)).zip(d4.chunks_exact(4)).zip(s4.chunks_exact(4)).enumerate()
+        {
             // The two halves as two chains (each half's own scale where the type has them).
             let (mut p0, mut p1) = (s.zero_i32(), s.zero_i32());
             for j in 0..4 {
                 p0 = dot4::<S, Q>(s, p0, w[j], &qa[16 * j..]);
                 p1 = dot4::<S, Q>(s, p1, w[j + 4], &qa[16 * (j + 4)..]);
+            }
+            if Q::OFFSET32 {
+                p0 = s.sub_i32(p0, s.load_i32(sums[8 * g..8 * g + 4].try_into().expect("4 sums")));
+                p1 = s.sub_i32(p1, s.load_i32(sums[8 * g + 4..8 * g + 8].try_into().expect("4 sums")));
             }
             let p = if Q::UNIT {
                 s.add_i32(p0, p1)

@@ -27,13 +27,14 @@ struct Rows<'a> {
     d4: &'a Shared<'a>,
     s4: &'a Shared<'a>,
     qs4: &'a Shared<'a, i8>,
+    sum32_4: &'a Shared<'a, i32>,
 }
 
 impl Kernel for Rows<'_> {
     type Out = ();
     #[inline(always)]
     fn run<S: Simd>(self, s: S) {
-        let Rows { x, k, t0, groups, qs, d, s16, s32, d4, s4, qs4 } = self;
+        let Rows { x, k, t0, groups, qs, d, s16, s32, d4, s4, qs4, sum32_4 } = self;
         let nbc = k / 32;
         for (b, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
             let sums = quantize_block(s, xb.try_into().expect("32 values"), qb.try_into().expect("32 quants"), &mut d[b]);
@@ -49,8 +50,11 @@ impl Kernel for Rows<'_> {
                 let b = (t - t0) * nbc + c;
                 d4.set(at, d[b]);
                 s4.set(at, s32[b]);
-                let dst: &mut [i8; 128] = qs4.slice((c * groups + g) * 128, 128).try_into().expect("128 quants");
                 let src: &[i8; 32] = qs[32 * b..32 * b + 32].try_into().expect("32 quants");
+                for h in 0..2 {
+                    sum32_4.set(2 * at - r + 4 * h, 32 * src[16 * h..16 * h + 16].iter().map(|&q| q as i32).sum::<i32>());
+                }
+                let dst: &mut [i8; 128] = qs4.slice((c * groups + g) * 128, 128).try_into().expect("128 quants");
                 for j in 0..8 {
                     for v in 0..4 {
                         dst[16 * j + QUAD[r][v]] = src[4 * j + v];
@@ -112,6 +116,10 @@ pub struct Q8Acts {
     /// one such vector is then the four rows' partial sums in four lanes, with no reduction across
     /// lanes; block-major so that the group kernel, a block at a time, reads it in order.
     pub qs4: Vec<i8>,
+    /// `32 · Σq` of each half of each block of the rows in whole groups, four rows side by side
+    /// (block `c`, group `g`, half `h`, row `r` at `((c · n / 4 + g) · 2 + h) · 4 + r`): Q6_K's
+    /// offset in the group kernel.
+    pub sum32_4: Vec<i32>,
 }
 
 impl Q8Acts {
@@ -135,6 +143,7 @@ impl Q8Acts {
         self.d4.resize(groups * 4 * nbc, 0.0);
         self.s4.resize(groups * 4 * nbc, 0.0);
         self.qs4.resize(groups * 4 * k, 0);
+        self.sum32_4.resize(groups * 8 * nbc, 0);
         // Tasks of whole groups of four rows (the tail rows go with the last), so that the task
         // that quantizes a group's rows also lays out their interleaved copy.
         let per = groups.max(1).div_ceil(task_count(x.len(), MIN_PER_TASK)) * 4;
@@ -142,13 +151,14 @@ impl Q8Acts {
         let (qs, d, s16, s32) =
             (Shared::new(&mut self.qs), Shared::new(&mut self.d), Shared::new(&mut self.s16), Shared::new(&mut self.s32));
         let (d4, s4, qs4) = (Shared::new(&mut self.d4), Shared::new(&mut self.s4), Shared::new(&mut self.qs4));
+        let sum32_4 = Shared::new(&mut self.sum32_4);
         run_tasks(tasks, |i| {
             let (lo, hi) = (i * per, if i + 1 == tasks { n } else { (i + 1) * per });
             // Task `i` alone writes rows `lo..hi` and the groups among them.
             let (bq, bd) = (lo * nbc, (hi - lo) * nbc);
             let (qs, d) = (qs.slice(lo * k, (hi - lo) * k), d.slice(bq, bd));
             let (s16, s32) = (s16.slice(2 * bq, 2 * bd), s32.slice(bq, bd));
-            dispatch(Rows { x: &x[lo * k..hi * k], k, t0: lo, groups, qs, d, s16, s32, d4: &d4, s4: &s4, qs4: &qs4 });
+            dispatch(Rows { x: &x[lo * k..hi * k], k, t0: lo, groups, qs, d, s16, s32, d4: &d4, s4: &s4, qs4: &qs4, sum32_4: &sum32_4 });
         });
     }
 

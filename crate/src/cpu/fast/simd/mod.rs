@@ -112,6 +112,8 @@ pub trait Simd: Copy + Send + Sync {
         self.dot_add_s(acc, a, b)
     }
     fn mul_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn sub_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn load_i32(self, v: &[i32; 4]) -> Self::I32;
 
     // For the activations' quantization (`q8.rs`).
     /// Each lane rounded to the nearest integer, ties to even (inputs within the i32 range).

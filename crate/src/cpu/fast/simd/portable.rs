@@ -170,4 +170,12 @@ impl Simd for Portable {
     fn store(self, a: [i8; 16], out: &mut [u8; 16]) {
         *out = a.map(|v| v as u8);
     }
+    #[inline(always)]
+    fn sub_i32(self, a: [i32; 4], b: [i32; 4]) -> [i32; 4] {
+        std::array::from_fn(|i| a[i].wrapping_sub(b[i]))
+    }
+    #[inline(always)]
+    fn load_i32(self, v: &[i32; 4]) -> [i32; 4] {
+        *v
+    }
 }

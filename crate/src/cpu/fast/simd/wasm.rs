@@ -195,4 +195,13 @@ impl Simd for Wasm128 {
         // SAFETY: writes exactly the 16 bytes of `out`.
         unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
     }
+    #[inline(always)]
+    fn sub_i32(self, a: v128, b: v128) -> v128 {
+        i32x4_sub(a, b)
+    }
+    #[inline(always)]
+    fn load_i32(self, v: &[i32; 4]) -> v128 {
+        // SAFETY: reads exactly the four integers of `v`.
+        unsafe { v128_load(v.as_ptr() as *const v128) }
+    }
 }

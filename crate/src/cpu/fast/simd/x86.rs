@@ -291,4 +291,12 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
     fn store(self, a: __m128i, out: &mut [u8; 16]) {
         unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, a) }
     }
+    #[inline(always)]
+    fn sub_i32(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn load_i32(self, v: &[i32; 4]) -> __m128i {
+        unsafe { _mm_loadu_si128(v.as_ptr() as *const __m128i) }
+    }
 }
