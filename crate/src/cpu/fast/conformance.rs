@@ -97,6 +97,9 @@ fn every_type_matches_the_reference() {
     assert!(checked >= 15 * 5 + 12 * 5);
 }
 
+/// A backend's matrix product, `None` where this CPU lacks it.
+type Backend<'a> = Box<dyn Fn(&[f32]) -> Option<Vec<f32>> + 'a>;
+
 /// A row's products do not depend on how its input rows are tiled (a group of four, a tail, one
 /// row alone as in decode): bit for bit, so that a prompt run in one batch, split or partly reused
 /// from the cache gives the same logits, and a seeded draw the same token.
@@ -110,7 +113,7 @@ fn tiling_does_not_change_a_bit() {
         // Every backend this CPU runs: each has its own grouped and row-by-row code.
         let m = &m;
         #[allow(unused_mut)]
-        let mut backends: Vec<(&str, Box<dyn Fn(&[f32]) -> Option<Vec<f32>>>)> =
+        let mut backends: Vec<(&str, Backend)> =
             vec![("dispatched", Box::new(|x| Some(matmul1(x, m)))), ("portable", Box::new(|x| Some(matmul1_portable(x, m))))];
         #[cfg(target_arch = "x86_64")]
         for level in 0..3 {
