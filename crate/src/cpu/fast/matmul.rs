@@ -159,6 +159,15 @@ impl Rows<'_> {
         let a = self.q8.expect("q8 input for a quantized matrix");
         let (n, rows) = (a.n, self.part.rows);
         let mut y = [0f32; TILE];
+        if n == 1 {
+            // Decode's matrix-vector product in a loop of its own: inside the general loop below
+            // it compiled ~20% slower (measured on SmolLM2).
+            for r in self.r0..self.r1 {
+                dot_quant::<S, Q, 1>(s, self.part.m.row(self.part.row0 + r), a, 0, &mut y);
+                self.out.set(r, y[0]);
+            }
+            return;
+        }
         let groups = if Q::MIN16 { 0 } else { a.groups() };
         let mut acc = vec![s.zero_f32(); groups];
         for r in self.r0..self.r1 {
