@@ -47,6 +47,9 @@ pub trait Kind {
     /// Every chunk's integer scales are 1 (one float scale per 32 values): the products then
     /// accumulate without a multiply by the scale.
     const UNIT: bool = false;
+    /// The values are `q − 32` with `q` in 0..64 (Q6_K): the group kernel multiplies `q` unsigned
+    /// (one instruction, no sign moved per product) and subtracts `32 · Σa` per half, exactly.
+    const OFFSET32: bool = false;
     /// Calls `f.chunk(chunk index in the block, chunk)` for each chunk of the block `b`.
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>);
 }
@@ -285,6 +288,7 @@ impl Kind for Q6K {
     const CHUNKS: usize = 8;
     const UNSIGNED: bool = false;
     const MIN: bool = false;
+    const OFFSET32: bool = true;
     #[inline(always)]
     fn for_chunks<S: Simd>(s: S, b: &[u8], f: &mut impl Sink<S>) {
         let d = f16(s, b, 208);

@@ -97,6 +97,9 @@ fn every_type_matches_the_reference() {
     assert!(checked >= 15 * 5 + 12 * 5);
 }
 
+/// A backend's matrix product, `None` where this CPU lacks it.
+type Backend<'a> = Box<dyn Fn(&[f32]) -> Option<Vec<f32>> + 'a>;
+
 /// A row's products do not depend on how its input rows are tiled (a group of four, a tail, one
 /// row alone as in decode): bit for bit, so that a prompt run in one batch, split or partly reused
 /// from the cache gives the same logits, and a seeded draw the same token.
@@ -107,11 +110,22 @@ fn tiling_does_not_change_a_bit() {
         let (rows, cols, n) = (5, 2 * ty.block_elems().max(256), 9);
         let m = QMatrix { ty, rows, cols, data: random_tensor(ty, rows * cols, 0.5, &mut rng) };
         let x = rng.normals(n * cols, 1.0);
-        let all = matmul1(&x, &m);
-        for t in 0..n {
-            let one = matmul1(&x[t * cols..(t + 1) * cols], &m);
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&one), bits(&all[t * rows..(t + 1) * rows]), "{ty}: input row {t} alone against in a batch of {n}");
+        // Every backend this CPU runs: each has its own grouped and row-by-row code.
+        let m = &m;
+        #[allow(unused_mut)]
+        let mut backends: Vec<(&str, Backend)> =
+            vec![("dispatched", Box::new(|x| Some(matmul1(x, m)))), ("portable", Box::new(|x| Some(matmul1_portable(x, m))))];
+        #[cfg(target_arch = "x86_64")]
+        for level in 0..3 {
+            backends.push((["x86 AVX-VNNI", "x86 AVX2", "x86 SSE4.1"][level], Box::new(move |x| super::matmul::matmul1_at(x, m, level))));
+        }
+        for (name, run) in &backends {
+            let Some(all) = run(&x) else { continue };
+            for t in 0..n {
+                let one = run(&x[t * cols..(t + 1) * cols]).expect("the same backend");
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&one), bits(&all[t * rows..(t + 1) * rows]), "{ty} {name}: input row {t} alone against in a batch of {n}");
+            }
         }
     }
 }

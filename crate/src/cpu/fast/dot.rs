@@ -1,35 +1,28 @@
-//! Rows of a quantized matrix against tiles of `NT` quantized activation rows: each weight block is
-//! decoded once per tile and reused for every activation row in it (the matrix-matrix product);
-//! `NT = 1` is the matrix-vector product.
+//! Rows of a quantized matrix against quantized activation rows: [`dot_groups`] for whole groups
+//! of four activation rows (the matrix-matrix product), [`dot_quant`] for the rest, `NT` rows per
+//! decoded block (one in decode, the matrix-vector product).
 
 use super::blocks::{f16_bits_to_f32, Chunk, Kind, Sink};
 use super::q8::Q8Acts;
-use super::simd::{arr16, arr4, Simd};
+use super::simd::{arr16, arr4, Simd, BROADCAST};
 
-/// The running sums of one tile. Every output is summed in the same order of float operations
-/// whichever way its activation row is tiled (in a group of four, alone, or decoded one token at
-/// a time): per block, the exact integer product converted, times `d · da`, added (fused where the
-/// backend fuses), then the minimum terms. So a prompt gives the same bits whether it is run in one
-/// batch, split, or partly reused from the cache, and a seeded draw the same token.
+/// The running sums of `NT` activation rows, row by row. Every output is summed in the same order
+/// of float operations whichever way its activation row is taken (in a group of four by
+/// [`dot_groups`], alone, or decoded one token at a time): per block, the exact integer product
+/// converted, times `d · da`, added (fused where the backend fuses), then the minimum terms. So a
+/// prompt gives the same bits whether it is run in one batch, split, or partly reused from the
+/// cache, and a seeded draw the same token.
 struct Tile<'a, S: Simd, const NT: usize> {
     s: S,
     a: &'a Q8Acts,
     t0: usize,
     /// First 32-chunk of the current block, counted over the row.
     c0: usize,
-    /// Grouped: the running sums of group `g`'s four rows in `acc[g]`.
-    acc: [S::F32; NT],
-    /// Row by row: each row's running sum.
+    /// Each row's running sum.
     acc1: [f32; NT],
 }
 
 impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
-    /// Rows in groups of four (`NT` a multiple of 4, `t0` too): the four rows' integer products
-    /// reduced into one vector, converted, scaled and summed once for the four, their minimum
-    /// terms too; `acc[g]` then holds group `g`'s four running sums. Q2_K's per-16 minimums go
-    /// the row-by-row way.
-    const GROUPED: bool = NT.is_multiple_of(4);
-
     #[inline(always)]
     fn product<Q: Kind>(&self, ch: &Chunk<S>, a0: S::I8, a1: S::I8) -> S::I32 {
         let s = self.s;
@@ -46,22 +39,6 @@ impl<S: Simd, const NT: usize> Tile<'_, S, NT> {
         let (s, a) = (self.s, self.a);
         let gc = self.c0 + c;
         let nbc = a.blocks_per_row();
-        if Self::GROUPED && !Q::MIN16 {
-            let d = s.splat_f32(ch.d);
-            for g in 0..NT / 4 {
-                let p: [S::I32; 4] = std::array::from_fn(|r| {
-                    let qa: &[u8] = bytemuck::cast_slice(a.block(self.t0 + 4 * g + r, gc));
-                    self.product::<Q>(ch, s.load(arr16(qa)), s.load(arr16(&qa[16..])))
-                });
-                let at = a.at4(self.t0 + 4 * g, gc);
-                let scale = s.mul_f32(d, s.load_f32(arr4(&a.d4[at..])));
-                self.acc[g] = s.mul_add(s.to_f32(s.sum4(p)), scale, self.acc[g]);
-                if Q::MIN {
-                    self.acc[g] = s.mul_add(s.splat_f32(ch.ms[0]), s.load_f32(arr4(&a.s4[at..])), self.acc[g]);
-                }
-            }
-            return;
-        }
         for t in 0..NT {
             let qa: &[u8] = bytemuck::cast_slice(a.block(self.t0 + t, gc));
             let (a0, a1) = (s.load(arr16(qa)), s.load(arr16(&qa[16..])));
@@ -93,18 +70,102 @@ impl<S: Simd, Q: Kind, const NT: usize> Sink<S> for TileOf<'_, '_, S, Q, NT> {
 /// in `Q`'s blocks.
 #[inline(always)]
 pub fn dot_quant<S: Simd, Q: Kind, const NT: usize>(s: S, row: &[u8], a: &Q8Acts, t0: usize, out: &mut [f32]) {
-    let mut tile = Tile { s, a, t0, c0: 0, acc: [s.zero_f32(); NT], acc1: [0f32; NT] };
+    let mut tile = Tile { s, a, t0, c0: 0, acc1: [0f32; NT] };
     for (b, blk) in row.chunks_exact(Q::BYTES).enumerate() {
         tile.c0 = b * Q::CHUNKS;
         Q::for_chunks(s, blk, &mut TileOf::<S, Q, NT>(&mut tile, std::marker::PhantomData));
     }
-    if Tile::<S, NT>::GROUPED && !Q::MIN16 {
-        for (g, o) in out[..NT].chunks_exact_mut(4).enumerate() {
-            o.copy_from_slice(&s.to_array_f32(tile.acc[g]));
-        }
-        return;
-    }
     out[..NT].copy_from_slice(&tile.acc1);
+}
+
+/// One weight row against every whole group of four activation rows, a block at a time: each
+/// 4-byte group of a decoded chunk is broadcast to the four lanes once, and a dot product
+/// instruction with an interleaved activation vector (`Q8Acts::qs4`) then gives four rows'
+/// partial sums in four lanes, so the weights are decoded once per row (not per tile) and
+/// nothing is reduced across lanes. The float work per block and group is the grouped tile's, in
+/// the order of [`Tile`]'s: the bits are those of a row computed alone.
+struct Groups<'a, S: Simd, Q: Kind> {
+    s: S,
+    a: &'a Q8Acts,
+    /// First 32-chunk of the current block, counted over the row.
+    c0: usize,
+    /// Group `g`'s four running sums.
+    acc: &'a mut [S::F32],
+    _q: std::marker::PhantomData<Q>,
+}
+
+/// `acc` plus the products of `w` (a weight 4-byte group in every lane) with four rows' `a`.
+#[inline(always)]
+fn dot4<S: Simd, Q: Kind>(s: S, acc: S::I32, w: S::I8, a: &[u8]) -> S::I32 {
+    if Q::UNSIGNED || Q::OFFSET32 {
+        s.dot4_add_u(acc, w, s.load(arr16(a)))
+    } else {
+        s.dot4_add_s(acc, w, s.load(arr16(a)))
+    }
+}
+
+impl<S: Simd, Q: Kind> Sink<S> for Groups<'_, S, Q> {
+    #[inline(always)]
+    fn chunk(&mut self, c: usize, ch: Chunk<S>) {
+        let (s, a) = (self.s, self.a);
+        let gc = self.c0 + c;
+        let q = if Q::OFFSET32 { ch.q.map(|q| s.add_i8(q, s.splat_i8(32))) } else { ch.q };
+        let mut w = [s.splat_i8(0); 8];
+        for (j, wj) in w.iter_mut().enumerate() {
+            *wj = s.lookup(q[j / 4], s.load(&BROADCAST[j % 4]));
+        }
+        let d = s.splat_f32(ch.d);
+        // Where the two halves share a scale (Q4_K, Q5_K, IQ4_XS), one multiply for both.
+        let one_scale = ch.sc[0] == ch.sc[1];
+        let (sc0, sc1) = (s.splat_i32(ch.sc[0] as i32), s.splat_i32(ch.sc[1] as i32));
+        // This chunk's part of every group, sliced once: no bounds checks in the loop.
+        let groups = self.acc.len();
+        let qa = &a.qs4_bytes()[gc * groups * 128..][..groups * 128];
+        let at = a.at4(0, gc);
+        let (d4, s4) = (&a.d4[at..][..groups * 4], &a.s4[at..][..groups * 4]);
+        let sums = if Q::OFFSET32 { &a.sum32_4[2 * at..][..groups * 8] } else { &[][..] };
+        for (g, (((acc, qa), da), sa)) in
+            self.acc.iter_mut().zip(qa.chunks_exact(128)).zip(d4.chunks_exact(4)).zip(s4.chunks_exact(4)).enumerate()
+        {
+            // The two halves as two chains (each half's own scale where the type has them).
+            let (mut p0, mut p1) = (s.zero_i32(), s.zero_i32());
+            for j in 0..4 {
+                p0 = dot4::<S, Q>(s, p0, w[j], &qa[16 * j..]);
+                p1 = dot4::<S, Q>(s, p1, w[j + 4], &qa[16 * (j + 4)..]);
+            }
+            if Q::OFFSET32 {
+                p0 = s.sub_i32(p0, s.load_i32(sums[8 * g..8 * g + 4].try_into().expect("4 sums")));
+                p1 = s.sub_i32(p1, s.load_i32(sums[8 * g + 4..8 * g + 8].try_into().expect("4 sums")));
+            }
+            let p = if Q::UNIT {
+                s.add_i32(p0, p1)
+            } else if one_scale {
+                s.mul_i32(s.add_i32(p0, p1), sc0)
+            } else {
+                s.add_i32(s.mul_i32(p0, sc0), s.mul_i32(p1, sc1))
+            };
+            let scale = s.mul_f32(d, s.load_f32(arr4(da)));
+            *acc = s.mul_add(s.to_f32(p), scale, *acc);
+            if Q::MIN {
+                *acc = s.mul_add(s.splat_f32(ch.ms[0]), s.load_f32(arr4(sa)), *acc);
+            }
+        }
+    }
+}
+
+/// `acc[g]` = row `row` (in `Q`'s blocks) times the activation rows `4g..4g + 4`, for every whole
+/// group of four (not for Q2_K's per-16 minimums, which go row by row).
+#[inline(always)]
+pub fn dot_groups<S: Simd, Q: Kind>(s: S, row: &[u8], a: &Q8Acts, acc: &mut [S::F32]) {
+    debug_assert!(!Q::MIN16 && acc.len() == a.groups());
+    for v in acc.iter_mut() {
+        *v = s.zero_f32();
+    }
+    let mut sink = Groups::<S, Q> { s, a, c0: 0, acc, _q: std::marker::PhantomData };
+    for (b, blk) in row.chunks_exact(Q::BYTES).enumerate() {
+        sink.c0 = b * Q::CHUNKS;
+        Q::for_chunks(s, blk, &mut sink);
+    }
 }
 
 /// How the plain-float weight types store a value.

@@ -2,13 +2,15 @@
 //! with the matrix products on quantized weights and the work spread over the threads. Prompts go
 //! through in batches of [`BATCH`] positions so that scratch memory stays bounded.
 
+use super::act::gated;
 use super::attention::attention;
 use super::load::BATCH;
 use super::matmul::{matmul, matmul1, Input, Part};
+use super::par::{run_tasks, task_count, Shared};
 use super::weights::FastWeights;
-use crate::cpu::ops::{gelu_tanh, rms_norm, rope_angles, silu, softcap, top_experts, AttnShape, RopeFreqs};
+use crate::cpu::ops::{rms_norm, rope_angles, softcap, top_experts, AttnShape, RopeFreqs};
 use crate::cpu::KvCache;
-use crate::model::{Activation, ModelConfig};
+use crate::model::ModelConfig;
 
 pub struct FastModel {
     pub cfg: ModelConfig,
@@ -19,6 +21,28 @@ pub struct FastModel {
 
 /// Receives a layer's named intermediates, as the reference's `forward_probed`.
 pub type Tap<'a> = &'a mut dyn FnMut(&str, &[f32]);
+
+/// Rows of `n` values per task below which splitting costs more than it saves.
+const MIN_PER_TASK: usize = 8192;
+
+/// Calls `f(first row, rows)` for chunks of the rows of `x` (`n` values each) over the threads:
+/// for the per-row work between the matrix products (norms, rotations), serial otherwise, each
+/// row computed exactly as alone.
+fn par_rows(x: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = x.len() / n;
+    let per = rows.div_ceil(task_count(x.len(), MIN_PER_TASK).min(rows.max(1))).max(1);
+    let shared = Shared::new(x);
+    run_tasks(rows.div_ceil(per), |i| {
+        let (lo, hi) = (i * per, ((i + 1) * per).min(rows));
+        // Task `i` alone touches rows `lo..hi`.
+        f(lo, shared.slice(lo * n, (hi - lo) * n));
+    });
+}
+
+/// [`rms_norm`] over the threads.
+fn rms_norm_par(x: &mut [f32], n: usize, w: &[f32], eps: f32) {
+    par_rows(x, n, |_, rows| rms_norm(rows, n, w, eps));
+}
 
 fn add_rows(y: &mut [f32], b: &[f32]) {
     y.chunks_exact_mut(b.len()).for_each(|row| row.iter_mut().zip(b).for_each(|(a, b)| *a += b));
@@ -110,7 +134,7 @@ impl FastModel {
         let p0 = cache.len;
 
         let mut h = x.to_vec();
-        rms_norm(&mut h, e, &w.attn_norm, cfg.rms_eps);
+        rms_norm_par(&mut h, e, &w.attn_norm, cfg.rms_eps);
         tap("attn_norm", &h);
         let (mut q, mut k, mut v) =
             (vec![0f32; t_count * cfg.q_dim()], vec![0f32; t_count * cfg.kv_dim()], vec![0f32; t_count * cfg.v_dim()]);
@@ -121,8 +145,8 @@ impl FastModel {
             }
         }
         if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
-            rms_norm(&mut q, hd, qn, cfg.rms_eps);
-            rms_norm(&mut k, hd, kn, cfg.rms_eps);
+            rms_norm_par(&mut q, hd, qn, cfg.rms_eps);
+            rms_norm_par(&mut k, hd, kn, cfg.rms_eps);
         }
         let freqs = RopeFreqs {
             n_rot: cfg.rope_dim,
@@ -131,12 +155,18 @@ impl FastModel {
             mscale: lc.rope_mscale,
             factors: self.w.rope_freqs.as_deref(),
         };
-        for (t, (qt, kt)) in q.chunks_exact_mut(cfg.q_dim()).zip(k.chunks_exact_mut(cfg.kv_dim())).enumerate() {
-            let angles = rope_angles(p0 + t, &freqs);
-            for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
-                rope_head(head, &angles, cfg.rope_dim, cfg.rope_neox);
+        let kd = cfg.kv_dim();
+        let ks = Shared::new(&mut k);
+        par_rows(&mut q, cfg.q_dim(), |t0, qs| {
+            // The rows of k at the same positions as these of q: this task's alone.
+            let kt = ks.slice(t0 * kd, qs.len() / cfg.q_dim() * kd);
+            for (t, (qt, kt)) in qs.chunks_exact_mut(cfg.q_dim()).zip(kt.chunks_exact_mut(kd)).enumerate() {
+                let angles = rope_angles(p0 + t0 + t, &freqs);
+                for head in qt.chunks_exact_mut(hd).chain(kt.chunks_exact_mut(hd)) {
+                    rope_head(head, &angles, cfg.rope_dim, cfg.rope_neox);
+                }
             }
-        }
+        });
         tap("q", &q);
         tap("k", &k);
         tap("v", &v);
@@ -156,17 +186,17 @@ impl FastModel {
         tap("attn_out", &attn);
         let mut o = matmul1(&attn, &w.wo);
         if let Some(n) = &w.post_attn_norm {
-            rms_norm(&mut o, e, n, cfg.rms_eps);
+            rms_norm_par(&mut o, e, n, cfg.rms_eps);
         }
         x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
         tap("attn_res", x);
 
         let mut h = x.to_vec();
-        rms_norm(&mut h, e, &w.ffn_norm, cfg.rms_eps);
+        rms_norm_par(&mut h, e, &w.ffn_norm, cfg.rms_eps);
         tap("ffn_norm", &h);
         let mut d = self.ffn(il, &h, t_count);
         if let Some(n) = &w.post_ffn_norm {
-            rms_norm(&mut d, e, n, cfg.rms_eps);
+            rms_norm_par(&mut d, e, n, cfg.rms_eps);
         }
         x.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
         tap("layer_out", x);
@@ -174,14 +204,10 @@ impl FastModel {
 
     fn ffn(&self, il: usize, h: &[f32], t_count: usize) -> Vec<f32> {
         let (cfg, w, e) = (&self.cfg, &self.w.layers[il], self.cfg.n_embd);
-        let act: fn(f32) -> f32 = match cfg.activation {
-            Activation::Silu => silu,
-            Activation::GeluTanh => gelu_tanh,
-        };
         let gated = |input: &Input, gate: Part, up: Part| -> Vec<f32> {
             let (mut g, mut u) = (vec![0f32; input.n() * gate.rows], vec![0f32; input.n() * up.rows]);
             matmul(input, &[gate, up], &mut [&mut g, &mut u]);
-            g.iter().zip(&u).map(|(&g, &u)| act(g) * u).collect()
+            gated(cfg.activation, &g, &u)
         };
         match (&w.router, cfg.moe) {
             (Some(router), Some(m)) => {

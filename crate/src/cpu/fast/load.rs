@@ -53,7 +53,8 @@ pub fn scratch_bytes(cfg: &ModelConfig, n_ctx: usize) -> u64 {
     let ff = cfg.moe.map_or(cfg.n_ff, |m| m.n_ff_exp.max(m.n_expert));
     let per_token = 3 * cfg.n_embd + cfg.q_dim() + cfg.kv_dim() + cfg.v_dim() + cfg.n_head * cfg.head_dim_v + 3 * ff;
     let floats = BATCH * per_token + 2 * cfg.n_vocab + cfg.n_head * BATCH * n_ctx.min(4 * BATCH);
-    let q8 = BATCH * cfg.n_embd.max(ff) * 3 / 2;
+    // Per value: the quant and its interleaved copy (2 bytes), the f32 scales and sums (1 byte).
+    let q8 = BATCH * cfg.n_embd.max(ff) * 3;
     (floats * 4 + q8) as u64 + (1 << 20)
 }
 

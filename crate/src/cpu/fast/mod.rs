@@ -11,6 +11,7 @@
 //!
 //! The reference engine stays the oracle: `conformance.rs` checks every kernel against it.
 
+mod act;
 mod attention;
 mod backend;
 mod blocks;

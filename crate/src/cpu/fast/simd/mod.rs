@@ -74,8 +74,6 @@ pub trait Simd: Copy + Send + Sync {
     /// `a * b + c`.
     fn mul_add(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
     fn sum_f32(self, a: Self::F32) -> f32;
-    /// Lane `i` is the sum of the four lanes of `v[i]` (four rows' partial sums, reduced at once).
-    fn sum4(self, v: [Self::I32; 4]) -> Self::I32;
     /// The sum of the four lanes (exact: the kernels' sums fit an i32).
     fn hsum_i32(self, a: Self::I32) -> i32;
     /// `a * b + c` rounded as one lane of [`Simd::mul_add`] is (fused where it is), so that a
@@ -85,7 +83,73 @@ pub trait Simd: Copy + Send + Sync {
         a * b + c
     }
     fn to_array_f32(self, a: Self::F32) -> [f32; 4];
+
+    // For the elementwise functions (`act.rs`): IEEE-rounded lane by lane on every backend, so that
+    // a value's result does not depend on its place in a vector.
+    fn sub_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn div_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// Lane-wise minimum and maximum (which operand a NaN lane gives is the backend's choice).
+    fn min_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn max_f32(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// The bits of each float as an i32, and back.
+    fn f32_bits(self, a: Self::F32) -> Self::I32;
+    fn f32_from_bits(self, a: Self::I32) -> Self::F32;
+    /// Each i32 lane shifted left by `N` bits.
+    fn shl_i32<const N: i32>(self, a: Self::I32) -> Self::I32;
+    fn splat_i32(self, v: i32) -> Self::I32;
+    fn store_f32(self, a: Self::F32, out: &mut [f32; 4]);
+
+    /// `acc` plus, in lane `r`, the four products of the bytes at [`QUAD`]`[r]` (`a` in 0..=127):
+    /// the group kernels' product of one weight 4-byte group, broadcast, with four activation
+    /// rows at once. Where the backend's own lanes sum these bytes, [`Simd::dot_add_u`] is it.
+    #[inline(always)]
+    fn dot4_add_u(self, acc: Self::I32, a: Self::I8, b: Self::I8) -> Self::I32 {
+        self.dot_add_u(acc, a, b)
+    }
+    /// [`Simd::dot4_add_u`] for signed `a` (`b` in -127..=127).
+    #[inline(always)]
+    fn dot4_add_s(self, acc: Self::I32, a: Self::I8, b: Self::I8) -> Self::I32 {
+        self.dot_add_s(acc, a, b)
+    }
+    fn mul_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn sub_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn load_i32(self, v: &[i32; 4]) -> Self::I32;
+
+    // For the activations' quantization (`q8.rs`).
+    /// Each lane rounded to the nearest integer, ties to even (inputs within the i32 range).
+    fn round_i32(self, a: Self::F32) -> Self::I32;
+    /// The 16 lanes of `v` as bytes, in order (inputs within -128..=127).
+    fn pack_i8(self, v: [Self::I32; 4]) -> Self::I8;
+    fn store(self, a: Self::I8, out: &mut [u8; 16]);
 }
+
+/// The bytes that lane `r` of [`Simd::dot4_add_u`] sums, in the order of the four values of a
+/// group: consecutive bytes where the dot product instruction sums four neighbours (x86's, relaxed
+/// SIMD's), wasm simd128's two pairs eight apart (its plain product adds the low and high halves'
+/// products first). The quantized activations are laid out in this order (`Q8Acts::qs4`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd"))))]
+pub const QUAD: [[usize; 4]; 4] = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]];
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+pub const QUAD: [[usize; 4]; 4] = [[0, 1, 8, 9], [2, 3, 10, 11], [4, 5, 12, 13], [6, 7, 14, 15]];
+
+/// Shuffle indices that copy values `4j..4j + 4` of a 16-byte vector into every lane's [`QUAD`] bytes.
+pub const BROADCAST: [[u8; 16]; 4] = {
+    let mut t = [[0u8; 16]; 4];
+    let mut j = 0;
+    while j < 4 {
+        let mut r = 0;
+        while r < 4 {
+            let mut v = 0;
+            while v < 4 {
+                t[j][QUAD[r][v]] = (4 * j + v) as u8;
+                v += 1;
+            }
+            r += 1;
+        }
+        j += 1;
+    }
+    t
+};
 
 /// A computation generic over the vector backend.
 pub trait Kernel {

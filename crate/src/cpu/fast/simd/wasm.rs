@@ -122,13 +122,6 @@ impl Simd for Wasm128 {
         (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<2>(a)) + (f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<3>(a))
     }
     #[inline(always)]
-    fn sum4(self, [a, b, c, d]: [v128; 4]) -> v128 {
-        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
-        let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
-        let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
-        i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
-    }
-    #[inline(always)]
     fn hsum_i32(self, a: v128) -> i32 {
         let s = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
         i32x4_extract_lane::<0>(i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s)))
@@ -136,5 +129,79 @@ impl Simd for Wasm128 {
     #[inline(always)]
     fn to_array_f32(self, a: v128) -> [f32; 4] {
         [f32x4_extract_lane::<0>(a), f32x4_extract_lane::<1>(a), f32x4_extract_lane::<2>(a), f32x4_extract_lane::<3>(a)]
+    }
+    #[inline(always)]
+    fn sub_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_sub(a, b)
+    }
+    #[inline(always)]
+    fn div_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_div(a, b)
+    }
+    #[inline(always)]
+    fn min_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_pmin(a, b)
+    }
+    #[inline(always)]
+    fn max_f32(self, a: v128, b: v128) -> v128 {
+        f32x4_pmax(a, b)
+    }
+    #[inline(always)]
+    fn f32_bits(self, a: v128) -> v128 {
+        a
+    }
+    #[inline(always)]
+    fn f32_from_bits(self, a: v128) -> v128 {
+        a
+    }
+    #[inline(always)]
+    fn shl_i32<const N: i32>(self, a: v128) -> v128 {
+        i32x4_shl(a, N as u32)
+    }
+    #[inline(always)]
+    fn splat_i32(self, v: i32) -> v128 {
+        i32x4_splat(v)
+    }
+    #[inline(always)]
+    fn store_f32(self, a: v128, out: &mut [f32; 4]) {
+        // SAFETY: writes exactly the four floats of `out`.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: v128, b: v128) -> v128 {
+        i32x4_mul(a, b)
+    }
+    /// Relaxed SIMD's product sums four neighbouring bytes ([`super::QUAD`]), the plain one
+    /// pairs eight apart: the signed product (which stays plain, see `dot_add_u`) is regrouped.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn dot4_add_s(self, acc: v128, a: v128, b: v128) -> v128 {
+        let ones = i16x8_splat(1);
+        let lo = i32x4_dot_i16x8(i16x8_extmul_low_i8x16(a, b), ones);
+        let hi = i32x4_dot_i16x8(i16x8_extmul_high_i8x16(a, b), ones);
+        let quads = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(lo, hi), i32x4_shuffle::<1, 3, 5, 7>(lo, hi));
+        i32x4_add(acc, quads)
+    }
+    #[inline(always)]
+    fn round_i32(self, a: v128) -> v128 {
+        i32x4_trunc_sat_f32x4(f32x4_nearest(a))
+    }
+    #[inline(always)]
+    fn pack_i8(self, [a, b, c, d]: [v128; 4]) -> v128 {
+        i8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d))
+    }
+    #[inline(always)]
+    fn store(self, a: v128, out: &mut [u8; 16]) {
+        // SAFETY: writes exactly the 16 bytes of `out`.
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, a) }
+    }
+    #[inline(always)]
+    fn sub_i32(self, a: v128, b: v128) -> v128 {
+        i32x4_sub(a, b)
+    }
+    #[inline(always)]
+    fn load_i32(self, v: &[i32; 4]) -> v128 {
+        // SAFETY: reads exactly the four integers of `v`.
+        unsafe { v128_load(v.as_ptr() as *const v128) }
     }
 }

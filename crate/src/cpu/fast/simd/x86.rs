@@ -210,15 +210,6 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
         }
     }
     #[inline(always)]
-    fn sum4(self, [a, b, c, d]: [__m128i; 4]) -> __m128i {
-        // A 4x4 transpose folded into the additions: pairs of lanes, then pairs of pairs.
-        unsafe {
-            let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
-            let cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
-            _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd))
-        }
-    }
-    #[inline(always)]
     fn hsum_i32(self, a: __m128i) -> i32 {
         unsafe {
             let s = _mm_add_epi32(a, _mm_shuffle_epi32::<0x4E>(a));
@@ -246,5 +237,66 @@ impl<const AVX2: bool, const VNNI: bool> Simd for Sse<AVX2, VNNI> {
             let s = _mm_add_ps(a, hi);
             _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
         }
+    }
+    #[inline(always)]
+    fn sub_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn max_f32(self, a: __m128, b: __m128) -> __m128 {
+        unsafe { _mm_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn f32_bits(self, a: __m128) -> __m128i {
+        unsafe { _mm_castps_si128(a) }
+    }
+    #[inline(always)]
+    fn f32_from_bits(self, a: __m128i) -> __m128 {
+        unsafe { _mm_castsi128_ps(a) }
+    }
+    #[inline(always)]
+    fn shl_i32<const N: i32>(self, a: __m128i) -> __m128i {
+        unsafe { _mm_slli_epi32::<N>(a) }
+    }
+    #[inline(always)]
+    fn splat_i32(self, v: i32) -> __m128i {
+        unsafe { _mm_set1_epi32(v) }
+    }
+    #[inline(always)]
+    fn store_f32(self, a: __m128, out: &mut [f32; 4]) {
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) }
+    }
+    #[inline(always)]
+    fn mul_i32(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_mullo_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn round_i32(self, a: __m128) -> __m128i {
+        // MXCSR's rounding, which Rust leaves at its default: to nearest, ties to even.
+        unsafe { _mm_cvtps_epi32(a) }
+    }
+    #[inline(always)]
+    fn pack_i8(self, [a, b, c, d]: [__m128i; 4]) -> __m128i {
+        unsafe { _mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)) }
+    }
+    #[inline(always)]
+    fn store(self, a: __m128i, out: &mut [u8; 16]) {
+        unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, a) }
+    }
+    #[inline(always)]
+    fn sub_i32(self, a: __m128i, b: __m128i) -> __m128i {
+        unsafe { _mm_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn load_i32(self, v: &[i32; 4]) -> __m128i {
+        unsafe { _mm_loadu_si128(v.as_ptr() as *const __m128i) }
     }
 }
