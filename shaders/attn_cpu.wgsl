@@ -4,8 +4,9 @@
 // load per lane and component:
 // - a job is up to four query heads of one KV head (a "quad"), so each K and V vector loaded
 //   serves all of them (a score step is a vector times a matrix whose columns are the heads);
-// - with LK > 1 the job's LK lanes (one subgroup) take every LK-th key and merge their softmax
-//   partials with subgroup operations at the end; with LK == 1 each lane runs a job of its own;
+// - a job's LK lanes (one workgroup) take every LK-th key; with subgroups (PARTS 1, LK the
+//   subgroup) they merge their softmax partials with subgroup operations at the end, without
+//   (PARTS == LK) each lane writes a partial of its own, for attn_reduce to merge;
 // - the per-dimension steps are unrolled by the launcher (AC_Q, AC_SCORE, AC_V, AC_ZERO), so that
 //   the query and the accumulators are private arrays indexed by constants: indexed by a variable,
 //   they too are read lane by lane.
@@ -27,7 +28,8 @@ var<private> ko: u32;
 var<private> s: vec4<f32>;
 var<private> p: vec4<f32>;
 var<private> f: vec4<f32>;
-// Whether this lane writes the outputs (lane 0 of the job), and where: head g's at po + g · ps.
+// Whether this lane writes the outputs (lane 0 of the job, or every lane with PARTS > 1), and
+// where: head g's at po + g · ps.
 var<private> write: bool;
 var<private> po: u32;
 var<private> ps: u32;
@@ -56,14 +58,14 @@ fn v_d(d: u32) {
     om[d] += mat4x4<f32>(v * p.x, v * p.y, v * p.z, v * p.w);
 }
 
-// Merges (with LK > 1) and writes the chunk's outputs, normalized with SINGLE: lane 0 of the job
+// Merges (with PARTS 1) and writes the chunk's outputs, normalized with SINGLE: lane 0 of the job
 // writes head g's at po + g · ps. A loop, not unrolled: its variable indices cost a gather each,
 // once per chunk, where unrolled merges and conditional stores took SwiftShader's JIT longer to
 // compile than the kernel takes to run.
 fn put_chunk() {
     for (var g = 0u; g < 4u; g++) {
         for (var d = 0u; d < CH; d++) {
-#if LK != 1u
+#if PARTS == 1u
             let o = subgroupAdd(om[d][g] * f[g]) * norm[g];
 #else
             let o = om[d][g] * norm[g];
@@ -108,14 +110,8 @@ fn set_scr4(o: u32, v: vec4<f32>) {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let split = wid.x;
     let z = wid.z;
-#if LK != 1u
-    // The workgroup is one subgroup, all on one job.
     let job = wid.y;
     let lane = lid.x;
-#else
-    let job = wid.y * WG_X + lid.x;
-    let lane = 0u;
-#endif
     let quads = (P.group + 3u) / 4u;
     let n_kv = P.n_head / P.group;
     let kvh = job / quads;
@@ -133,7 +129,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let kvo = kvh * HEAD_DIM / 4u;
     // This job's split's scores: 4 per key, key k's at sb + (k - kbase) · 4. They hold the partial
     // dot products, then the scores, then their exponentials.
-    let sb = P.scores_offset + ((z * n_kv * quads + job) * P.n_splits + split) * SPLIT * 4u;
+    let sb = P.scores_offset + ((z * n_kv * quads + job) * (P.n_splits / PARTS) + split) * SPLIT * 4u;
     let kbase = split * SPLIT;
     var m = vec4<f32>(-3.0e38);
     for (var c = 0u; c < D4; c += CH) {
@@ -156,7 +152,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
     }
     var l = vec4<f32>(0.0);
-    write = lane == 0u;
+    write = PARTS > 1u || lane == 0u;
     for (var c = 0u; c < D4; c += CH) {
         c4 = c;
         AC_ZERO
@@ -177,7 +173,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
         }
         if (c == 0u) {
-#if LK != 1u
+#if PARTS == 1u
             // Each lane's partial onto the job's maximum (a lane without keys has l = 0, om = 0).
             let mj = subgroupMax(m);
             f = exp(m - mj);
@@ -189,11 +185,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             ps = HEAD_DIM;
             norm = 1.0 / l;
 #else
-            // PART layout per (token, head, split): [m, l, o[0..HEAD_DIM]].
-            po = ((z * P.n_head + h0) * P.n_splits + split) * (HEAD_DIM + 2u) + 2u;
+            // PART layout per (token, head, partial): [m, l, o[0..HEAD_DIM]]; a split's partials
+            // are its lanes' with PARTS > 1.
+            let part = split * PARTS + select(0u, lane, PARTS > 1u);
+            po = ((z * P.n_head + h0) * P.n_splits + part) * (HEAD_DIM + 2u) + 2u;
             ps = P.n_splits * (HEAD_DIM + 2u);
             norm = vec4<f32>(1.0);
-            let empty = k0 >= k1;
+            let empty = k0 + select(0u, lane, PARTS > 1u) >= k1;
             for (var g = 0u; g < 4u; g++) {
                 if (write && g < nh) {
                     SCR[po - 2u + g * ps] = select(m[g], -3.0e38, empty);

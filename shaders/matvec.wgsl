@@ -34,6 +34,12 @@
 #endif
 #endif
 #endif
+// Without subgroups (Firefox): every lane still runs the whole step loop, so that x's addresses
+// are uniform in uniform control flow and a CPU adapter can load each x vector once for its SIMD
+// lanes instead of gathering it lane by lane.
+#ifdef SHARE_X
+#define MV_ALL_LANES 1
+#endif
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> W: array<u32>;
@@ -355,10 +361,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #ifdef SG_X
     // Every lane runs the whole loop: its subgroup needs it for the broadcasts.
     lane = sl;
-#else
+#endif
+#ifndef MV_ALL_LANES
     if (row0 < P.rows) {
 #endif
-#ifdef SG_X
+#ifdef MV_ALL_LANES
         // WG_Y is 1 here; a loop bound free of invocation ids keeps the broadcasts in subgroup-
         // uniform control flow, as Tint's uniformity analysis requires.
         for (var s = 0u; s < P.steps; s++) {
@@ -377,7 +384,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             sub_step(v0, b, 3u);
 #endif
         }
-#ifndef SG_X
+#ifndef MV_ALL_LANES
     }
 #endif
 #else

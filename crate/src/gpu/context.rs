@@ -164,7 +164,13 @@ impl GpuContext {
         limits.max_compute_invocations_per_workgroup = limits.max_compute_invocations_per_workgroup.max(req.invocations_per_workgroup);
 
         let feats = adapter.features();
-        let subgroups = req.allow_subgroups && feats.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size > 0;
+        // Natively `GGUF_WEB_NO_SUBGROUPS=1` runs the kernels a browser without subgroups runs
+        // (Firefox) on the same adapter, to tell their cost from the browser's.
+        #[cfg(not(target_arch = "wasm32"))]
+        let allow_subgroups = req.allow_subgroups && std::env::var_os("GGUF_WEB_NO_SUBGROUPS").is_none_or(|v| v.is_empty());
+        #[cfg(target_arch = "wasm32")]
+        let allow_subgroups = req.allow_subgroups;
+        let subgroups = allow_subgroups && feats.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size > 0;
         let f16 = req.allow_f16 && feats.contains(wgpu::Features::SHADER_F16);
         let mut required_features = wgpu::Features::empty();
         if subgroups {
@@ -209,7 +215,7 @@ impl GpuContext {
         }));
         let tuning = Tuning::of(&info, &device);
         let (subgroups, subgroup_size) = match web_subgroup_size() {
-            Some(n) if req.allow_subgroups && !subgroups => (true, n),
+            Some(n) if allow_subgroups && !subgroups => (true, n),
             _ => (subgroups, if subgroups { info.subgroup_min_size } else { 0 }),
         };
         Ok(GpuContext { tuning, subgroup_size, device, queue, info, limits, subgroups, f16, timestamps, health })
@@ -227,6 +233,15 @@ impl GpuContext {
             return false;
         }
         true
+    }
+
+    /// The smallest subgroup size the kernels may rely on, 0 without subgroups.
+    pub fn subgroup_size_in_use(&self) -> u32 {
+        if self.subgroups {
+            self.subgroup_size
+        } else {
+            0
+        }
     }
 
     /// A short description of the adapter for reports.

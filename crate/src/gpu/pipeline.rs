@@ -408,11 +408,7 @@ impl Recorder<'_> {
 
     /// The adapter's smallest subgroup size, 0 without subgroups.
     pub fn subgroup_size(&self) -> u32 {
-        if self.k.ctx.subgroups {
-            self.k.ctx.subgroup_size
-        } else {
-            0
-        }
+        self.k.ctx.subgroup_size_in_use()
     }
 
     /// Dispatches `key` over `groups` workgroups; more than the device allows in a dimension is an

@@ -31,6 +31,7 @@ wgsl_params! {
         // keys of the first token (its position + 1)
         pub n_keys: u32,
         pub window: u32,
+        // partial results per token and head: splits × AttnGeometry::parts
         pub n_splits: u32,
         pub scale: f32,
         pub softcap: f32,
@@ -159,6 +160,8 @@ pub struct AttnGeometry {
     pub window: Option<u32>,
     /// Keys per workgroup when decoding (see [`decode_split`]).
     pub split: u32,
+    /// Partial results per split ([`AttnCpu::parts_for`]).
+    pub parts: u32,
 }
 
 impl AttnGeometry {
@@ -170,7 +173,7 @@ impl AttnGeometry {
     /// whole quads per KV head).
     pub fn scratch_floats(&self, n_ctx: u32, tokens: u32) -> u64 {
         let score_heads = self.n_head.max(AttnCpu::jobs(self.n_head, self.n_head / self.n_head_kv) * QUAD) as u64;
-        let per_split = self.n_head as u64 * (self.head_dim as u64 + 2) + score_heads * self.split as u64;
+        let per_split = self.n_head as u64 * (self.head_dim as u64 + 2) * self.parts as u64 + score_heads * self.split as u64;
         tokens as u64 * n_ctx.div_ceil(self.split) as u64 * per_split
     }
 }
@@ -212,6 +215,8 @@ pub fn attention_split(
 ) -> Result<(), ShaderError> {
     let row = g.n_head * g.head_dim;
     let n_splits = (pos0 + n_tokens).div_ceil(g.split);
+    // Partial results per token and head, for the reduction.
+    let n_parts = n_splits * g.parts;
     let p = AttnDecodeParams {
         n_head: g.n_head,
         group: g.n_head / g.n_head_kv,
@@ -220,26 +225,25 @@ pub fn attention_split(
         kv_stride: g.kv_stride(),
         n_keys: pos0 + 1,
         window: g.window.unwrap_or(0),
-        n_splits,
+        n_splits: n_parts,
         scale: g.scale,
         softcap: g.softcap.unwrap_or(0.0),
         out_offset,
         out_stride: row,
-        scores_offset: n_tokens * g.n_head * n_splits * (g.head_dim + 2),
+        scores_offset: n_tokens * g.n_head * n_parts * (g.head_dim + 2),
     };
-    let single = n_splits == 1;
+    let single = n_parts == 1;
     let binds = [b.q.clone(), b.k.clone(), b.v.clone(), b.out.clone(), scratch.clone()];
     if rec.tuning() == Tuning::Cpu {
-        let key = AttnCpu { head_dim: g.head_dim, split: g.split, single, lanes: AttnCpu::lanes_for(rec.subgroup_size()) };
-        let groups = AttnCpu::jobs(g.n_head, p.group).div_ceil(key.jobs_per_group());
-        rec.dispatch(&key, &p, &binds, [n_splits, groups, n_tokens])?;
+        let key = AttnCpu::new(g.head_dim, g.split, g.parts, rec.subgroup_size(), single);
+        rec.dispatch(&key, &p, &binds, [n_splits, AttnCpu::jobs(g.n_head, p.group), n_tokens])?;
     } else {
         rec.dispatch(&AttnDecode { head_dim: g.head_dim, split: g.split, single }, &p, &binds, [n_splits, g.n_head, n_tokens])?;
     }
     if single {
         return Ok(());
     }
-    let r = AttnReduceParams { n_head: g.n_head, n_splits, out_offset, out_stride: row };
+    let r = AttnReduceParams { n_head: g.n_head, n_splits: n_parts, out_offset, out_stride: row };
     rec.dispatch(&AttnReduce { head_dim: g.head_dim }, &r, &[scratch.clone(), b.out.clone()], [g.n_head, n_tokens, 1])
 }
 
@@ -297,7 +301,7 @@ mod tests {
     use crate::cpu::ops::{attention, AttnShape};
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels_tuned};
+    use crate::gpu::testing::{assert_nmse, kernel_shapes};
     use crate::quant::testdata::TestRng;
 
     /// Exponentials and sums in a different order than the CPU.
@@ -305,6 +309,7 @@ mod tests {
 
     fn case(k: &crate::gpu::Kernels, g: AttnGeometry, n_ctx: usize, p0: usize, t: usize, seed: u64) {
         let ctx = &k.ctx;
+        let g = AttnGeometry { parts: AttnCpu::parts_for(ctx.tuning, ctx.subgroup_size_in_use()), ..g };
         let mut rng = TestRng::new(seed);
         let (hd, nh, nkv) = (g.head_dim as usize, g.n_head as usize, g.n_head_kv as usize);
         let q = rng.normals(t * nh * hd, 1.0);
@@ -360,21 +365,31 @@ mod tests {
 
     #[test]
     fn attention_matches_cpu_over_awkward_shapes() {
-        // The CPU adapters' kernel (attn_cpu.wgsl) and the GPUs' workgroups, each over every geometry.
-        for tuning in [Tuning::Cpu, Tuning::Gpu] {
-            attention_case(&kernels_tuned(tuning));
+        // The CPU adapters' kernel (attn_cpu.wgsl) with subgroups and without (each lane a
+        // partial of its own, as in Firefox), and the GPUs' workgroups, each over every geometry.
+        for k in kernel_shapes() {
+            attention_case(&k);
         }
     }
 
     fn attention_case(k: &crate::gpu::Kernels) {
         let mut seed = 0;
         let geoms = [
-            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 256 },
-            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: None, window: Some(7), split: 256 },
-            AttnGeometry { n_head: 2, n_head_kv: 2, head_dim: 8, scale: 0.35, softcap: Some(5.0), window: None, split: 256 },
+            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 256, parts: 1 },
+            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: None, window: Some(7), split: 256, parts: 1 },
+            AttnGeometry { n_head: 2, n_head_kv: 2, head_dim: 8, scale: 0.35, softcap: Some(5.0), window: None, split: 256, parts: 1 },
             // The GPU split: several splits and the reduction already at small contexts.
-            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 32 },
-            AttnGeometry { n_head: 4, n_head_kv: 1, head_dim: 256, scale: 0.0625, softcap: Some(5.0), window: Some(40), split: 32 },
+            AttnGeometry { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, softcap: None, window: None, split: 32, parts: 1 },
+            AttnGeometry {
+                n_head: 4,
+                n_head_kv: 1,
+                head_dim: 256,
+                scale: 0.0625,
+                softcap: Some(5.0),
+                window: Some(40),
+                split: 32,
+                parts: 1,
+            },
         ];
         for g in geoms {
             // (p0, tokens): first token, odd blocks, crossing the 32-key tile and the 256-key split

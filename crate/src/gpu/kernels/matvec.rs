@@ -713,16 +713,14 @@ mod tests {
         }
     }
 
-    /// Gate and up stacked in one matrix, both tunings: act(gate x) · (up x) for every token, over
+    /// Gate and up stacked in one matrix, every kernel shape: act(gate x) · (up x) for every token, over
     /// odd row counts (the last invocation's rows run past the end), whole and partial steps.
     #[test]
     fn paired_gate_up_matches_cpu() {
         use crate::cpu::ops::{gelu_tanh, silu};
-        use crate::gpu::context::Tuning;
         let mut rng = TestRng::new(41);
-        for tuning in [Tuning::Cpu, Tuning::Gpu] {
-            let k = crate::gpu::testing::kernels_tuned(tuning);
-            let ctx = &k.ctx;
+        for k in crate::gpu::testing::kernel_shapes() {
+            let (ctx, tuning) = (&k.ctx, k.ctx.tuning);
             for (ty, blocks) in [(GgmlType::Q4_1, 2), (GgmlType::Q4_1, 3), (GgmlType::Q4_K, 2), (GgmlType::Q6_K, 1), (GgmlType::F16, 4)] {
                 for (act, rows, t) in [(Activation::Silu, 19usize, 1usize), (Activation::GeluTanh, 33, 5)] {
                     let f: fn(f32) -> f32 = if act == Activation::Silu { silu } else { gelu_tanh };

@@ -104,19 +104,18 @@ mod tests {
     use crate::cpu::ops;
     use crate::gpu::buffers::{read_f32, storage_f32};
     use crate::gpu::context::block_on;
-    use crate::gpu::testing::{assert_nmse, kernels_tuned};
+    use crate::gpu::testing::{assert_nmse, kernel_shapes};
     use crate::quant::testdata::TestRng;
 
     #[test]
     fn rms_norm_matches_cpu() {
-        for tuning in [Tuning::Cpu, Tuning::Gpu] {
-            rms_norm_case(tuning);
+        for k in kernel_shapes() {
+            rms_norm_case(&k);
         }
     }
 
-    fn rms_norm_case(tuning: Tuning) {
-        let k = kernels_tuned(tuning);
-        let ctx = &k.ctx;
+    fn rms_norm_case(k: &crate::gpu::Kernels) {
+        let (ctx, tuning) = (&k.ctx, k.ctx.tuning);
         let mut rng = TestRng::new(3);
         for (n, rows) in [(1usize, 1usize), (5, 3), (7, 2), (64, 13), (576, 5), (640, 33)] {
             for add in [false, true] {
@@ -142,14 +141,13 @@ mod tests {
 
     #[test]
     fn add_then_norm_matches_cpu() {
-        for tuning in [Tuning::Cpu, Tuning::Gpu] {
-            add_then_norm_case(tuning);
+        for k in kernel_shapes() {
+            add_then_norm_case(&k);
         }
     }
 
-    fn add_then_norm_case(tuning: Tuning) {
-        let k = kernels_tuned(tuning);
-        let ctx = &k.ctx;
+    fn add_then_norm_case(k: &crate::gpu::Kernels) {
+        let (ctx, tuning) = (&k.ctx, k.ctx.tuning);
         let mut rng = TestRng::new(31);
         for (n, rows) in [(5usize, 3usize), (640, 7), (1, 1)] {
             let x = rng.normals(n * rows + 2, 3.0);

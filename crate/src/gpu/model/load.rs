@@ -193,7 +193,7 @@ impl LoadingModel {
         });
         ctx.check()?;
         let prefill_by_matvec = ctx.prefill_by_matvec();
-        let plan = ModelPlan::new(&cfg, &w.layers, w.output(), ctx.tuning, prefill_by_matvec);
+        let plan = ModelPlan::new(&cfg, &w.layers, w.output(), &ctx, prefill_by_matvec);
         let model = GpuModel {
             k,
             sampler,
@@ -300,7 +300,7 @@ impl Scratch {
     fn new(ctx: &GpuContext, cfg: &ModelConfig, n_ctx: usize) -> (Scratch, u32) {
         let b = MAX_BATCH as u64;
         let f = |n: usize| b * n as u64 * 4;
-        let geom = attn_geometry(cfg, 0, ctx.tuning);
+        let geom = attn_geometry(cfg, 0, ctx);
         // Batches through the split kernel take its scratch once per token: as many tokens as
         // 64 MiB (or a binding) hold, at least one.
         let per_token = geom.scratch_floats(n_ctx as u32, 1) * 4;

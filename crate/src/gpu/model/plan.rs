@@ -3,8 +3,9 @@
 //! The graph builders (graph.rs) only read this plan.
 
 use super::{GateUp, GpuLayer};
-use crate::gpu::context::Tuning;
+use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::attention::{decode_split, AttnGeometry};
+use crate::gpu::kernels::attn_cpu::AttnCpu;
 use crate::gpu::kernels::matvec::{can_norm_x, MatVec};
 use crate::gpu::weights::{gpu_block_elems, GpuMatrix};
 use crate::model::{LayerTensors, ModelConfig, MoeConfig, TensorSpec};
@@ -65,7 +66,8 @@ pub struct ModelPlan {
 impl ModelPlan {
     /// The plan for `layers` on an adapter with `tuning`; `prefill_by_matvec`: prefill batches run
     /// through the matvec (which can norm its input), not the tiled matmul.
-    pub fn new(cfg: &ModelConfig, layers: &[GpuLayer], output: &GpuMatrix, tuning: Tuning, prefill_by_matvec: bool) -> ModelPlan {
+    pub fn new(cfg: &ModelConfig, layers: &[GpuLayer], output: &GpuMatrix, ctx: &GpuContext, prefill_by_matvec: bool) -> ModelPlan {
+        let tuning = ctx.tuning;
         let mv = |m: &GpuMatrix| MatVec::tuned(m.ty, m.rows, tuning).with_gate(cfg.activation);
         let fuses = |m: &GpuMatrix| prefill_by_matvec && can_norm_x(mv(m));
         let mut plans = Vec::with_capacity(layers.len());
@@ -94,14 +96,15 @@ impl ModelPlan {
                 None => Residual::Add,
             };
             attn_normed = matches!(ffn_out, Residual::PostNorm { next: Some(_), .. });
-            plans.push(LayerPlan { attn: attn_geometry(cfg, il, tuning), attn_norm, attn_out, ffn_norm, ffn, ffn_out });
+            plans.push(LayerPlan { attn: attn_geometry(cfg, il, ctx), attn_norm, attn_out, ffn_norm, ffn, ffn_out });
         }
         ModelPlan { layers: plans, logits_norm_fused: fuses(output) }
     }
 }
 
 /// Layer `il`'s attention: heads, scale, soft-cap, sliding window, keys per decode workgroup.
-pub fn attn_geometry(cfg: &ModelConfig, il: usize, tuning: Tuning) -> AttnGeometry {
+pub fn attn_geometry(cfg: &ModelConfig, il: usize, ctx: &GpuContext) -> AttnGeometry {
+    let tuning = ctx.tuning;
     AttnGeometry {
         n_head: cfg.n_head as u32,
         n_head_kv: cfg.n_head_kv as u32,
@@ -110,6 +113,7 @@ pub fn attn_geometry(cfg: &ModelConfig, il: usize, tuning: Tuning) -> AttnGeomet
         softcap: cfg.attn_softcap,
         window: cfg.layers.get(il).and_then(|l| l.sliding_window).map(|w| w as u32),
         split: decode_split(tuning),
+        parts: AttnCpu::parts_for(tuning, ctx.subgroup_size_in_use()),
     }
 }
 
