@@ -34,12 +34,6 @@
 #endif
 #endif
 #endif
-// Without subgroups (Firefox): every lane still runs the whole step loop, so that x's addresses
-// are uniform in uniform control flow and a CPU adapter can load each x vector once for its SIMD
-// lanes instead of gathering it lane by lane.
-#ifdef SHARE_X
-#define MV_ALL_LANES 1
-#endif
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> W: array<u32>;
@@ -361,11 +355,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #ifdef SG_X
     // Every lane runs the whole loop: its subgroup needs it for the broadcasts.
     lane = sl;
-#endif
-#ifndef MV_ALL_LANES
+#else
     if (row0 < P.rows) {
 #endif
-#ifdef MV_ALL_LANES
+#ifdef SG_X
         // WG_Y is 1 here; a loop bound free of invocation ids keeps the broadcasts in subgroup-
         // uniform control flow, as Tint's uniformity analysis requires.
         for (var s = 0u; s < P.steps; s++) {
@@ -384,7 +377,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             sub_step(v0, b, 3u);
 #endif
         }
-#ifndef MV_ALL_LANES
+#ifndef SG_X
     }
 #endif
 #else
