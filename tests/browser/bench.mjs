@@ -19,7 +19,10 @@
 // native: `gguf-web bench` with VK_ICD_FILENAMES pointing at Chromium's SwiftShader (next to Chromium) or
 // at Mesa's lavapipe (next to Firefox), same token counts.
 // Prints one JSON object with the ratios: browser decode ÷ native decode, and gguf-web ÷ wllama's best
-// (Chromium); the Firefox figures under `firefox`. Decode runs at the adaptive K (decode steps per GPU
+// (Chromium); the Firefox figures under `firefox`. Where the browser's adapter has no subgroups and
+// the native one has (Firefox on lavapipe), `nativeSameKernels` is the native engine with
+// GGUF_WEB_NO_SUBGROUPS=1, the kernel shapes the browser runs, and `browserOverNativeSameKernels*`
+// the ratios against it. Decode runs at the adaptive K (decode steps per GPU
 // round trip; `decodeK` is the most it used), once more at K = 1 in the same page (`decodeTokSK1`,
 // `decodeKRatio`), and at the adaptive K without starting each batch ahead (`decodeTokSNoAhead`,
 // `decodeAheadRatio`: what starting ahead buys; `decodeBatchesAhead` counts the batches taken over); the
@@ -155,9 +158,9 @@ async function benchOurs(which) {
   }
 }
 
-function benchNative(promptTokens, which) {
+function benchNative(promptTokens, which, extraEnv = {}) {
   const bin = path.join(REPO_ROOT, 'target/release/gguf-web');
-  const env = { ...process.env, VK_ICD_FILENAMES: ICD[which] };
+  const env = { ...process.env, VK_ICD_FILENAMES: ICD[which], ...extraEnv };
   const json = execFileSync(bin, ['bench', '--model', model, '--prompt-tokens', String(promptTokens), '--gen-tokens', String(nPredict), '--runs', '1', '--json'], { env, cwd: REPO_ROOT });
   return JSON.parse(json.toString());
 }
@@ -187,6 +190,15 @@ for (const which of browsers) {
     };
     entry.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
     entry.browserOverNativePrefill = r2(ours.prefillTokS / native.prefill_tok_s);
+    // A browser without subgroups (Firefox) runs other kernel shapes than the native engine on the
+    // same adapter: the native engine once more with those shapes tells the browser's own cost
+    // from the shapes'.
+    if (/no subgroups/.test(ours.adapter) && !/no subgroups/.test(native.adapter)) {
+      const same = benchNative(ours.promptTokens, which, { GGUF_WEB_NO_SUBGROUPS: '1' });
+      entry.nativeSameKernels = { adapter: same.adapter, prefillTokS: same.prefill_tok_s, decodeTokS: same.decode_tok_s, decodeK: same.decode_k };
+      entry.browserOverNativeSameKernelsDecode = r2(ours.decodeTokS / same.decode_tok_s);
+      entry.browserOverNativeSameKernelsPrefill = r2(ours.prefillTokS / same.prefill_tok_s);
+    }
   }
   // Chromium's figures at the top level, as before; the other browsers' under their names.
   if (which === 'chromium') Object.assign(result, entry);
