@@ -289,7 +289,7 @@ impl GpuContext {
     /// for work queued behind it; browsers track each buffer's last use themselves).
     pub async fn map_read(&self, staging: &wgpu::Buffer, after: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>, GpuError> {
         let pending = self.map_start(staging);
-        self.map_finish(staging, pending, after).await
+        self.map_finish(staging, pending, after, None).await
     }
 
     /// Asks for `staging` to be mapped once the work writing it is done, without waiting: work
@@ -306,20 +306,25 @@ impl GpuContext {
     }
 
     /// Waits for a map asked for by [`Self::map_start`] and returns the buffer's bytes (see
-    /// [`Self::map_read`] for `after`); the buffer is unmapped again.
+    /// [`Self::map_read`] for `after`); the buffer is unmapped again. `not_before`: a time
+    /// ([`crate::engine::clock::now_ms`]) before which the work is not expected to be done, until
+    /// which a browser's wait does not nudge the queue (see `nudge_until_mapped`).
     pub async fn map_finish(
         &self,
         staging: &wgpu::Buffer,
         pending: PendingMap,
         after: Option<wgpu::SubmissionIndex>,
+        not_before: Option<f64>,
     ) -> Result<Vec<u8>, GpuError> {
         let rx = pending.0;
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::Wait { submission_index: after, timeout: None }).map_err(|e| GpuError::Readback(e.to_string()))?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = not_before;
         #[cfg(target_arch = "wasm32")]
         let _ = after;
         #[cfg(target_arch = "wasm32")]
-        let rx = self.nudge_until_mapped(rx);
+        let rx = self.nudge_until_mapped(rx, not_before);
         let mapped = rx.await.map_err(|_| GpuError::Readback("the map callback was dropped".into()))?;
         if let Err(e) = mapped {
             return Err(self.take_error().unwrap_or(GpuError::Readback(e.to_string())));
@@ -344,15 +349,29 @@ impl GpuContext {
     /// (SwiftShader, lavapipe) a thread that spins on empty submits takes the CPU the GPU work needs
     /// (a MessageChannel loop that submitted every turn cut Chromium's decode by 2.6x here). Without the
     /// hook (the core used without the package's wrapper) it just waits. Numbers in docs/benchmarks.md.
-    async fn nudge_until_mapped<T>(&self, mut rx: futures_channel::oneshot::Receiver<T>) -> Result<T, futures_channel::oneshot::Canceled> {
+    ///
+    /// Each empty submit wakes the browser's GPU process, which on a software adapter takes a core
+    /// from the GPU work: a 170-token prefill of several seconds got thousands of them. So until
+    /// `not_before` (the expected end of a batch of decode steps) it sleeps without nudging, and
+    /// then nudges every 2 ms at most; without an expected end (a prompt) the sleeps grow to a
+    /// twentieth of the time waited so far (at most ~5% late, a hundred submits in 15 s).
+    async fn nudge_until_mapped<T>(
+        &self,
+        mut rx: futures_channel::oneshot::Receiver<T>,
+        not_before: Option<f64>,
+    ) -> Result<T, futures_channel::oneshot::Canceled> {
         use std::future::Future;
         use std::pin::Pin;
         use std::task::Poll;
         use wasm_bindgen::JsCast;
         const FIRST_SLEEP_MS: f64 = 0.5;
         const MAX_SLEEP_MS: f64 = 2.0;
+        const LATE_SHARE: f64 = 0.05;
         let Some(sleep) = web_yield_hook() else { return rx.await };
-        let mut ms = FIRST_SLEEP_MS;
+        let t0 = crate::engine::clock::now_ms();
+        let quiet = not_before.map_or(0.0, |t| t - t0);
+        let mut quieting = quiet > FIRST_SLEEP_MS;
+        let mut ms = if quieting { quiet } else { FIRST_SLEEP_MS };
         loop {
             let timer = sleep.call1(&wasm_bindgen::JsValue::NULL, &ms.into()).ok().and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
             let Some(timer) = timer else { return rx.await };
@@ -368,7 +387,11 @@ impl GpuContext {
                 return r;
             }
             self.queue.submit([]);
-            ms = (ms * 2.0).min(MAX_SLEEP_MS);
+            let cap = match not_before {
+                Some(_) => MAX_SLEEP_MS,
+                None => MAX_SLEEP_MS.max(LATE_SHARE * (crate::engine::clock::now_ms() - t0)),
+            };
+            ms = if std::mem::take(&mut quieting) { FIRST_SLEEP_MS } else { (ms * 2.0).min(cap) };
         }
     }
 }

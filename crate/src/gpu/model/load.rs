@@ -200,6 +200,8 @@ impl LoadingModel {
             id_staging,
             ahead: None,
             ahead_runs: [0, 0],
+            step_ms: None,
+            last_read_ms: 0.0,
             cfg,
             w,
             kv,

@@ -129,6 +129,11 @@ pub struct GpuModel {
     ahead: Option<run::Ahead>,
     /// Batches started ahead that the next call took over, and that were dropped.
     pub ahead_runs: [u64; 2],
+    /// Wall milliseconds per decode step of the batches read so far (a moving average), and when
+    /// the last read-back came (NaN after a batch was dropped, until the next read-back): when a
+    /// batch's ids are due, for the browser's wait.
+    step_ms: Option<f64>,
+    last_read_ms: f64,
     pub cfg: ModelConfig,
     pub w: GpuWeights,
     kv: Vec<(wgpu::Buffer, wgpu::Buffer)>,

@@ -3,6 +3,7 @@
 
 use super::graph::Probe;
 use super::{GpuModel, Logits, WarmUp, MAX_BATCH, MAX_DECODE_K};
+use crate::engine::clock;
 use crate::engine::SamplingParams;
 use crate::gpu::buffers::{read_f32, storage};
 use crate::gpu::error::GpuError;
@@ -23,10 +24,18 @@ pub(super) struct Ahead {
     step: u64,
     k: usize,
     params: SamplingParams,
-    /// The staging buffer its ids go to, and its last submission.
+    /// The staging buffer its ids go to, its last submission, and when that was.
     staging: usize,
     done: wgpu::SubmissionIndex,
+    submitted_ms: f64,
 }
+
+/// The share of a batch's expected time that a browser's wait sleeps before it nudges the queue
+/// (see `GpuContext::map_finish`): short enough that a batch faster than the last ones still
+/// gets nudged near its end.
+const QUIET_SHARE: f64 = 0.7;
+/// The weight of the newest batch in the moving average of milliseconds per step.
+const STEP_MS_WEIGHT: f64 = 0.3;
 
 impl GpuModel {
     /// Runs `tokens` at the next positions. Returns the logits asked for (`n_vocab` per row).
@@ -90,11 +99,13 @@ impl GpuModel {
             .ahead
             .take_if(|a| a.input.is_some_and(|id| tokens == [id]) && (a.pos, a.step, a.k) == (self.pos, step, k) && a.params == *params);
         self.drop_ahead();
-        let (cur, done) = match taken {
+        // When the GPU started the batch, if it is decode steps only (else None).
+        let (cur, done, started_ms) = match taken {
             Some(a) => {
                 self.ahead_runs[0] += 1;
                 self.pos += a.k;
-                (a.staging, a.done)
+                // Queued behind the batch read last, the GPU went on to it about when that came back.
+                (a.staging, a.done, Some(a.submitted_ms.max(self.last_read_ms)))
             }
             None => {
                 let n = tokens.len();
@@ -106,9 +117,11 @@ impl GpuModel {
                 self.k.ctx.queue.write_buffer(&self.s.ids, 0, bytemuck::cast_slice(last));
                 let done = self.submit_steps(last.len(), params, step, history, k, 0)?;
                 self.pos += last.len() + k - 1;
-                (0, done)
+                // Not timed behind a dropped batch, which the GPU may still be running.
+                (0, done, (tokens.len() == 1 && !self.last_read_ms.is_nan()).then(clock::now_ms))
             }
         };
+        let not_before = started_ms.zip(self.step_ms).map(|(t, ms)| t + QUIET_SHARE * ms * k as f64);
         // The map is asked for before the steps ahead are submitted, so that they do not delay it.
         let pending = self.k.ctx.map_start(&self.id_staging[cur]);
         // The steps ahead must fit the cache (positions pos..pos + ahead), and their pipelines be
@@ -116,13 +129,22 @@ impl GpuModel {
         let ahead = ahead.min(self.n_ctx.saturating_sub(self.pos));
         let started = if ahead > 0 && self.known_ready(1, 1, Some(params)) {
             let (next, at) = (1 - cur, step + k as u64);
-            self.submit_steps(1, params, at, &[], ahead, next)
-                .map(|done| Some(Ahead { pos: self.pos, input: None, step: at, k: ahead, params: params.clone(), staging: next, done }))
+            self.submit_steps(1, params, at, &[], ahead, next).map(|done| {
+                let submitted_ms = clock::now_ms();
+                Some(Ahead { pos: self.pos, input: None, step: at, k: ahead, params: params.clone(), staging: next, done, submitted_ms })
+            })
         } else {
             Ok(None)
         };
         // Waited for even when the steps ahead failed: the buffer must be unmapped for its next use.
-        let bytes = self.k.ctx.map_finish(&self.id_staging[cur], pending, Some(done)).await?;
+        let bytes = self.k.ctx.map_finish(&self.id_staging[cur], pending, Some(done), not_before).await;
+        let now = clock::now_ms();
+        if let (Ok(_), Some(t)) = (&bytes, started_ms) {
+            let per_step = (now - t) / k as f64;
+            self.step_ms = Some(self.step_ms.map_or(per_step, |ms| ms + STEP_MS_WEIGHT * (per_step - ms)));
+        }
+        self.last_read_ms = now;
+        let bytes = bytes?;
         self.ahead = started?;
         let ids: Vec<u32> = bytes.chunks_exact(4).take(k).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
         if let Some(a) = self.ahead.as_mut() {
@@ -135,6 +157,7 @@ impl GpuModel {
     pub(super) fn drop_ahead(&mut self) {
         if self.ahead.take().is_some() {
             self.ahead_runs[1] += 1;
+            self.last_read_ms = f64::NAN;
         }
     }
 
