@@ -144,7 +144,7 @@ export interface SamplingOptions {
   ignore_eos?: boolean;
   /** Decode steps per GPU round trip for this request (overrides the `decodeBatch` load option). */
   decode_k?: number;
-  /** `false`: each batch of decode steps is recorded only after the last one is read, instead of being started on the GPU ahead (for measuring what that buys; default `true`). */
+  /** Whether each batch of decode steps starts the next one on the GPU ahead, before its ids are read. Default: yes with a GPU, no on a CPU-emulated adapter (SwiftShader, lavapipe), whose "GPU" is the cores the page records on. `false`/`true` force it off or on (for measuring what it buys). */
   decode_ahead?: boolean;
   /** Output that must parse: any JSON object, or JSON valid against a schema. */
   response_format?: ResponseFormat;

@@ -23,10 +23,11 @@
 // the native one has (Firefox on lavapipe), `nativeSameKernels` is the native engine with
 // GGUF_WEB_NO_SUBGROUPS=1, the kernel shapes the browser runs, and `browserOverNativeSameKernels*`
 // the ratios against it. Decode runs at the adaptive K (decode steps per GPU
-// round trip; `decodeK` is the most it used), once more at K = 1 in the same page (`decodeTokSK1`,
-// `decodeKRatio`), and at the adaptive K without starting each batch ahead (`decodeTokSNoAhead`,
-// `decodeAheadRatio`: what starting ahead buys; `decodeBatchesAhead` counts the batches taken over); the
-// native bench reports all three likewise.
+// round trip; `decodeK` is the most it used) with the engine's default for starting each batch
+// ahead (`decodeAheadByDefault`: on with a GPU, off on a CPU adapter), once more at K = 1 in the same
+// page (`decodeTokSK1`, `decodeKRatio`), and at the adaptive K with and without starting each batch
+// ahead (`decodeTokSAhead`, `decodeTokSNoAhead`, `decodeAheadRatio`: what starting ahead buys;
+// `decodeBatchesAhead` counts the batches taken over); the native bench reports them likewise.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -123,8 +124,10 @@ async function benchOurs(which) {
         const decodeMs = (r.usage.completion_tokens - 1) / r.usage.decode_tokens_per_second * 1000;
         // The same at one decode step per round trip (the speed before issue 18).
         const k1 = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_k: 1 });
-        // The engine's K again, each batch recorded after the last one is read (not started ahead).
+        // The engine's K again, each batch recorded after the last one is read (not started ahead),
+        // and each starting the next one ahead (the default with a GPU, not on a CPU adapter).
         const noAhead = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_ahead: false });
+        const ahead = await e.completions.create({ prompt, max_tokens: nPredict, temperature: 0, ignore_eos: true, decode_ahead: true });
         // The share of the waits that fell in decode, by the decode share of the wall time.
         const hostMsPerToken = (decodeMs - waitMs * (decodeMs / wallMs)) / (r.usage.completion_tokens - 1);
         return {
@@ -142,9 +145,11 @@ async function benchOurs(which) {
           decodeK: r.usage.decode_k,
           decodeTokSK1: k1.usage.decode_tokens_per_second,
           decodeKRatio: r.usage.decode_tokens_per_second / k1.usage.decode_tokens_per_second,
-          decodeBatchesAhead: r.usage.decode_batches_ahead,
+          decodeBatchesAhead: ahead.usage.decode_batches_ahead,
+          decodeAheadByDefault: r.usage.decode_batches_ahead > 0,
+          decodeTokSAhead: ahead.usage.decode_tokens_per_second,
           decodeTokSNoAhead: noAhead.usage.decode_tokens_per_second,
-          decodeAheadRatio: r.usage.decode_tokens_per_second / noAhead.usage.decode_tokens_per_second,
+          decodeAheadRatio: ahead.usage.decode_tokens_per_second / noAhead.usage.decode_tokens_per_second,
           timeToFirstTokenMs: r.usage.time_to_first_token_ms,
           wasmMemoryMiB: e.wasmMemoryBytes() / 1048576,
         };
@@ -185,6 +190,8 @@ for (const which of browsers) {
       decodeK: native.decode_k,
       decodeTokSK1: native.decode_tok_s_k1,
       decodeKRatio: r2(native.decode_k_ratio),
+      decodeAheadByDefault: native.decode_ahead_default,
+      decodeTokSAhead: native.decode_tok_s_ahead,
       decodeTokSNoAhead: native.decode_tok_s_no_ahead,
       decodeAheadRatio: r2(native.decode_ahead_ratio),
     };

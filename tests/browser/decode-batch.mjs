@@ -54,7 +54,8 @@ export async function compareK(page, { host, url, prompts, ks, maxTokens, what }
           }
           const got = [];
           for (const k of ks) {
-            const o = { ...s, decode_k: k ?? undefined };
+            // Batches ahead forced on: these machines' adapters are CPU ones, which do not start them by default.
+            const o = { ...s, decode_k: k ?? undefined, decode_ahead: true };
             await settle();
             got.push({ k, runs: [await run({ prompt: picked.prompt, ...o }), ...(await rest(picked.prompt, picked.stop, o))] });
           }

@@ -86,17 +86,19 @@ test('abort takes effect within 100 ms with the adaptive K (page and worker)', a
   }
 });
 
-test('the decodeBatch load option fixes K for every request, in the page and in a worker; a bad one is refused; decode_ahead: false starts no batch ahead', async () => {
+test('the decodeBatch load option fixes K for every request, in the page and in a worker; a bad one is refused; decode_ahead: false starts no batch ahead, nor does a CPU adapter by default', async () => {
   const r = await page.evaluate(async () => {
     const out = {};
     for (const host of ['Engine', 'WorkerEngine']) {
       const e = await gw[host].load('/models/gen/llama3.gguf', { cache: false, decodeBatch: 4 });
       try {
-        const fixed = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true });
+        const fixed = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_ahead: true });
+        const byDefault = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true });
         const one = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_k: 1 });
         const inTurn = await e.completions.create({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true, decode_ahead: false });
         out[host] = { info: e.info.decodeBatch, k: fixed.usage.decode_k, ids: fixed.token_ids, k1: one.usage.decode_k, ids1: one.token_ids };
         out[host].ahead = [fixed.usage.decode_batches_ahead, inTurn.usage.decode_batches_ahead, inTurn.usage.decode_k];
+        out[host].byDefault = { ids: byDefault.token_ids, ahead: byDefault.usage.decode_batches_ahead, adapter: e.info.adapter };
         out[host].idsInTurn = inTurn.token_ids;
       } finally {
         await e.unload();
@@ -117,6 +119,10 @@ test('the decodeBatch load option fixes K for every request, in the page and in 
     assert.deepEqual(o.idsInTurn, o.ids1, `${host}: the same ids without batches ahead`);
     assert.ok(o.ahead[0] > 0, `${host}: K = 4 took batches over from ahead (${o.ahead[0]})`);
     assert.deepEqual(o.ahead.slice(1), [0, 4], `${host}: decode_ahead: false, K = 4 and no batch ahead`);
+    // Not said: nothing started ahead on a CPU adapter (this machine's SwiftShader), the same ids.
+    assert.match(o.byDefault.adapter, /Cpu/, `${host}: the adapter`);
+    assert.equal(o.byDefault.ahead, 0, `${host}: decode_ahead unset on a CPU adapter started batches ahead`);
+    assert.deepEqual(o.byDefault.ids, o.ids1, `${host}: the same ids by default`);
     assert.equal(o.bad, 'InvalidArgumentError', `${host}: decodeBatch: 0`);
   }
 });

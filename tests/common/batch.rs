@@ -16,7 +16,15 @@ const ABORT_AFTER: usize = 6;
 type Outcome = (Vec<u32>, FinishReason, usize, usize);
 
 fn opts(sampling: &SamplingParams, stop: Vec<String>) -> GenerateOptions {
-    GenerateOptions { max_tokens: MAX_TOKENS, sampling: sampling.clone(), stop, ignore_eos: true, ..Default::default() }
+    // Batches ahead on every adapter: these machines' are CPU adapters, which do not start them by default.
+    GenerateOptions {
+        max_tokens: MAX_TOKENS,
+        sampling: sampling.clone(),
+        stop,
+        ignore_eos: true,
+        decode_ahead: Some(true),
+        ..Default::default()
+    }
 }
 
 /// Runs the script with `session.batch` as set; `stop` is the stop string of the third request.

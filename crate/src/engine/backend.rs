@@ -110,6 +110,12 @@ pub trait Backend {
         0
     }
 
+    /// Whether a request that does not say (`GenerateOptions::decode_ahead`) has each batch of
+    /// decode steps start the next one ahead.
+    fn ahead_by_default(&self) -> bool {
+        true
+    }
+
     /// Draws again from the logits of the last [`Backend::eval_sample`] (its repetition penalty
     /// applied), with the same draw number (`sampler.step - 1`), among the tokens whose bit is set
     /// in `mask` (`n_vocab` bits, bit i of word i / 32). Constrained decoding calls it when the
@@ -248,6 +254,7 @@ macro_rules! forward_backend {
             fn describe(&self) -> String { (**self).describe() }
             fn batches_decode(&self) -> bool { (**self).batches_decode() }
             fn batches_taken_ahead(&self) -> u64 { (**self).batches_taken_ahead() }
+            fn ahead_by_default(&self) -> bool { (**self).ahead_by_default() }
             fn eval_sample<'a>(
                 &'a mut self,
                 tokens: &'a [u32],

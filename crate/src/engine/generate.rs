@@ -19,9 +19,11 @@ pub struct GenerateOptions {
     /// Decode steps per round trip to the backend, fixed for this request (tests compare K = 1
     /// with K > 1); `None`: the session's choice (see `engine::batch`).
     pub decode_k: Option<usize>,
-    /// Each batch of decode steps may start the next one ahead (see `engine::session`); `false`
-    /// records each batch after the last one is read (benchmarks measure what starting ahead buys).
-    pub decode_ahead: bool,
+    /// Whether each batch of decode steps starts the next one ahead (see `engine::session`):
+    /// `None` the backend's choice ([`crate::engine::Backend::ahead_by_default`]); `Some(false)`
+    /// records each batch after the last one is read, `Some(true)` starts it ahead on any adapter
+    /// (benchmarks measure what starting ahead buys, tests run it on the CPU adapters).
+    pub decode_ahead: Option<bool>,
 }
 
 impl Default for GenerateOptions {
@@ -33,7 +35,7 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             constraint: None,
             decode_k: None,
-            decode_ahead: true,
+            decode_ahead: None,
         }
     }
 }

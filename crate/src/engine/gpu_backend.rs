@@ -68,6 +68,14 @@ impl Backend for GpuBackend {
     fn batches_taken_ahead(&self) -> u64 {
         self.model.ahead_runs[0]
     }
+    /// Not on a CPU adapter (lavapipe, SwiftShader, a browser's fallback), whose "GPU" is the
+    /// cores the host records on: there the batch ahead only moves work between them, and it
+    /// measured 0.75-0.87x of not starting ahead natively on lavapipe, 0.80-0.88x in Firefox and
+    /// 0.95x in Chromium (docs/benchmarks.md). A GPU runs it while the host reads the ids before
+    /// it (the gain on paper: docs/design.md).
+    fn ahead_by_default(&self) -> bool {
+        self.model.k.ctx.tuning == crate::gpu::context::Tuning::Gpu
+    }
     fn eval_sample_many<'a>(
         &'a mut self,
         tokens: &'a [u32],

@@ -71,6 +71,8 @@ struct Gen {
     batch_end_ms: f64,
     /// The backend's count of batches taken over ahead when the request began.
     ahead_taken0: u64,
+    /// Whether batches start the next one ahead where the request does not say.
+    ahead_default: bool,
 }
 
 /// A model with its cache and tokenizer; remembers which ids the cache holds.
@@ -149,6 +151,7 @@ impl<B: Backend> Session<B> {
             ahead: 0,
             batch_end_ms: 0.0,
             ahead_taken0: self.backend.batches_taken_ahead(),
+            ahead_default: self.backend.ahead_by_default(),
         });
         Ok(Started { prompt_tokens: prompt_ids.len(), reused_tokens: reused })
     }
@@ -390,7 +393,10 @@ fn host_per_draw(gen: &Gen) -> bool {
 /// draw needs the host, nor at a fixed K of 1, which stays one step per round trip, the oracle the batched runs are checked
 /// against.
 fn pipelined(batch: &DecodeBatch, gen: &Gen) -> bool {
-    !batch.no_ahead && gen.st.opts.decode_ahead && !host_per_draw(gen) && gen.st.opts.decode_k.or(batch.fixed) != Some(1)
+    !batch.no_ahead
+        && gen.st.opts.decode_ahead.unwrap_or(gen.ahead_default)
+        && !host_per_draw(gen)
+        && gen.st.opts.decode_k.or(batch.fixed) != Some(1)
 }
 
 /// The `top` largest entries of `row`, best first, ties by id.

@@ -107,7 +107,7 @@ impl GenOptions {
             ignore_eos: self.ignore_eos,
             constraint,
             decode_k,
-            decode_ahead: self.decode_ahead.unwrap_or(true),
+            decode_ahead: self.decode_ahead,
         };
         Ok((opts, parser))
     }

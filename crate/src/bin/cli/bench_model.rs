@@ -50,10 +50,11 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     // A fixed pseudo-prompt of ordinary token ids (past the special ones at the start).
     let base = 1000.min(cfg.n_vocab / 2);
     let prompt: Vec<u32> = (0..n_prompt).map(|i| (base + (i * 7919) % (cfg.n_vocab - base)) as u32).collect();
-    let (mut prefill, mut decode, mut decode_k1, mut decode_no_ahead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut prefill, mut decode_ahead, mut decode_k1, mut decode_no_ahead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut dispatches, mut submits_per_token, mut k_max) = (0u32, 0.0, 0);
-    // The engine's K (adaptive, or GGUF_WEB_DECODE_K), the same without starting batches ahead,
-    // and one step per round trip, in turn.
+    // The engine's K (adaptive, or GGUF_WEB_DECODE_K) starting each batch ahead, the same without,
+    // and one step per round trip, in turn. The engine's default is one of the first two
+    // (`Backend::ahead_by_default`).
     let mut batch = DecodeBatch::from_env()?;
     let mut batch_no_ahead = batch.clone();
     batch_no_ahead.no_ahead = true;
@@ -64,7 +65,7 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         decode_no_ahead.push(run_decode(&mut b, &prompt, n_gen, &mut batch_no_ahead)?.1);
         let submits0 = b.model.submits;
         let (_, dc, k) = run_decode(&mut b, &prompt, n_gen, &mut batch)?;
-        decode.push(dc);
+        decode_ahead.push(dc);
         k_max = k;
         dispatches = b.model.last_dispatches;
         submits_per_token = (b.model.submits - submits0) as f64 / (n_prompt.div_ceil(32) + n_gen) as f64;
@@ -72,9 +73,11 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let record_ms = b.model.record_ms(20).map_err(|e| e.to_string())?;
     let profiles = if profile { Some(profile_steps(&mut b, &prompt)?) } else { None };
     let (pf, pf_lo, pf_hi) = median_range(prefill);
-    let (dc, dc_lo, dc_hi) = median_range(decode);
+    let (dca, dca_lo, dca_hi) = median_range(decode_ahead);
     let (dc1, dc1_lo, dc1_hi) = median_range(decode_k1);
     let (dcn, dcn_lo, dcn_hi) = median_range(decode_no_ahead);
+    let ahead_default = b.ahead_by_default();
+    let (dc, dc_lo, dc_hi) = if ahead_default { (dca, dca_lo, dca_hi) } else { (dcn, dcn_lo, dcn_hi) };
     let bytes = b.model.bytes_per_token();
     let bound_ms = bytes as f64 / (copy * 1e9) * 1e3;
     let decode_ms = 1e3 / dc;
@@ -87,7 +90,9 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
         "decode_tok_s": dc, "decode_tok_s_range": [dc_lo, dc_hi],
         "decode_k": k_max, "decode_k_fixed": batch.fixed.is_some(), "decode_step_ms": batch.step_ms(),
         "decode_tok_s_k1": dc1, "decode_tok_s_k1_range": [dc1_lo, dc1_hi], "decode_k_ratio": dc / dc1,
-        "decode_tok_s_no_ahead": dcn, "decode_tok_s_no_ahead_range": [dcn_lo, dcn_hi], "decode_ahead_ratio": dc / dcn,
+        "decode_ahead_default": ahead_default,
+        "decode_tok_s_ahead": dca, "decode_tok_s_ahead_range": [dca_lo, dca_hi],
+        "decode_tok_s_no_ahead": dcn, "decode_tok_s_no_ahead_range": [dcn_lo, dcn_hi], "decode_ahead_ratio": dca / dcn,
         "dispatches_per_token": dispatches, "dispatches_per_layer": dispatches as f64 / cfg.n_layer as f64,
         "submits_per_token": submits_per_token,
         "weights_bytes": weights_bytes, "weights_gpu_bytes": weights_gpu, "gpu_bytes": gpu_bytes,
@@ -112,7 +117,9 @@ pub fn bench(argv: &[String]) -> Result<(), String> {
     let k_how = if batch.fixed.is_some() { "fixed" } else { "adaptive" };
     println!("decode:     {dc:.2} tok/s (range {dc_lo:.2}..{dc_hi:.2}, {n_gen} tokens) at {k_how} K up to {k_max} steps per round trip");
     println!("decode K=1: {dc1:.2} tok/s (range {dc1_lo:.2}..{dc1_hi:.2}); K {k_max} / K 1: {:.2}x", dc / dc1);
-    println!("no ahead:   {dcn:.2} tok/s (range {dcn_lo:.2}..{dcn_hi:.2}) with each batch recorded after the last one is read; ahead / not: {:.2}x", dc / dcn);
+    let default = if ahead_default { "the default here" } else { "not the default here (a CPU adapter)" };
+    println!("ahead:      {dca:.2} tok/s (range {dca_lo:.2}..{dca_hi:.2}) with each batch starting the next one ahead, {default}");
+    println!("no ahead:   {dcn:.2} tok/s (range {dcn_lo:.2}..{dcn_hi:.2}) with each batch recorded after the last one is read; ahead / not: {:.2}x", dca / dcn);
     println!("per token:  {dispatches} dispatches ({:.1} per layer), {submits_per_token:.2} submits; recording them takes the host {record_ms:.2} ms",
         dispatches as f64 / cfg.n_layer as f64);
     println!(

@@ -166,7 +166,7 @@ fn generate(argv: &[String]) -> Result<(), String> {
         ignore_eos: args.flag("ignore-eos"),
         constraint: chat.constraint(constraint(&args)?)?,
         decode_k: None,
-        decode_ahead: true,
+        decode_ahead: None,
     };
     let mut parser = chat.parser(opts.sampling.seed);
     let ctx: usize = args.parsed("context")?.unwrap_or(ids.len() + opts.max_tokens);
