@@ -107,7 +107,7 @@ run() {
       local f="$out/decode-k-$m-$k.json"
       GGUF_WEB_DECODE_K=$([ $k = adaptive ] || echo $k) timeout 90 "$dir/gguf-web" bench --model "/tmp/$m.twin.gguf" --prompt-tokens 170 \
         --gen-tokens 128 --runs 3 --json > "$f" 2> "$f.err" || { echo "$m K=$k FAILED (see $f.err)"; continue; }
-      python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%s K=%s: decode %.1f tok/s at K up to %d; K=1 %.1f tok/s; %.2fx; without batches ahead %.1f tok/s, ahead %.2fx" % (sys.argv[2], sys.argv[3], r["decode_tok_s"], r["decode_k"], r["decode_tok_s_k1"], r["decode_k_ratio"], r["decode_tok_s_no_ahead"], r["decode_ahead_ratio"]))' "$f" "$m" "$k"
+      python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%s K=%s: decode %.1f tok/s at K up to %d; K=1 %.1f tok/s; %.2fx; without batches ahead %.1f tok/s, ahead %.2fx (ahead by default: %s)" % (sys.argv[2], sys.argv[3], r["decode_tok_s"], r["decode_k"], r["decode_tok_s_k1"], r["decode_k_ratio"], r["decode_tok_s_no_ahead"], r["decode_ahead_ratio"], r["decode_ahead_default"]))' "$f" "$m" "$k"
     done
   done
   echo "== matvec variants (bench-kernels --all-variants; KTYPES=none skips)"
