@@ -64,7 +64,7 @@ pub struct ModelPlan {
 }
 
 impl ModelPlan {
-    /// The plan for `layers` on an adapter with `tuning`; `prefill_by_matvec`: prefill batches run
+    /// The plan for `layers` on the adapter of `ctx` (its tuning and subgroups); `prefill_by_matvec`: prefill batches run
     /// through the matvec (which can norm its input), not the tiled matmul.
     pub fn new(cfg: &ModelConfig, layers: &[GpuLayer], output: &GpuMatrix, ctx: &GpuContext, prefill_by_matvec: bool) -> ModelPlan {
         let tuning = ctx.tuning;
