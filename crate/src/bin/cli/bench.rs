@@ -99,7 +99,7 @@ pub fn bench_kernels(argv: &[String]) -> Result<(), String> {
             if args.get("model").is_some_and(|m| m != model) || args.get("matrix").is_some_and(|m| !name.starts_with(m)) || cols % be != 0 {
                 continue;
             }
-            let tuned = MatVec::tuned(ty, rows, k.ctx.tuning);
+            let tuned = MatVec::tuned(ty, rows, k.ctx.tuning, k.ctx.subgroup_size_in_use());
             let cands = if args.flag("all-variants") { variants(tuned) } else { vec![tuned] };
             let b = MatVecBench::new(&k, ty, rows, cols).map_err(|e| e.to_string())?;
             let mut best: Option<(f64, MatVec)> = None;

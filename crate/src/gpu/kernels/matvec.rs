@@ -115,16 +115,24 @@ impl MatVec {
             norm_x: false,
         }
     }
-    /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`: on a CPU
-    /// adapter [`MatVec::for_type`]. On a GPU one invocation per row leaves most of the chip idle
-    /// and each thread waiting on a long chain of loads: measured on an H100/H200 through Vulkan, a
-    /// 576 × 576 Q4_1 product took 31 µs that way and 8 µs with 16 threads per row, near the cost
-    /// of an empty dispatch. Matrices with many rows (the output) fill the chip with 4 threads per
-    /// row; the 256-value blocks split best as 8 threads × 2 rows.
-    pub fn tuned(ty: GgmlType, rows: usize, tuning: Tuning) -> MatVec {
+    /// The variant for a `rows`-row matrix of `ty` on an adapter tuned as `tuning`, whose kernels
+    /// may use subgroups of `subgroup_size` lanes (0: none; [`GpuContext::subgroup_size_in_use`]).
+    /// On a CPU adapter [`MatVec::for_type`], except that without x shared per subgroup (Firefox's
+    /// WebGPU has no subgroups) the 256-value blocks take 8 rows per invocation, not 4: every lane
+    /// then loads all of x, and 8 rows share each load (Gemma 3 Q4_K_M decode on lavapipe without
+    /// subgroups 7.8 -> 8.6 tok/s, alternating runs; with subgroups 4 rows stay best). On a GPU one
+    /// invocation per row leaves most of the chip idle and each thread waiting on a long chain of
+    /// loads: measured on an H100/H200 through Vulkan, a 576 × 576 Q4_1 product took 31 µs that way
+    /// and 8 µs with 16 threads per row, near the cost of an empty dispatch. Matrices with many rows
+    /// (the output) fill the chip with 4 threads per row; the 256-value blocks split best as 8
+    /// threads × 2 rows.
+    ///
+    /// [`GpuContext::subgroup_size_in_use`]: crate::gpu::GpuContext::subgroup_size_in_use
+    pub fn tuned(ty: GgmlType, rows: usize, tuning: Tuning, subgroup_size: u32) -> MatVec {
         let base = MatVec::for_type(ty);
         if tuning == Tuning::Cpu {
-            return base;
+            let x_shared = matches!(subgroup_size, 4 | 8);
+            return if !x_shared && step_blocks(ty) == 1 { MatVec { rows_per_thread: 8, ..base } } else { base };
         }
         let (threads_per_row, groups_of_rows, rows_per_thread) = if step_blocks(ty) == 1 {
             (8, 8, 2)
@@ -535,8 +543,9 @@ mod tests {
             let qk = crate::gpu::weights::gpu_block_elems(ty).max(32);
             for (rows, blocks) in [(1, 1), (5, 3), (7, 2), (13, 5), (33, 1), (64, 4)] {
                 // The generic path (alone and with a column split), the fast path with a column
-                // split and with odd sizes, the default, and x shared per subgroup with odd sizes
-                // (shared only where the adapter has subgroups of 4 or 8).
+                // split and with odd sizes, the default, x shared per subgroup with odd sizes
+                // (shared only where the adapter has subgroups of 4 or 8), and the CPU adapters'
+                // variant without subgroups (8 rows for the 256-value blocks).
                 for (tpr, g, rpt, vec4, share_x) in [
                     (1, 64, 4, false, false),
                     (4, 16, 2, false, false),
@@ -545,9 +554,11 @@ mod tests {
                     (1, 8, 3, true, true),
                     (16, 4, 1, true, false),
                     (0, 0, 0, true, true),
+                    (0, 1, 0, true, true),
                 ] {
-                    let key = match tpr {
-                        0 => MatVec::for_type(ty),
+                    let key = match (tpr, g) {
+                        (0, 0) => MatVec::for_type(ty),
+                        (0, _) => MatVec::tuned(ty, rows, Tuning::Cpu, 0),
                         _ => MatVec {
                             ty,
                             threads_per_row: tpr,
@@ -740,8 +751,9 @@ mod tests {
                         y_offset: 4,
                         y_stride: rows as u32,
                     };
+                    let key = MatVec::tuned(ty, rows, tuning, k.ctx.subgroup_size_in_use()).with_gate(act);
                     let mut rec = k.recorder();
-                    matvec_paired(&mut rec, MatVec::tuned(ty, rows, tuning).with_gate(act), &w, io, act, t as u32).unwrap();
+                    matvec_paired(&mut rec, key, &w, io, act, t as u32).unwrap();
                     rec.submit();
                     let got = block_on(read_f32(ctx, &by, 0, 4 + t * rows)).unwrap();
                     let dot = |r: usize, tok: usize| -> f32 {
@@ -787,7 +799,7 @@ mod tests {
                     y_stride: rows as u32,
                 };
                 let norm = XNorm { w: &Bind::whole(&bv), offset: 4, eps: 1e-5 };
-                let key = MatVec::tuned(ty, rows, Tuning::Gpu).with_gate(Activation::Silu);
+                let key = MatVec::tuned(ty, rows, Tuning::Gpu, 0).with_gate(Activation::Silu);
                 assert!(can_norm_x(key));
                 let mut rec = k.recorder();
                 matvec_normed(&mut rec, key, &w, io, norm, paired.then_some(Activation::Silu), t as u32).unwrap();
@@ -809,7 +821,7 @@ mod tests {
             }
         }
         // The CPU shapes have no norm: asking for one is an error, not a silently plain product.
-        let key = MatVec::tuned(GgmlType::Q4_1, 64, Tuning::Cpu).with_gate(Activation::Silu);
+        let key = MatVec::tuned(GgmlType::Q4_1, 64, Tuning::Cpu, 0).with_gate(Activation::Silu);
         assert!(!can_norm_x(key));
     }
 

@@ -60,7 +60,7 @@ struct Step<'a> {
 impl Step<'_> {
     /// Every matvec of the model runs the gated variant (see `MatVec::with_gate`).
     fn mv(&self, w: &GpuMatrix, rows: usize) -> MatVec {
-        MatVec::tuned(w.ty, rows, self.m.k.ctx.tuning).with_gate(self.m.cfg.activation)
+        MatVec::tuned(w.ty, rows, self.m.k.ctx.tuning, self.m.k.ctx.subgroup_size_in_use()).with_gate(self.m.cfg.activation)
     }
 
     /// y[tokens] = W · x[tokens]: the matvec (a workgroup layer per token), or the tiled matmul.

@@ -67,8 +67,8 @@ impl ModelPlan {
     /// The plan for `layers` on the adapter of `ctx` (its tuning and subgroups); `prefill_by_matvec`: prefill batches run
     /// through the matvec (which can norm its input), not the tiled matmul.
     pub fn new(cfg: &ModelConfig, layers: &[GpuLayer], output: &GpuMatrix, ctx: &GpuContext, prefill_by_matvec: bool) -> ModelPlan {
-        let tuning = ctx.tuning;
-        let mv = |m: &GpuMatrix| MatVec::tuned(m.ty, m.rows, tuning).with_gate(cfg.activation);
+        let (tuning, subgroup_size) = (ctx.tuning, ctx.subgroup_size_in_use());
+        let mv = |m: &GpuMatrix| MatVec::tuned(m.ty, m.rows, tuning, subgroup_size).with_gate(cfg.activation);
         let fuses = |m: &GpuMatrix| prefill_by_matvec && can_norm_x(mv(m));
         let mut plans = Vec::with_capacity(layers.len());
         let mut attn_normed = false;
