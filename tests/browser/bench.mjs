@@ -3,8 +3,11 @@
 // (WebGPU on lavapipe) against the native engine on lavapipe.
 //
 //   node tests/browser/bench.mjs [--model PATH] [--n-predict 128] [--browsers chromium,firefox]
-//                                [--skip-wllama] [--skip-native] [--no-nudge] [--out FILE]
+//                                [--skip-wllama] [--skip-native] [--no-nudge] [--rounds N] [--out FILE]
 //
+// --rounds N: each browser N times, each time followed by the native runs it is compared with; the
+// ratios are the medians over the rounds and `perRound` lists each round's figures and ratios (the
+// machines these run on are shared, and one run's ratio can be off by half).
 // --no-nudge: the read-back waits without keeping the queue moving (GpuContext::nudge_until_mapped),
 // to measure what it buys. Per browser: `roundTripMs`, the median of 30 submits and maps of a 16-byte
 // buffer (plain, and with the core's wait: empty submits between short sleeps), and `hostMsPerToken`,
@@ -44,6 +47,7 @@ const nPredict = Number(opt('--n-predict', '128'));
 const out = opt('--out', null);
 const browsers = opt('--browsers', 'chromium,firefox').split(',');
 const nudge = !args.includes('--no-nudge');
+const rounds = Math.max(1, Number(opt('--rounds', '1')));
 const ICD = { chromium: '/usr/lib/chromium/vk_swiftshader_icd.json', firefox: '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json' };
 const prompt = fs.readFileSync(path.join(REPO_ROOT, 'tests/browser/bench-prompt.txt'), 'utf8').trimEnd();
 const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
@@ -177,36 +181,59 @@ function benchWllama() {
   return JSON.parse(fs.readFileSync(tmp, 'utf8'));
 }
 
-const result = { model, nPredict };
+const result = { model, nPredict, rounds };
+const median = (xs) => {
+  const v = xs.filter((x) => x != null).sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
+};
 for (const which of browsers) {
-  const ours = await benchOurs(which);
-  const entry = { ours };
-  if (!args.includes('--skip-native')) {
-    const native = benchNative(ours.promptTokens, which);
-    entry.native = {
-      adapter: native.adapter,
-      prefillTokS: native.prefill_tok_s,
-      decodeTokS: native.decode_tok_s,
-      decodeK: native.decode_k,
-      decodeTokSK1: native.decode_tok_s_k1,
-      decodeKRatio: r2(native.decode_k_ratio),
-      decodeAheadByDefault: native.decode_ahead_default,
-      decodeTokSAhead: native.decode_tok_s_ahead,
-      decodeTokSNoAhead: native.decode_tok_s_no_ahead,
-      decodeAheadRatio: r2(native.decode_ahead_ratio),
-    };
-    entry.browserOverNativeDecode = r2(ours.decodeTokS / native.decode_tok_s);
-    entry.browserOverNativePrefill = r2(ours.prefillTokS / native.prefill_tok_s);
-    // A browser without subgroups (Firefox) runs other kernel shapes than the native engine on the
-    // same adapter: the native engine once more with those shapes tells the browser's own cost
-    // from the shapes'.
-    if (/no subgroups/.test(ours.adapter) && !/no subgroups/.test(native.adapter)) {
-      const same = benchNative(ours.promptTokens, which, { GGUF_WEB_NO_SUBGROUPS: '1' });
-      entry.nativeSameKernels = { adapter: same.adapter, prefillTokS: same.prefill_tok_s, decodeTokS: same.decode_tok_s, decodeK: same.decode_k };
-      entry.browserOverNativeSameKernelsDecode = r2(ours.decodeTokS / same.decode_tok_s);
-      entry.browserOverNativeSameKernelsPrefill = r2(ours.prefillTokS / same.prefill_tok_s);
+  // Each round runs the browser, then the native engine (and the native engine with the browser's
+  // kernel shapes), so every ratio compares runs a few minutes apart; on a shared machine the
+  // median over rounds is the figure to quote, `perRound` the spread.
+  const perRound = [];
+  let entry;
+  for (let round = 0; round < rounds; round++) {
+    const ours = await benchOurs(which);
+    entry = { ours };
+    const row = { browserDecodeTokS: r2(ours.decodeTokS), browserPrefillTokS: r2(ours.prefillTokS), decodeK: ours.decodeK };
+    if (!args.includes('--skip-native')) {
+      const native = benchNative(ours.promptTokens, which);
+      entry.native = {
+        adapter: native.adapter,
+        prefillTokS: native.prefill_tok_s,
+        decodeTokS: native.decode_tok_s,
+        decodeK: native.decode_k,
+        decodeTokSK1: native.decode_tok_s_k1,
+        decodeKRatio: r2(native.decode_k_ratio),
+        decodeAheadByDefault: native.decode_ahead_default,
+        decodeTokSAhead: native.decode_tok_s_ahead,
+        decodeTokSNoAhead: native.decode_tok_s_no_ahead,
+        decodeAheadRatio: r2(native.decode_ahead_ratio),
+      };
+      Object.assign(row, { nativeDecodeTokS: r2(native.decode_tok_s), nativePrefillTokS: r2(native.prefill_tok_s) });
+      row.browserOverNativeDecode = ours.decodeTokS / native.decode_tok_s;
+      row.browserOverNativePrefill = ours.prefillTokS / native.prefill_tok_s;
+      // A browser without subgroups (Firefox) runs other kernel shapes than the native engine on the
+      // same adapter: the native engine once more with those shapes tells the browser's own cost
+      // from the shapes'.
+      if (/no subgroups/.test(ours.adapter) && !/no subgroups/.test(native.adapter)) {
+        const same = benchNative(ours.promptTokens, which, { GGUF_WEB_NO_SUBGROUPS: '1' });
+        entry.nativeSameKernels = { adapter: same.adapter, prefillTokS: same.prefill_tok_s, decodeTokS: same.decode_tok_s, decodeK: same.decode_k };
+        Object.assign(row, { sameKernelsDecodeTokS: r2(same.decode_tok_s), sameKernelsPrefillTokS: r2(same.prefill_tok_s) });
+        row.browserOverNativeSameKernelsDecode = ours.decodeTokS / same.decode_tok_s;
+        row.browserOverNativeSameKernelsPrefill = ours.prefillTokS / same.prefill_tok_s;
+        row.sameKernelsOverNativeDecode = same.decode_tok_s / native.decode_tok_s;
+      }
     }
+    perRound.push(row);
   }
+  // The ratios: medians over the rounds (with one round, that round's); the details above them
+  // are the last round's.
+  for (const key of Object.keys(perRound[0]).filter((k) => /Over/.test(k))) {
+    entry[key] = r2(median(perRound.map((r) => r[key])));
+    for (const r of perRound) r[key] = r2(r[key]);
+  }
+  if (rounds > 1) entry.perRound = perRound;
   // Chromium's figures at the top level, as before; the other browsers' under their names.
   if (which === 'chromium') Object.assign(result, entry);
   else result[which] = entry;
