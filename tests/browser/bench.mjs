@@ -47,7 +47,7 @@ const nPredict = Number(opt('--n-predict', '128'));
 const out = opt('--out', null);
 const browsers = opt('--browsers', 'chromium,firefox').split(',');
 const nudge = !args.includes('--no-nudge');
-const rounds = Math.max(1, Number(opt('--rounds', '1')));
+const rounds = Math.max(1, Math.floor(Number(opt('--rounds', '1'))) || 1);
 const ICD = { chromium: '/usr/lib/chromium/vk_swiftshader_icd.json', firefox: '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json' };
 const prompt = fs.readFileSync(path.join(REPO_ROOT, 'tests/browser/bench-prompt.txt'), 'utf8').trimEnd();
 const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
